@@ -83,6 +83,17 @@ unsigned vmm_e820_build(const struct vmm_guest_mem *mem, struct vmm_e820_entry *
 #define VMM_BIOS_START 0xF0000ULL /* MP table and ACPI tables live here */
 #define VMM_KERNEL_LOAD 0x100000ULL
 
+/* The fixed platform the tables describe (hw/acpi-pm.c and hw/sysctl.c implement it). */
+#define VMM_IOAPIC_ADDR 0xFEC00000ULL
+#define VMM_LAPIC_ADDR 0xFEE00000ULL
+#define VMM_ACPI_PM_BASE 0x600 /* PM1a_EVT_BLK: status (2) + enable (2) */
+#define VMM_ACPI_PM1_CNT 0x604 /* PM1a_CNT_BLK, 2 bytes */
+#define VMM_ACPI_PM_TMR 0x608  /* PM_TMR_BLK, 4 bytes, 24-bit 3.579545 MHz */
+#define VMM_ACPI_SCI_IRQ 9
+#define VMM_ACPI_SLP_TYP_S5 5  /* the DSDT's \_S5 package says this */
+#define VMM_RESET_PORT 0xCF9   /* FADT RESET_REG: write VMM_RESET_VALUE */
+#define VMM_RESET_VALUE 0x06
+
 /* Writes the MP floating pointer + configuration table (ncpus, IOAPIC, ISA IRQs). */
 VMM_WUR int vmm_mptable_write(struct vmm_guest_mem *mem, unsigned ncpus);
 /* Writes RSDP/XSDT/FADT/FACS/MADT/DSDT into the BIOS area. */
