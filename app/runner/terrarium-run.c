@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * terrarium-run: the lean front end. Flags in, a VM out; for scripts, tests
+ * and benchmarks. Exit status: 0 when the guest powers off (or resets under
+ * --no-reboot), the guest's own status when it uses the test-exit port,
+ * 1 with one line on stderr for anything that went wrong, 2 for bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "vmm/vmm.h"
+
+static struct vmm_vm *the_vm;
+static struct termios saved_tio;
+static bool tio_saved;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: terrarium-run --kernel FILE [options]\n"
+            "\n"
+            "  --kernel FILE        Linux bzImage or multiboot (ELF32) kernel\n"
+            "  --initrd FILE        initial ramdisk (or multiboot module)\n"
+            "  --append STR         kernel command line\n"
+            "  --mem MiB            guest memory (default 256)\n"
+            "  --cpus N             virtual CPUs (default 1)\n"
+            "  --serial stdio|file:PATH|none\n"
+            "                       where COM1 goes (default stdio)\n"
+            "  --no-reboot          end when the guest resets, with status 0\n"
+            "  --test-exit          let the guest end the run with a status of its choice\n"
+            "                       (write it to I/O port 0xf4)\n"
+            "  -v, --verbose        more messages from the VMM (repeatable)\n"
+            "  -h, --help           this text\n");
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (the_vm)
+        vmm_vm_request_stop(the_vm);
+}
+
+static void restore_tty(void)
+{
+    if (tio_saved)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+}
+
+/* A raw terminal passes every key to the guest; Ctrl-C still stops the VM (ISIG kept). */
+static void raw_tty(void)
+{
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio) < 0)
+        return;
+    tio_saved = true;
+    atexit(restore_tty);
+    struct termios t = saved_tio;
+    t.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+    t.c_lflag &= ~(ECHO | ECHONL | ICANON | IEXTEN);
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    tcsetattr(STDIN_FILENO, TCSANOW, &t);
+}
+
+static int parse_uint(const char *what, const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v > max) {
+        fprintf(stderr, "terrarium-run: %s must be a number up to %" PRIu64 ", not '%s'\n",
+                what, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SERIAL,
+           OPT_NO_REBOOT, OPT_TEST_EXIT };
+    static const struct option opts[] = {
+        {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"initrd", required_argument, NULL, OPT_INITRD},
+        {"append", required_argument, NULL, OPT_APPEND},
+        {"mem", required_argument, NULL, OPT_MEM},
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"serial", required_argument, NULL, OPT_SERIAL},
+        {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
+        {"test-exit", no_argument, NULL, OPT_TEST_EXIT},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct vmm_config cfg;
+    vmm_config_init(&cfg);
+    const char *serial = "stdio";
+    int verbose = 1;
+    uint64_t v;
+    int c;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_KERNEL:
+            cfg.kernel = optarg;
+            break;
+        case OPT_INITRD:
+            cfg.initrd = optarg;
+            break;
+        case OPT_APPEND:
+            cfg.cmdline = optarg;
+            break;
+        case OPT_MEM:
+            if (parse_uint("--mem", optarg, VMM_MAX_MEM_MIB, &v) < 0)
+                return 2;
+            cfg.mem_mib = v;
+            break;
+        case OPT_CPUS:
+            if (parse_uint("--cpus", optarg, 1u << 20, &v) < 0)
+                return 2;
+            cfg.ncpus = (unsigned)v;
+            break;
+        case OPT_SERIAL:
+            serial = optarg;
+            break;
+        case OPT_NO_REBOOT:
+            cfg.no_reboot = true;
+            break;
+        case OPT_TEST_EXIT:
+            cfg.test_exit = true;
+            break;
+        case 'v':
+            verbose++;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "terrarium-run: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (!cfg.kernel) {
+        fprintf(stderr, "terrarium-run: no kernel given: pass --kernel FILE (see --help)\n");
+        return 2;
+    }
+    vmm_log_set_level(verbose);
+
+    int out_fd = -1;
+    bool stdio = false;
+    if (strcmp(serial, "stdio") == 0) {
+        stdio = true;
+        cfg.serial_out_fd = STDOUT_FILENO;
+        cfg.serial_in_fd = STDIN_FILENO;
+    } else if (strncmp(serial, "file:", 5) == 0 && serial[5]) {
+        out_fd = open(serial + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out_fd < 0) {
+            fprintf(stderr, "terrarium-run: cannot write the serial log %s: %s\n", serial + 5,
+                    strerror(errno));
+            return 1;
+        }
+        cfg.serial_out_fd = out_fd;
+    } else if (strcmp(serial, "none") != 0) {
+        fprintf(stderr, "terrarium-run: --serial takes stdio, file:PATH or none, not '%s'\n",
+                serial);
+        return 2;
+    }
+
+    struct vmm_error err = {0};
+    struct vmm_vm *vm = vmm_machine_create(&cfg, &err);
+    if (!vm) {
+        fprintf(stderr, "terrarium-run: %s\n", err.msg[0] ? err.msg : "cannot create the VM");
+        return 1;
+    }
+    the_vm = vm;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (stdio)
+        raw_tty();
+
+    if (vmm_vm_start(vm, &err) < 0) {
+        fprintf(stderr, "terrarium-run: %s\n", err.msg);
+        vmm_vm_destroy(vm);
+        return 1;
+    }
+    struct vmm_exit ex;
+    vmm_vm_wait(vm, &ex);
+    the_vm = NULL;
+    vmm_vm_destroy(vm);
+    restore_tty();
+    if (out_fd >= 0)
+        close(out_fd);
+
+    switch (ex.reason) {
+    case VMM_EXIT_POWEROFF:
+    case VMM_EXIT_RESET:
+        return 0;
+    case VMM_EXIT_TEST:
+        return ex.status;
+    case VMM_EXIT_STOPPED:
+        fprintf(stderr, "terrarium-run: stopped\n");
+        return 130;
+    default:
+        fprintf(stderr, "terrarium-run: %s\n", ex.msg[0] ? ex.msg : "the VM failed");
+        return 1;
+    }
+}

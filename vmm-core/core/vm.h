@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VMM_CORE_VM_H
+#define VMM_CORE_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/x86/boot.h"
+#include "core/device.h"
+#include "core/eventloop.h"
+#include "core/guest-mem.h"
+#include "core/iotrap.h"
+#include "vmm/vmm.h"
+
+/* The signal that kicks a vCPU thread out of KVM_RUN. */
+#define VMM_KICK_SIGNAL SIGUSR1
+
+struct vmm_vcpu {
+    struct vmm_vm *vm;
+    unsigned id;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool thread_started;
+    bool parked; /* protected by vm->lock */
+    struct vmm_vcpu_reset_state *reset_state; /* power-on state, restored on reset */
+};
+
+struct vmm_vm {
+    struct vmm_config cfg;
+    int kvm_fd;
+    int vm_fd;
+    int vcpu_mmap_size;
+
+    struct vmm_guest_mem mem;
+    size_t ram_map_size;
+
+    unsigned ncpus;
+    struct vmm_vcpu *vcpus;
+    struct kvm_cpuid2 *supported_cpuid;
+
+    struct vmm_iotrap_map pio;
+    struct vmm_iotrap_map mmio;
+
+    struct vmm_device *devices;
+    struct vmm_device *devices_tail;
+    struct vmm_loop *loop;
+    struct vmm_serial *serial;
+
+    /* Kernel image and initrd, kept to reload them on a guest reset. */
+    struct vmm_blob kernel;
+    struct vmm_blob initrd;
+    struct vmm_boot_entry entry;
+
+    /*
+     * Run state. `request` is what the vCPU threads should do next; they
+     * read it without the lock on their fast path (atomic), park under it.
+     */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    enum vmm_run_state state;
+    atomic_int request; /* enum vmm_request */
+    unsigned parked_count;
+    bool ended;
+    struct vmm_exit exit;
+    struct kvm_irqchip *irqchip_reset; /* PIC master, slave, IOAPIC at power-on */
+    struct kvm_pit_state2 pit_reset;
+    int stop_eventfd; /* written by vmm_vm_request_stop (signal-safe) */
+    int reset_eventfd; /* written by vmm_vm_request_reset from any thread */
+};
+
+enum vmm_request {
+    VMM_REQ_RUN = 0,
+    VMM_REQ_PAUSE,  /* park and wait */
+    VMM_REQ_EXIT,   /* leave the thread */
+};
+
+/* vm.c */
+VMM_WUR struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error *err);
+
+/* memory.c */
+VMM_WUR int vmm_mem_init(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err);
+void vmm_mem_free(struct vmm_vm *vm);
+
+/* kvm.c */
+VMM_WUR int vmm_kvm_open(struct vmm_vm *vm, struct vmm_error *err);
+VMM_WUR int vmm_kvm_create_irqchip(struct vmm_vm *vm, struct vmm_error *err);
+
+/* vcpu.c */
+VMM_WUR int vmm_vcpus_create(struct vmm_vm *vm, struct vmm_error *err);
+void vmm_vcpus_destroy(struct vmm_vm *vm);
+VMM_WUR int vmm_vcpus_start(struct vmm_vm *vm, struct vmm_error *err);
+void vmm_vcpus_join(struct vmm_vm *vm);
+void vmm_vcpu_kick_all(struct vmm_vm *vm);
+
+/* vm.c: called from any vmm thread (a device or a vCPU) to end or reset the VM. */
+void vmm_vm_end(struct vmm_vm *vm, enum vmm_exit_reason reason, int status, const char *msg);
+void vmm_vm_request_reset(struct vmm_vm *vm);
+void vmm_vm_add_device(struct vmm_vm *vm, struct vmm_device *dev);
+
+/* machine/pc.c: (re)loads the kernel and programs the boot vCPU; used on reset. */
+VMM_WUR int vmm_pc_load_kernel(struct vmm_vm *vm, struct vmm_error *err);
+
+/* arch/x86 */
+VMM_WUR int vmm_cpuid_setup(struct vmm_vm *vm, struct vmm_vcpu *vcpu, struct vmm_error *err);
+VMM_WUR int vmm_msr_reset(struct vmm_vcpu *vcpu, struct vmm_error *err);
+VMM_WUR int vmm_vcpu_set_boot_state(struct vmm_vcpu *vcpu, const struct vmm_boot_entry *e,
+                                    struct vmm_error *err);
+/*
+ * A vCPU fresh from KVM_CREATE_VCPU is in its power-on state; capture it once
+ * and restore it on every reset (BSP runnable, APs waiting for SIPI).
+ */
+VMM_WUR int vmm_vcpu_capture_reset_state(struct vmm_vcpu *vcpu, struct vmm_error *err);
+VMM_WUR int vmm_vcpu_restore_reset_state(struct vmm_vcpu *vcpu, struct vmm_error *err);
+/* The same for the in-kernel PIC, IOAPIC and PIT. */
+VMM_WUR int vmm_irqchip_capture_reset_state(struct vmm_vm *vm, struct vmm_error *err);
+VMM_WUR int vmm_irqchip_restore_reset_state(struct vmm_vm *vm, struct vmm_error *err);
+
+#endif

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "hw/acpi-pm.h"
+
+#include "arch/x86/boot.h"
+#include "core/irq.h"
+#include "core/log.h"
+#include "core/vm.h"
+
+#define PM1_STS_TMR (1u << 0)
+#define PM1_STS_PWRBTN (1u << 8)
+#define PM1_STS_WAK (1u << 15)
+#define PM1_STS_MASK (PM1_STS_TMR | (1u << 4) | (1u << 5) | PM1_STS_PWRBTN | (1u << 9) | \
+                      (1u << 10) | PM1_STS_WAK)
+#define PM1_EN_MASK (PM1_STS_TMR | (1u << 5) | PM1_STS_PWRBTN | (1u << 9) | (1u << 10))
+#define PM1_CNT_SCI_EN (1u << 0)
+#define PM1_CNT_SLP_TYP_SHIFT 10
+#define PM1_CNT_SLP_TYP_MASK (7u << PM1_CNT_SLP_TYP_SHIFT)
+#define PM1_CNT_SLP_EN (1u << 13)
+#define PM_TIMER_HZ 3579545ULL
+
+struct acpi_pm {
+    struct vmm_device dev;
+    struct vmm_irq sci;
+    uint16_t sts;
+    uint16_t en;
+    uint16_t cnt;
+    int64_t timer_epoch_ns;
+};
+
+static void update_sci(struct acpi_pm *pm)
+{
+    vmm_irq_set(&pm->sci, (pm->cnt & PM1_CNT_SCI_EN) && (pm->sts & pm->en));
+}
+
+static uint32_t timer_value(struct acpi_pm *pm)
+{
+    uint64_t ns = (uint64_t)(vmm_now_ns() - pm->timer_epoch_ns);
+    /* ns * 3579545 / 1e9 without overflow for centuries of uptime */
+    uint64_t ticks = (ns / 1000000000ULL) * PM_TIMER_HZ +
+                     (ns % 1000000000ULL) * PM_TIMER_HZ / 1000000000ULL;
+    return (uint32_t)(ticks & 0xffffff);
+}
+
+static uint64_t pm_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct acpi_pm *pm = opaque;
+    uint64_t val = 0;
+    pthread_mutex_lock(&pm->dev.lock);
+    /* Registers are read as little-endian bytes so any width works. */
+    for (unsigned i = 0; i < size; i++) {
+        uint64_t o = off + i;
+        uint32_t reg;
+        unsigned shift;
+        if (o < 2) {
+            reg = pm->sts;
+            shift = o;
+        } else if (o < 4) {
+            reg = pm->en;
+            shift = o - 2;
+        } else if (o < 6) {
+            reg = pm->cnt;
+            shift = o - 4;
+        } else if (o >= 8 && o < 12) {
+            reg = timer_value(pm);
+            shift = o - 8;
+        } else {
+            reg = 0;
+            shift = 0;
+        }
+        val |= (uint64_t)((reg >> (8 * shift)) & 0xff) << (8 * i);
+    }
+    pthread_mutex_unlock(&pm->dev.lock);
+    return val;
+}
+
+static void pm_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    struct acpi_pm *pm = opaque;
+    bool poweroff = false;
+    pthread_mutex_lock(&pm->dev.lock);
+    if (off < 2) { /* status: write 1 to clear */
+        uint16_t v = size >= 2 && off == 0 ? (uint16_t)val : (uint16_t)((val & 0xff) << (8 * off));
+        pm->sts &= ~(v & PM1_STS_MASK);
+        if (size >= 4 && off == 0)
+            pm->en = (uint16_t)(val >> 16) & PM1_EN_MASK;
+    } else if (off < 4) {
+        uint16_t v = (uint16_t)(val << (8 * (off - 2)));
+        uint16_t mask = size >= 2 ? 0xffff : (uint16_t)(0xff << (8 * (off - 2)));
+        pm->en = (uint16_t)((pm->en & ~mask) | (v & mask)) & PM1_EN_MASK;
+    } else if (off < 6) {
+        uint16_t v = (uint16_t)(val << (8 * (off - 4)));
+        uint16_t mask = size >= 2 ? 0xffff : (uint16_t)(0xff << (8 * (off - 4)));
+        uint16_t cnt = (uint16_t)((pm->cnt & ~mask) | (v & mask));
+        if ((cnt & PM1_CNT_SLP_EN) && ((cnt & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT) ==
+                                          VMM_ACPI_SLP_TYP_S5)
+            poweroff = true;
+        /* SLP_EN reads as zero; SCI_EN stays set: the machine is always in ACPI mode. */
+        pm->cnt = (cnt & ~PM1_CNT_SLP_EN) | PM1_CNT_SCI_EN;
+    }
+    update_sci(pm);
+    pthread_mutex_unlock(&pm->dev.lock);
+    if (poweroff)
+        vmm_vm_end(pm->dev.vm, VMM_EXIT_POWEROFF, 0, "the guest powered off through ACPI");
+}
+
+static const struct vmm_io_ops pm_ops = {.read = pm_read, .write = pm_write};
+
+void vmm_acpi_pm_power_button(struct vmm_device *dev)
+{
+    struct acpi_pm *pm = (struct acpi_pm *)dev;
+    pthread_mutex_lock(&pm->dev.lock);
+    pm->sts |= PM1_STS_PWRBTN;
+    update_sci(pm);
+    pthread_mutex_unlock(&pm->dev.lock);
+}
+
+static void pm_reset(struct vmm_device *dev)
+{
+    struct acpi_pm *pm = (struct acpi_pm *)dev;
+    pthread_mutex_lock(&pm->dev.lock);
+    pm->sts = 0;
+    pm->en = 0;
+    pm->cnt = PM1_CNT_SCI_EN;
+    update_sci(pm);
+    pthread_mutex_unlock(&pm->dev.lock);
+}
+
+static int pm_realize(struct vmm_device *dev, struct vmm_vm *vm, struct vmm_error *err)
+{
+    struct acpi_pm *pm = (struct acpi_pm *)dev;
+    vmm_irq_init_gsi(vm, &pm->sci, VMM_ACPI_SCI_IRQ);
+    pm->timer_epoch_ns = vmm_now_ns();
+    pm->cnt = PM1_CNT_SCI_EN;
+    int r = vmm_iotrap_add(vm, VMM_IO_PIO, VMM_ACPI_PM_BASE, 12, &pm_ops, pm);
+    if (r)
+        vmm_error_set(err, r, "ACPI PM ports already claimed");
+    return r;
+}
+
+const struct vmm_device_type vmm_acpi_pm_type = {
+    .name = "acpi-pm",
+    .instance_size = sizeof(struct acpi_pm),
+    .realize = pm_realize,
+    .reset = pm_reset,
+};

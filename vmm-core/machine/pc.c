@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The PC board: an explicit, ordered list of what a Terrarium machine is
+ * made of. Files are read and checked before /dev/kvm is touched, so a user
+ * with a typo in a path hears about the path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "arch/x86/boot.h"
+#include "core/log.h"
+#include "core/vm.h"
+#include "hw/acpi-pm.h"
+#include "hw/serial.h"
+#include "hw/sysctl.h"
+
+#define COM1_PORT 0x3f8
+#define COM1_IRQ 4
+#define MAX_KERNEL_SIZE (512ULL << 20)
+
+static int read_file(const char *what, const char *path, uint64_t max, struct vmm_blob *out,
+                     struct vmm_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        vmm_error_set(err, -e, "cannot open the %s %s: %s", what, path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        vmm_error_set(err, -EINVAL, "the %s %s is not a regular file", what, path);
+        return -EINVAL;
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        vmm_error_set(err, -EFBIG, "the %s %s is too large (%llu MiB) for this machine", what,
+                      path, (unsigned long long)(st.st_size >> 20));
+        return -EFBIG;
+    }
+    uint8_t *buf = malloc(st.st_size ? st.st_size : 1);
+    if (!buf) {
+        close(fd);
+        vmm_error_set(err, -ENOMEM, "out of memory reading the %s %s", what, path);
+        return -ENOMEM;
+    }
+    size_t done = 0;
+    while (done < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + done, st.st_size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            free(buf);
+            close(fd);
+            vmm_error_set(err, -e, "cannot read the %s %s: %s", what, path, strerror(e));
+            return -e;
+        }
+        done += n;
+    }
+    close(fd);
+    out->data = buf;
+    out->len = done;
+    return 0;
+}
+
+static int check_config(const struct vmm_config *cfg, struct vmm_error *err)
+{
+    if (cfg->ncpus < 1 || cfg->ncpus > VMM_MAX_CPUS) {
+        vmm_error_set(err, -EINVAL, "a machine has 1 to %d vCPUs, not %u", VMM_MAX_CPUS,
+                      cfg->ncpus);
+        return -EINVAL;
+    }
+    long host_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (host_cpus > 0 && cfg->ncpus > 4 * (unsigned long)host_cpus && cfg->ncpus > 8) {
+        vmm_error_set(err, -EINVAL,
+                      "%u vCPUs is far more than this host's %ld CPUs; use at most %ld", cfg->ncpus,
+                      host_cpus, host_cpus);
+        return -EINVAL;
+    }
+    if (cfg->mem_mib < VMM_MIN_MEM_MIB || cfg->mem_mib > VMM_MAX_MEM_MIB) {
+        vmm_error_set(err, -EINVAL, "memory must be between %d MiB and %d MiB, not %llu MiB",
+                      VMM_MIN_MEM_MIB, VMM_MAX_MEM_MIB, (unsigned long long)cfg->mem_mib);
+        return -EINVAL;
+    }
+    struct sysinfo si;
+    if (sysinfo(&si) == 0) {
+        uint64_t host_mib = (uint64_t)si.totalram * si.mem_unit >> 20;
+        if (cfg->mem_mib > host_mib) {
+            vmm_error_set(err, -ENOMEM,
+                          "the host has %llu MiB of memory; it cannot give a machine %llu MiB",
+                          (unsigned long long)host_mib, (unsigned long long)cfg->mem_mib);
+            return -ENOMEM;
+        }
+    }
+    if (!cfg->kernel) {
+        vmm_error_set(err, -EINVAL, "no kernel given: pass --kernel FILE");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int vmm_pc_load_kernel(struct vmm_vm *vm, struct vmm_error *err)
+{
+    const char *cmdline = vm->cfg.cmdline ? vm->cfg.cmdline : "";
+    enum vmm_image_kind kind = vmm_image_detect(vm->kernel.data, vm->kernel.len);
+    int r;
+    if (kind == VMM_IMAGE_BZIMAGE)
+        r = vmm_bzimage_load(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len,
+                             vm->initrd.data, vm->initrd.len, cmdline, &vm->entry, err);
+    else if (kind == VMM_IMAGE_MULTIBOOT)
+        r = vmm_multiboot_load(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len,
+                               vm->initrd.data, vm->initrd.len, cmdline, &vm->entry, err);
+    else {
+        vmm_error_set(err, -ENOEXEC,
+                      "%s is neither a Linux bzImage nor a multiboot kernel", vm->cfg.kernel);
+        return -ENOEXEC;
+    }
+    if (r < 0)
+        return r;
+    return vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err);
+}
+
+/* Checks what can be checked without KVM: the image kind, before any resources are taken. */
+static int check_kernel_kind(const struct vmm_vm *vm, struct vmm_error *err)
+{
+    if (vmm_image_detect(vm->kernel.data, vm->kernel.len) == VMM_IMAGE_UNKNOWN) {
+        vmm_error_set(err, -ENOEXEC, "%s is neither a Linux bzImage nor a multiboot kernel",
+                      vm->cfg.kernel);
+        return -ENOEXEC;
+    }
+    return 0;
+}
+
+struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error *err)
+{
+    if (check_config(cfg, err) < 0)
+        return NULL;
+    struct vmm_vm *vm = vmm_vm_new(cfg, err);
+    if (!vm)
+        return NULL;
+    uint64_t ram = cfg->mem_mib << 20;
+    int r = read_file("kernel", cfg->kernel, MAX_KERNEL_SIZE, &vm->kernel, err);
+    if (!r)
+        r = check_kernel_kind(vm, err);
+    if (!r && cfg->initrd)
+        r = read_file("initrd", cfg->initrd, ram, &vm->initrd, err);
+    if (!r)
+        r = vmm_kvm_open(vm, err);
+    if (!r)
+        r = vmm_kvm_create_irqchip(vm, err);
+    if (!r)
+        r = vmm_mem_init(vm, ram, err);
+    if (!r)
+        r = vmm_vcpus_create(vm, err);
+    if (!r)
+        r = vmm_irqchip_capture_reset_state(vm, err);
+    if (r < 0)
+        goto fail;
+
+    /* The board, in order. */
+    if (!vmm_device_create(vm, &vmm_sysctl_type, err) ||
+        !vmm_device_create(vm, &vmm_acpi_pm_type, err))
+        goto fail;
+    vm->serial = vmm_serial_create(vm, COM1_PORT, COM1_IRQ, cfg->serial_out_fd, cfg->serial_out_cb,
+                                   cfg->serial_out_opaque, cfg->serial_in_fd, vm->loop, err);
+    if (!vm->serial)
+        goto fail;
+
+    if (vmm_pc_load_kernel(vm, err) < 0)
+        goto fail;
+    return vm;
+fail:
+    vmm_vm_destroy(vm);
+    return NULL;
+}
