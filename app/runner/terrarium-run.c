@@ -24,21 +24,20 @@ static bool tio_saved;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: terrarium-run --kernel FILE [options]\n"
-            "\n"
-            "  --kernel FILE        Linux bzImage or multiboot (ELF32) kernel\n"
-            "  --initrd FILE        initial ramdisk (or multiboot module)\n"
-            "  --append STR         kernel command line\n"
-            "  --mem MiB            guest memory (default 256)\n"
-            "  --cpus N             virtual CPUs (default 1)\n"
-            "  --serial stdio|file:PATH|none\n"
-            "                       where COM1 goes (default stdio)\n"
-            "  --no-reboot          end when the guest resets, with status 0\n"
-            "  --test-exit          let the guest end the run with a status of its choice\n"
-            "                       (write it to I/O port 0xf4)\n"
-            "  -v, --verbose        more messages from the VMM (repeatable)\n"
-            "  -h, --help           this text\n");
+    fprintf(f, "Usage: terrarium-run --kernel FILE [options]\n"
+               "\n"
+               "  --kernel FILE        Linux bzImage or multiboot (ELF32) kernel\n"
+               "  --initrd FILE        initial ramdisk (or multiboot module)\n"
+               "  --append STR         kernel command line\n"
+               "  --mem MiB            guest memory (default 256)\n"
+               "  --cpus N             virtual CPUs (default 1)\n"
+               "  --serial stdio|file:PATH|none\n"
+               "                       where COM1 goes (default stdio)\n"
+               "  --no-reboot          end when the guest resets, with status 0\n"
+               "  --test-exit          let the guest end the run with a status of its choice\n"
+               "                       (write it to I/O port 0xf4)\n"
+               "  -v, --verbose        more messages from the VMM (repeatable)\n"
+               "  -h, --help           this text\n");
 }
 
 static void on_signal(int sig)
@@ -75,8 +74,8 @@ static int parse_uint(const char *what, const char *s, uint64_t max, uint64_t *o
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[0] == '-' || v > max) {
-        fprintf(stderr, "terrarium-run: %s must be a number up to %" PRIu64 ", not '%s'\n",
-                what, max, s);
+        fprintf(stderr, "terrarium-run: %s must be a number up to %" PRIu64 ", not '%s'\n", what,
+                max, s);
         return -1;
     }
     *out = v;
@@ -85,8 +84,16 @@ static int parse_uint(const char *what, const char *s, uint64_t max, uint64_t *o
 
 int main(int argc, char **argv)
 {
-    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SERIAL,
-           OPT_NO_REBOOT, OPT_TEST_EXIT };
+    enum {
+        OPT_KERNEL = 256,
+        OPT_INITRD,
+        OPT_APPEND,
+        OPT_MEM,
+        OPT_CPUS,
+        OPT_SERIAL,
+        OPT_NO_REBOOT,
+        OPT_TEST_EXIT
+    };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
         {"initrd", required_argument, NULL, OPT_INITRD},

@@ -43,15 +43,15 @@ static void test_overlaps_refused(void)
     vmm_iotrap_map_init(&m);
     CHECK_EQ(vmm_iotrap_map_add(&m, 0x3f8, 8, &fake_ops, &a), 0);
     CHECK_EQ(vmm_iotrap_map_add(&m, 0x3f8, 8, &fake_ops, &b), -EEXIST);
-    CHECK_EQ(vmm_iotrap_map_add(&m, 0x3f0, 9, &fake_ops, &b), -EEXIST); /* last byte overlaps */
-    CHECK_EQ(vmm_iotrap_map_add(&m, 0x3ff, 1, &fake_ops, &b), -EEXIST); /* first byte overlaps */
-    CHECK_EQ(vmm_iotrap_map_add(&m, 0x3fa, 1, &fake_ops, &b), -EEXIST); /* inside */
+    CHECK_EQ(vmm_iotrap_map_add(&m, 0x3f0, 9, &fake_ops, &b), -EEXIST);    /* last byte overlaps */
+    CHECK_EQ(vmm_iotrap_map_add(&m, 0x3ff, 1, &fake_ops, &b), -EEXIST);    /* first byte overlaps */
+    CHECK_EQ(vmm_iotrap_map_add(&m, 0x3fa, 1, &fake_ops, &b), -EEXIST);    /* inside */
     CHECK_EQ(vmm_iotrap_map_add(&m, 0x3f0, 0x20, &fake_ops, &b), -EEXIST); /* covers */
-    CHECK_EQ(vmm_iotrap_map_add(&m, 0x3f0, 8, &fake_ops, &b), 0);  /* adjacent below */
-    CHECK_EQ(vmm_iotrap_map_add(&m, 0x400, 8, &fake_ops, &b), 0);  /* adjacent above */
+    CHECK_EQ(vmm_iotrap_map_add(&m, 0x3f0, 8, &fake_ops, &b), 0);          /* adjacent below */
+    CHECK_EQ(vmm_iotrap_map_add(&m, 0x400, 8, &fake_ops, &b), 0);          /* adjacent above */
     CHECK_EQ(vmm_iotrap_map_add(&m, 0x10, 0, &fake_ops, &b), -EINVAL);
     CHECK_EQ(vmm_iotrap_map_add(&m, ~0ULL - 3, 8, &fake_ops, &b), -EINVAL); /* wraps */
-    CHECK_EQ(vmm_iotrap_map_add(&m, ~0ULL - 7, 8, &fake_ops, &b), 0);      /* ends at top */
+    CHECK_EQ(vmm_iotrap_map_add(&m, ~0ULL - 7, 8, &fake_ops, &b), 0);       /* ends at top */
     CHECK_EQ(m.count, 4);
     for (unsigned i = 1; i < m.count; i++)
         CHECK(m.ranges[i - 1].base + m.ranges[i - 1].len <= m.ranges[i].base);

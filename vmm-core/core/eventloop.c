@@ -157,8 +157,7 @@ void vmm_loop_destroy(struct vmm_loop *loop)
     free(loop);
 }
 
-int vmm_loop_add_fd(struct vmm_loop *loop, int fd, uint32_t events, vmm_loop_fd_fn fn,
-                    void *opaque)
+int vmm_loop_add_fd(struct vmm_loop *loop, int fd, uint32_t events, vmm_loop_fd_fn fn, void *opaque)
 {
     pthread_mutex_lock(&loop->lock);
     int r = 0;

@@ -51,8 +51,8 @@ int vmm_kvm_open(struct vmm_vm *vm, struct vmm_error *err)
     }
     int ver = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
     if (ver != KVM_API_VERSION) {
-        vmm_error_set(err, -ENOTSUP, "/dev/kvm speaks KVM API version %d; Terrarium needs %d",
-                      ver, KVM_API_VERSION);
+        vmm_error_set(err, -ENOTSUP, "/dev/kvm speaks KVM API version %d; Terrarium needs %d", ver,
+                      KVM_API_VERSION);
         return -ENOTSUP;
     }
     for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {

@@ -20,11 +20,11 @@ struct vmm_ratelimit {
 
 int vmm_ratelimit_ok(struct vmm_ratelimit *rl, unsigned burst);
 
-#define vmm_log_ratelimited(level, ...)                                                           \
-    do {                                                                                          \
-        static struct vmm_ratelimit rl__;                                                         \
-        if (vmm_ratelimit_ok(&rl__, 10))                                                          \
-            vmm_log(level, __VA_ARGS__);                                                          \
+#define vmm_log_ratelimited(level, ...)   \
+    do {                                  \
+        static struct vmm_ratelimit rl__; \
+        if (vmm_ratelimit_ok(&rl__, 10))  \
+            vmm_log(level, __VA_ARGS__);  \
     } while (0)
 
 int64_t vmm_now_ns(void); /* CLOCK_MONOTONIC */

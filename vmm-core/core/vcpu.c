@@ -158,8 +158,8 @@ static void handle_exit(struct vmm_vcpu *v)
     case KVM_EXIT_IRQ_WINDOW_OPEN:
         break;
     case KVM_EXIT_FAIL_ENTRY:
-        snprintf(msg, sizeof(msg), "vCPU %u: KVM could not enter the guest (reason 0x%llx)",
-                 v->id, (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        snprintf(msg, sizeof(msg), "vCPU %u: KVM could not enter the guest (reason 0x%llx)", v->id,
+                 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         vmm_vm_end(vm, VMM_EXIT_ERROR, 1, msg);
         break;
     case KVM_EXIT_INTERNAL_ERROR:

@@ -26,7 +26,7 @@ struct vmm_vcpu {
     struct kvm_run *run;
     pthread_t thread;
     bool thread_started;
-    bool parked; /* protected by vm->lock */
+    bool parked;                              /* protected by vm->lock */
     struct vmm_vcpu_reset_state *reset_state; /* power-on state, restored on reset */
 };
 
@@ -69,14 +69,14 @@ struct vmm_vm {
     struct vmm_exit exit;
     struct kvm_irqchip *irqchip_reset; /* PIC master, slave, IOAPIC at power-on */
     struct kvm_pit_state2 pit_reset;
-    int stop_eventfd; /* written by vmm_vm_request_stop (signal-safe) */
+    int stop_eventfd;  /* written by vmm_vm_request_stop (signal-safe) */
     int reset_eventfd; /* written by vmm_vm_request_reset from any thread */
 };
 
 enum vmm_request {
     VMM_REQ_RUN = 0,
-    VMM_REQ_PAUSE,  /* park and wait */
-    VMM_REQ_EXIT,   /* leave the thread */
+    VMM_REQ_PAUSE, /* park and wait */
+    VMM_REQ_EXIT,  /* leave the thread */
 };
 
 /* vm.c */

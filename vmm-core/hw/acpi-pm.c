@@ -9,8 +9,8 @@
 #define PM1_STS_TMR (1u << 0)
 #define PM1_STS_PWRBTN (1u << 8)
 #define PM1_STS_WAK (1u << 15)
-#define PM1_STS_MASK (PM1_STS_TMR | (1u << 4) | (1u << 5) | PM1_STS_PWRBTN | (1u << 9) | \
-                      (1u << 10) | PM1_STS_WAK)
+#define PM1_STS_MASK \
+    (PM1_STS_TMR | (1u << 4) | (1u << 5) | PM1_STS_PWRBTN | (1u << 9) | (1u << 10) | PM1_STS_WAK)
 #define PM1_EN_MASK (PM1_STS_TMR | (1u << 5) | PM1_STS_PWRBTN | (1u << 9) | (1u << 10))
 #define PM1_CNT_SCI_EN (1u << 0)
 #define PM1_CNT_SLP_TYP_SHIFT 10
@@ -36,8 +36,8 @@ static uint32_t timer_value(struct acpi_pm *pm)
 {
     uint64_t ns = (uint64_t)(vmm_now_ns() - pm->timer_epoch_ns);
     /* ns * 3579545 / 1e9 without overflow for centuries of uptime */
-    uint64_t ticks = (ns / 1000000000ULL) * PM_TIMER_HZ +
-                     (ns % 1000000000ULL) * PM_TIMER_HZ / 1000000000ULL;
+    uint64_t ticks =
+        (ns / 1000000000ULL) * PM_TIMER_HZ + (ns % 1000000000ULL) * PM_TIMER_HZ / 1000000000ULL;
     return (uint32_t)(ticks & 0xffffff);
 }
 
@@ -91,8 +91,8 @@ static void pm_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
         uint16_t v = (uint16_t)(val << (8 * (off - 4)));
         uint16_t mask = size >= 2 ? 0xffff : (uint16_t)(0xff << (8 * (off - 4)));
         uint16_t cnt = (uint16_t)((pm->cnt & ~mask) | (v & mask));
-        if ((cnt & PM1_CNT_SLP_EN) && ((cnt & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT) ==
-                                          VMM_ACPI_SLP_TYP_S5)
+        if ((cnt & PM1_CNT_SLP_EN) &&
+            ((cnt & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT) == VMM_ACPI_SLP_TYP_S5)
             poweroff = true;
         /* SLP_EN reads as zero; SCI_EN stays set: the machine is always in ACPI mode. */
         pm->cnt = (cnt & ~PM1_CNT_SLP_EN) | PM1_CNT_SCI_EN;

@@ -40,8 +40,8 @@ static int read_file(const char *what, const char *path, uint64_t max, struct vm
     }
     if ((uint64_t)st.st_size > max) {
         close(fd);
-        vmm_error_set(err, -EFBIG, "the %s %s is too large (%llu MiB) for this machine", what,
-                      path, (unsigned long long)(st.st_size >> 20));
+        vmm_error_set(err, -EFBIG, "the %s %s is too large (%llu MiB) for this machine", what, path,
+                      (unsigned long long)(st.st_size >> 20));
         return -EFBIG;
     }
     uint8_t *buf = malloc(st.st_size ? st.st_size : 1);
@@ -112,14 +112,14 @@ int vmm_pc_load_kernel(struct vmm_vm *vm, struct vmm_error *err)
     enum vmm_image_kind kind = vmm_image_detect(vm->kernel.data, vm->kernel.len);
     int r;
     if (kind == VMM_IMAGE_BZIMAGE)
-        r = vmm_bzimage_load(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len,
-                             vm->initrd.data, vm->initrd.len, cmdline, &vm->entry, err);
+        r = vmm_bzimage_load(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len, vm->initrd.data,
+                             vm->initrd.len, cmdline, &vm->entry, err);
     else if (kind == VMM_IMAGE_MULTIBOOT)
         r = vmm_multiboot_load(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len,
                                vm->initrd.data, vm->initrd.len, cmdline, &vm->entry, err);
     else {
-        vmm_error_set(err, -ENOEXEC,
-                      "%s is neither a Linux bzImage nor a multiboot kernel", vm->cfg.kernel);
+        vmm_error_set(err, -ENOEXEC, "%s is neither a Linux bzImage nor a multiboot kernel",
+                      vm->cfg.kernel);
         return -ENOEXEC;
     }
     if (r < 0)

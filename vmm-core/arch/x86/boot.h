@@ -27,7 +27,7 @@ enum vmm_entry_mode {
 struct vmm_boot_entry {
     enum vmm_entry_mode mode;
     uint64_t rip, rsp, rax, rbx, rsi;
-    uint64_t cr3;       /* LONG64: identity-map page tables */
+    uint64_t cr3; /* LONG64: identity-map page tables */
     uint64_t gdt_base;
     uint16_t gdt_limit;
 };
@@ -76,7 +76,7 @@ unsigned vmm_e820_build(const struct vmm_guest_mem *mem, struct vmm_e820_entry *
 
 /* Fixed low-memory layout shared by the loaders ----------------------------- */
 #define VMM_BOOT_ZERO_PAGE 0x7000ULL
-#define VMM_BOOT_PML4 0x9000ULL   /* + PDPT at 0xA000, PDs at 0xB000..0xEFFF */
+#define VMM_BOOT_PML4 0x9000ULL /* + PDPT at 0xA000, PDs at 0xB000..0xEFFF */
 #define VMM_BOOT_CMDLINE 0x20000ULL
 #define VMM_BOOT_CMDLINE_MAX 0x10000ULL
 #define VMM_EBDA_START 0x9FC00ULL
@@ -90,8 +90,8 @@ unsigned vmm_e820_build(const struct vmm_guest_mem *mem, struct vmm_e820_entry *
 #define VMM_ACPI_PM1_CNT 0x604 /* PM1a_CNT_BLK, 2 bytes */
 #define VMM_ACPI_PM_TMR 0x608  /* PM_TMR_BLK, 4 bytes, 24-bit 3.579545 MHz */
 #define VMM_ACPI_SCI_IRQ 9
-#define VMM_ACPI_SLP_TYP_S5 5  /* the DSDT's \_S5 package says this */
-#define VMM_RESET_PORT 0xCF9   /* FADT RESET_REG: write VMM_RESET_VALUE */
+#define VMM_ACPI_SLP_TYP_S5 5 /* the DSDT's \_S5 package says this */
+#define VMM_RESET_PORT 0xCF9  /* FADT RESET_REG: write VMM_RESET_VALUE */
 #define VMM_RESET_VALUE 0x06
 
 /* Writes the MP floating pointer + configuration table (ncpus, IOAPIC, ISA IRQs). */

@@ -106,8 +106,8 @@ int vmm_cpuid_setup(struct vmm_vm *vm, struct vmm_vcpu *vcpu, struct vmm_error *
     /* Guests find x2APIC IDs and the core count in leaf 0xB; provide it if the host lacks it. */
     if (!have_leaf_b && max_basic >= 0xb) {
         for (uint32_t sub = 0; sub < 3; sub++) {
-            struct kvm_cpuid_entry2 e = {.function = 0xb, .index = sub,
-                                         .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
+            struct kvm_cpuid_entry2 e = {
+                .function = 0xb, .index = sub, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
             patch_entry(&e, vcpu->id, vm->ncpus);
             c->entries[c->nent++] = e;
         }

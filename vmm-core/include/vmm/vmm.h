@@ -20,15 +20,15 @@ typedef void (*vmm_serial_out_fn)(void *opaque, const uint8_t *buf, size_t len);
 struct vmm_config {
     uint64_t mem_mib;
     unsigned ncpus;
-    const char *kernel;  /* bzImage or multiboot v1 ELF32 */
-    const char *initrd;  /* optional */
-    const char *cmdline; /* optional */
-    int serial_out_fd;   /* -1: none */
-    int serial_in_fd;    /* -1: none; read on the event-loop thread */
+    const char *kernel;              /* bzImage or multiboot v1 ELF32 */
+    const char *initrd;              /* optional */
+    const char *cmdline;             /* optional */
+    int serial_out_fd;               /* -1: none */
+    int serial_in_fd;                /* -1: none; read on the event-loop thread */
     vmm_serial_out_fn serial_out_cb; /* optional, in addition to serial_out_fd */
     void *serial_out_opaque;
-    bool test_exit;  /* expose the test-exit port (VMM_TEST_EXIT_PORT) */
-    bool no_reboot;  /* a guest reset ends the VM instead of rebooting it */
+    bool test_exit; /* expose the test-exit port (VMM_TEST_EXIT_PORT) */
+    bool no_reboot; /* a guest reset ends the VM instead of rebooting it */
 };
 
 /* A guest writes a status to this port (any width) to end the VM with it. */
@@ -36,11 +36,11 @@ struct vmm_config {
 
 enum vmm_exit_reason {
     VMM_EXIT_NONE = 0,
-    VMM_EXIT_POWEROFF,  /* the guest powered off */
-    VMM_EXIT_RESET,     /* the guest reset under no_reboot */
-    VMM_EXIT_TEST,      /* the guest used the test-exit port; status holds its value */
-    VMM_EXIT_STOPPED,   /* the host asked (vmm_vm_request_stop) */
-    VMM_EXIT_ERROR,     /* an internal or KVM failure; msg says what */
+    VMM_EXIT_POWEROFF, /* the guest powered off */
+    VMM_EXIT_RESET,    /* the guest reset under no_reboot */
+    VMM_EXIT_TEST,     /* the guest used the test-exit port; status holds its value */
+    VMM_EXIT_STOPPED,  /* the host asked (vmm_vm_request_stop) */
+    VMM_EXIT_ERROR,    /* an internal or KVM failure; msg says what */
 };
 
 struct vmm_exit {
