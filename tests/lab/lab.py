@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""The lab: a QEMU TCG machine with emulated AMD SVM + nested paging, in which the
+host's Debian kernel loads kvm-amd, so a real /dev/kvm exists even where the
+machine's own /dev/kvm is too slow to boot Linux (see tests/lab/README.md).
+
+The lab sees the host's whole file tree read-only over virtio-9p (so freshly
+built binaries run in it unchanged) and one writable 9p share, the "run
+directory", mounted at the same path it has on the host. Its init chroots into
+the host tree and runs one command as root, then powers the lab off.
+
+    lab.py run [--timeout S] [--work-dir DIR] [--env K=V] -- CMD ARGS...
+    lab.py info                      # what the lab would boot, or why it can't
+    lab.py build                     # only build (or reuse) the lab initramfs
+
+`run` exits with CMD's exit status; 77 (and `SKIP: reason`) when the lab can't
+be built on this machine; 124 on timeout; 125 when the lab failed before or
+around CMD (no exit status recorded). Python 3 standard library only.
+"""
+
+import argparse
+import fcntl
+import glob
+import gzip
+import hashlib
+import lzma
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import newc  # noqa: E402
+
+EXIT_SKIP = 77
+EXIT_TIMEOUT = 124
+EXIT_LAB_FAILED = 125
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_WORK_DIR = os.path.join(REPO, "build", "lab")
+LOCK_PATH = "/tmp/terrarium-lab.lock"
+
+# What the lab kernel must load; their dependencies are resolved from modules.dep.
+# Built-in ones are skipped. kvm_amd comes last so /dev/kvm appears after the
+# shares are up (a failure there is reported, not fatal: the command decides).
+LAB_MODULES = ["virtio_pci", "9pnet_virtio", "9p"]
+KVM_MODULES = ["kvm_amd"]
+
+# Emulated CPU: qemu64 with SVM and nested paging. TCG emulates the SVM
+# instructions, so the lab kernel's kvm-amd gets a working /dev/kvm.
+LAB_CPU = "qemu64,+svm,+npt"
+LAB_SMP = int(os.environ.get("TERRARIUM_LAB_SMP", "2"))
+LAB_MEM = os.environ.get("TERRARIUM_LAB_MEM", "6G")
+# 9p message size: the 6.1 virtio transport caps it near 500 KiB.
+MSIZE = 262144
+# mitigations=off: speculative-execution workarounds cost a lot under TCG and
+# protect nothing in a throwaway lab. panic=-1 + -no-reboot: a lab panic ends QEMU.
+LAB_APPEND = ("console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off tsc=reliable "
+              "8250.nr_uarts=1")
+
+
+class Skip(Exception):
+    """The lab cannot run on this machine (missing package, kernel or module)."""
+
+
+# --------------------------------------------------------------------------
+# What to boot
+
+def _kver(path):
+    return os.path.basename(path)[len("vmlinuz-"):]
+
+
+def _version_key(ver):
+    return [int(x) if x.isdigit() else x for x in re.split(r"[.-]", ver)]
+
+
+def find_kernel():
+    """The newest /boot/vmlinuz-6.1.* with its modules installed (Debian 12's
+    linux-image-amd64); TERRARIUM_LAB_KERNEL overrides."""
+    forced = os.environ.get("TERRARIUM_LAB_KERNEL")
+    cands = [forced] if forced else sorted(glob.glob("/boot/vmlinuz-6.1.*"),
+                                           key=lambda p: _version_key(_kver(p)), reverse=True)
+    for k in cands:
+        if os.path.isfile(k) and os.path.isfile(f"/lib/modules/{_kver(k)}/modules.dep"):
+            if not os.access(k, os.R_OK):
+                raise Skip(f"{k} is not readable by this user")
+            return k
+    if forced:
+        raise Skip(f"TERRARIUM_LAB_KERNEL={forced}: no such kernel with modules in /lib/modules")
+    raise Skip("no /boot/vmlinuz-6.1.* with modules in /lib/modules (install linux-image-amd64)")
+
+
+def _modname(path):
+    base = os.path.basename(path)
+    base = re.sub(r"\.ko(\.xz|\.zst|\.gz)?$", "", base)
+    return base.replace("-", "_")
+
+
+def resolve_modules(ver, wanted):
+    """Modules to insmod, dependencies first, as [(name, path)]; built-ins left out."""
+    moddir = f"/lib/modules/{ver}"
+    deps = {}
+    with open(os.path.join(moddir, "modules.dep")) as f:
+        for line in f:
+            if ":" not in line:
+                continue
+            mod, rest = line.split(":", 1)
+            deps[_modname(mod)] = (os.path.join(moddir, mod), [_modname(d) for d in rest.split()])
+    builtin = set()
+    try:
+        with open(os.path.join(moddir, "modules.builtin")) as f:
+            builtin = {_modname(line.strip()) for line in f if line.strip()}
+    except FileNotFoundError:
+        pass
+    order, seen = [], set()
+
+    def visit(name, chain):
+        name = name.replace("-", "_")
+        if name in seen or name in builtin:
+            return
+        if name in chain:
+            raise Skip(f"module dependency loop: {' -> '.join(chain + [name])}")
+        if name not in deps:
+            raise Skip(f"kernel {ver} has no module {name} (neither built in nor in modules.dep)")
+        for d in deps[name][1]:
+            visit(d, chain + [name])
+        seen.add(name)
+        order.append((name, deps[name][0]))
+
+    for w in wanted:
+        visit(w, [])
+    return order
+
+
+def read_module(path):
+    if path.endswith(".ko"):
+        with open(path, "rb") as f:
+            return f.read()
+    if path.endswith(".xz"):
+        with lzma.open(path) as f:
+            return f.read()
+    if path.endswith(".gz"):
+        with gzip.open(path) as f:
+            return f.read()
+    if path.endswith(".zst"):
+        if not shutil.which("zstd"):
+            raise Skip(f"{path} is zstd-compressed and zstd is not installed")
+        return subprocess.run(["zstd", "-dc", path], check=True, stdout=subprocess.PIPE).stdout
+    raise Skip(f"unknown module format: {path}")
+
+
+def find_qemu():
+    q = shutil.which("qemu-system-x86_64")
+    if not q:
+        raise Skip("qemu-system-x86_64 not found (install qemu-system-x86)")
+    return q
+
+
+# --------------------------------------------------------------------------
+# The lab's initramfs
+
+LAB_INIT = r"""#!/bin/sh
+# Lab init, generated by tests/lab/lab.py. Runs as PID 1 of the lab kernel.
+export PATH=/bin
+say() { echo "[lab] $*"; }
+fail() {
+    say "FATAL: $*"
+    # An exit status the host can tell from the command's own.
+    [ -d /results ] && echo 125 > /results/status
+    sync; poweroff -f; sleep 5; echo o > /proc/sysrq-trigger
+}
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /mod/order); do
+    insmod /mod/$m.ko || fail "insmod $m failed"
+done
+mkdir -p /hostroot /results
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=@MSIZE@,cache=loose,ro hostroot /hostroot \
+    || fail "cannot mount the host's / (9p tag hostroot)"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=@MSIZE@ results /results \
+    || fail "cannot mount the results share (9p tag results)"
+kvm=ok
+for m in $(cat /mod/kvm-order); do
+    insmod /mod/$m.ko || { kvm="insmod $m failed"; break; }
+done
+[ -c /dev/kvm ] || { [ "$kvm" = ok ] && kvm="no /dev/kvm after loading kvm-amd"; }
+echo "$kvm" > /results/kvm
+[ "$kvm" = ok ] || say "WARNING: $kvm"
+
+R=/hostroot
+RUN=$(cat /results/mountpoint) || fail "no mountpoint file in the results share"
+mount -t proc proc $R/proc || fail "mount proc in the host tree"
+mount -t sysfs sysfs $R/sys || fail "mount sysfs in the host tree"
+mount -t devtmpfs devtmpfs $R/dev || fail "mount devtmpfs in the host tree"
+mkdir -p $R/dev/pts $R/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
+mount -t tmpfs -o mode=1777 tmpfs $R/dev/shm
+mount -t tmpfs -o mode=1777 tmpfs $R/tmp || fail "mount tmpfs on /tmp"
+mount -t tmpfs -o mode=755 tmpfs $R/run || fail "mount tmpfs on /run"
+mkdir -p $R$RUN 2>/dev/null
+mount -o bind /results $R$RUN || fail "bind the results share at $RUN"
+ip link set lo up
+say "ready in $(cut -d' ' -f1 /proc/uptime) s (kvm: $kvm)"
+( chroot $R /bin/sh $RUN/cmd.sh </dev/null 2>&1; echo $? > /results/status ) | tee /results/output
+say "command exited with status $(cat /results/status) at $(cut -d' ' -f1 /proc/uptime) s"
+umount $R$RUN
+sync
+poweroff -f
+"""
+
+
+def build_initramfs(work_dir, log=print):
+    """Builds (or reuses) the lab initramfs in work_dir; returns (kernel, initramfs)."""
+    find_qemu()
+    kernel = find_kernel()
+    ver = _kver(kernel)
+    busybox = newc.find_static_busybox()
+    if not busybox:
+        raise Skip("no statically linked busybox (install busybox-static)")
+    base = resolve_modules(ver, LAB_MODULES)
+    kvm = [m for m in resolve_modules(ver, KVM_MODULES) if m[0] not in {n for n, _ in base}]
+    init = LAB_INIT.replace("@MSIZE@", str(MSIZE))
+
+    h = hashlib.sha256(init.encode())
+    for p in [busybox, kernel] + [p for _, p in base + kvm]:
+        st = os.stat(p)
+        h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    h.update(newc.__file__.encode())
+    key = h.hexdigest()[:12]
+    os.makedirs(work_dir, exist_ok=True)
+    out = os.path.join(work_dir, f"labinit-{ver}-{key}.cpio")
+    if os.path.exists(out):
+        return kernel, out
+
+    applets = subprocess.run([busybox, "--list"], check=True, stdout=subprocess.PIPE,
+                             text=True).stdout.split()
+    a = newc.Archive()
+    for d in ("dev", "proc", "sys", "tmp", "hostroot", "results"):
+        a.dir(d)
+    a.chardev("dev/console", 5, 1)
+    a.chardev("dev/null", 1, 3, 0o666)
+    with open(busybox, "rb") as f:
+        a.file("bin/busybox", f.read(), 0o755)
+    for ap in applets:
+        if ap != "busybox":
+            a.symlink(f"bin/{ap}", "busybox")
+    a.file("init", init, 0o755)
+    for name, path in base + kvm:
+        a.file(f"mod/{name}.ko", read_module(path))
+    a.file("mod/order", "".join(n + "\n" for n, _ in base))
+    a.file("mod/kvm-order", "".join(n + "\n" for n, _ in kvm))
+    a.write(out)
+    for old in glob.glob(os.path.join(work_dir, "labinit-*.cpio")):
+        if old != out:
+            os.unlink(old)
+    log(f"[lab] built {out} (modules: {' '.join(n for n, _ in base + kvm)})")
+    return kernel, out
+
+
+# --------------------------------------------------------------------------
+# Running a command in the lab
+
+def _new_run_dir(work_dir):
+    runs = os.path.join(work_dir, "runs")
+    os.makedirs(runs, exist_ok=True)
+    # Keep the last few runs for inspection.
+    old = sorted(glob.glob(os.path.join(runs, "run-*")), key=os.path.getmtime)
+    for d in old[:-4]:
+        shutil.rmtree(d, ignore_errors=True)
+    d = os.path.join(runs, time.strftime("run-%Y%m%d-%H%M%S-") + str(os.getpid()))
+    os.makedirs(d)
+    return d
+
+
+def _lab_lock(log):
+    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("[lab] another lab is running on this machine; waiting for it to finish")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def lab_command(kernel, initramfs, run_dir, smp=LAB_SMP, mem=LAB_MEM):
+    qemu = find_qemu()
+    return [
+        qemu, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-accel", "tcg,thread=multi" if smp > 1 else "tcg",
+        "-M", "pc", "-cpu", LAB_CPU, "-smp", str(smp), "-m", mem,
+        "-kernel", kernel, "-initrd", initramfs, "-append", LAB_APPEND,
+        "-chardev", "stdio,id=con,signal=off", "-serial", "chardev:con",
+        "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+        "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+        "-fsdev", f"local,id=results,path={run_dir},security_model=none",
+        "-device", "virtio-9p-pci,fsdev=results,mount_tag=results",
+    ]
+
+
+def run(cmd, timeout=600, work_dir=DEFAULT_WORK_DIR, env=(), cwd=None, quiet=False,
+        out=None, smp=LAB_SMP, mem=LAB_MEM):
+    """Runs cmd (a list) in the lab. Returns (exit status, run directory).
+    Raises Skip when the lab can't be built here."""
+    out = out or sys.stdout
+    log = lambda msg: print(msg, file=out, flush=True)  # noqa: E731
+    work_dir = os.path.abspath(work_dir)
+    kernel, initramfs = build_initramfs(work_dir, log)
+    cwd = os.path.abspath(cwd or os.getcwd())
+    if cwd == "/tmp" or cwd.startswith("/tmp/"):
+        cwd = "/"  # /tmp is a fresh tmpfs in the lab
+    lock = _lab_lock(log)
+    try:
+        run_dir = _new_run_dir(work_dir)
+        with open(os.path.join(run_dir, "mountpoint"), "w") as f:
+            f.write(run_dir + "\n")
+        base_env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/tmp", "TERM": "dumb", "LANG": "C.UTF-8",
+            "TERRARIUM_LAB": "1", "TERRARIUM_LAB_RUN_DIR": run_dir,
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        for kv in env:
+            k, _, v = kv.partition("=")
+            base_env[k] = v
+        with open(os.path.join(run_dir, "cmd.sh"), "w") as f:
+            f.write("# written by tests/lab/lab.py\n")
+            f.write(f"cd {shlex.quote(cwd)} || exit 125\n")
+            for k, v in base_env.items():
+                f.write(f"export {k}={shlex.quote(v)}\n")
+            f.write("exec " + " ".join(shlex.quote(c) for c in cmd) + "\n")
+        argv = lab_command(kernel, initramfs, run_dir, smp, mem)
+        with open(os.path.join(run_dir, "qemu-cmdline"), "w") as f:
+            f.write(" ".join(shlex.quote(a) for a in argv) + "\n")
+        log(f"[lab] starting: {len(cmd) and cmd[0]} (timeout {timeout} s, run dir {run_dir})")
+        rc = _boot(argv, run_dir, timeout, quiet, out)
+        if rc is None:
+            return EXIT_TIMEOUT, run_dir
+        status_file = os.path.join(run_dir, "status")
+        try:
+            with open(status_file) as f:
+                status = int(f.read().strip())
+        except (OSError, ValueError):
+            log(f"FAIL: the lab ended (qemu status {rc}) without recording the command's exit "
+                f"status; see {run_dir}/console.log")
+            return EXIT_LAB_FAILED, run_dir
+        if status == EXIT_LAB_FAILED:
+            log(f"FAIL: lab init failed (see [lab] lines above, {run_dir}/console.log)")
+        return status, run_dir
+    finally:
+        os.close(lock)
+
+
+def _boot(argv, run_dir, timeout, quiet, out):
+    """Runs the lab's QEMU, teeing its console; returns its exit status or None on timeout."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    console = open(os.path.join(run_dir, "console.log"), "wb")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    sink = getattr(out, "buffer", None)
+    timed_out = False
+    try:
+        fd = proc.stdout.fileno()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            r, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if not r:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            console.write(chunk)
+            console.flush()
+            if not quiet:
+                if sink:
+                    sink.write(chunk)
+                    sink.flush()
+                else:
+                    out.write(chunk.decode(errors="replace"))
+                    out.flush()
+    finally:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL if timed_out else signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            rc = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            rc = proc.wait()
+        console.close()
+    elapsed = time.monotonic() - t0
+    with open(os.path.join(run_dir, "lab-seconds"), "w") as f:
+        f.write(f"{elapsed:.1f}\n")
+    if timed_out:
+        print(f"\nFAIL: lab timed out after {timeout} s and was killed; "
+              f"see {run_dir}/console.log", file=out, flush=True)
+        return None
+    print(f"[lab] lab ran {elapsed:.1f} s", file=out, flush=True)
+    return rc
+
+
+# --------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work-dir", default=os.environ.get("TERRARIUM_LAB_DIR", DEFAULT_WORK_DIR),
+                    help="cache and run directory (not under /tmp; default %(default)s)")
+    sub = ap.add_subparsers(dest="verb", required=True)
+    r = sub.add_parser("run", help="run CMD in the lab, exit with its status")
+    r.add_argument("--timeout", type=float, default=600)
+    r.add_argument("--env", action="append", default=[], metavar="K=V")
+    r.add_argument("--cwd", help="working directory in the lab (default: the current one)")
+    r.add_argument("--quiet", action="store_true", help="don't stream the lab console")
+    r.add_argument("--smp", type=int, default=LAB_SMP)
+    r.add_argument("--mem", default=LAB_MEM)
+    r.add_argument("cmd", nargs=argparse.REMAINDER)
+    sub.add_parser("info", help="show what the lab would boot")
+    sub.add_parser("build", help="build the lab initramfs only")
+    a = ap.parse_args()
+    try:
+        if a.verb == "run":
+            cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+            if not cmd:
+                ap.error("run: no command given (lab.py run -- CMD ARGS...)")
+            rc, _ = run(cmd, a.timeout, a.work_dir, a.env, a.cwd, a.quiet, smp=a.smp, mem=a.mem)
+            sys.exit(rc)
+        kernel, initramfs = build_initramfs(os.path.abspath(a.work_dir))
+        if a.verb == "info":
+            print(f"kernel:    {kernel}\ninitramfs: {initramfs}\nqemu:      {find_qemu()}")
+            print("command:   " + " ".join(shlex.quote(x) for x in
+                                           lab_command(kernel, initramfs, "<run-dir>")))
+    except Skip as e:
+        print(f"SKIP: {e}", flush=True)
+        sys.exit(EXIT_SKIP)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,469 @@
+#!/usr/bin/env python3
+"""The lab test suite: real Linux guests booted by terrarium-run (and by QEMU as
+the reference) inside ONE lab start, with per-case verdicts for meson.
+
+    suite.py check CASE [--work-dir W] [--terrarium-run PATH]
+        meson's entry point: asserts one case. The first check of a `meson test`
+        run starts the lab and runs every case (the batch); the others read its
+        results. A batch is reused only within the same `meson test` process
+        (its parent PID), or with --reuse.
+    suite.py batch [--cases all|ci|NAME,...] [--terrarium-run PATH]
+        runs a batch by hand and prints every verdict and timing.
+    suite.py list
+    suite.py inlab SPEC OUTDIR       (runs inside the lab; not for humans)
+
+Case results land in W/suite/: batch.json, <case>.json, <case>.log (the guest's
+serial output).
+"""
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import lab  # noqa: E402
+
+DI_DIR = "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64"
+DI_KERNEL = os.path.join(DI_DIR, "linux")
+DI_INITRD = os.path.join(DI_DIR, "initrd.gz")
+# The installer's first question: cdebconf's newt frontend titles it
+# "[!!] Select a language" on a serial console.
+DI_LANGUAGE = r"Select a language"
+
+BUSYBOX_TIMEOUT = 90
+INSTALLER_TIMEOUT = 240
+SIGINT_GRACE = 20  # seconds a VMM may take to exit after SIGINT
+
+# Each case: name (meson test name), vmm, guest, cpus, mem, action, quiet, ci.
+# `quiet` halves boot time (the nested serial port is slow); the verbose one
+# keeps a full kernel log around and stresses the UART.
+CASES = [
+    dict(name="lab-qemu-busybox", vmm="qemu", guest="busybox", cpus=2, mem=512,
+         action="poweroff", quiet=True, ci=True),
+    dict(name="lab-qemu-busybox-verbose", vmm="qemu", guest="busybox", cpus=1, mem=512,
+         action="poweroff", quiet=False, ci=False),
+    dict(name="lab-qemu-reboot", vmm="qemu", guest="busybox", cpus=1, mem=512,
+         action="reboot", quiet=True, ci=False),
+    dict(name="lab-qemu-installer", vmm="qemu", guest="installer", cpus=1, mem=1024, ci=False),
+    dict(name="lab-terrarium-busybox-1cpu", vmm="terrarium", guest="busybox", cpus=1, mem=512,
+         action="poweroff", quiet=False, ci=True),
+    dict(name="lab-terrarium-busybox-2cpu", vmm="terrarium", guest="busybox", cpus=2, mem=512,
+         action="poweroff", quiet=True, ci=True),
+    dict(name="lab-terrarium-reboot-1cpu", vmm="terrarium", guest="busybox", cpus=1, mem=512,
+         action="reboot", quiet=True, ci=True),
+    dict(name="lab-terrarium-reboot-2cpu", vmm="terrarium", guest="busybox", cpus=2, mem=512,
+         action="reboot", quiet=True, ci=True),
+    dict(name="lab-terrarium-installer", vmm="terrarium", guest="installer", cpus=1, mem=1024,
+         ci=True),
+]
+CASE_BY_NAME = {c["name"]: c for c in CASES}
+BOOT_CASE = "lab-boot"  # the lab itself: started, /dev/kvm present, batch finished
+
+ANSI = re.compile(rb"\x1b(\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[=>78DEHMNOZc])")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Planning (host side)
+
+def guest_files(case, work_dir):
+    """(kernel, initrd) for a case, or raises lab.Skip."""
+    if case["guest"] == "installer":
+        for p in (DI_KERNEL, DI_INITRD):
+            if not os.path.isfile(p):
+                raise lab.Skip(f"{p} missing (install debian-installer-12-netboot-amd64)")
+        return DI_KERNEL, DI_INITRD
+    return lab.find_kernel(), os.path.join(work_dir, "guest-initramfs.cpio")
+
+
+def vmm_command(case, kernel, initrd, terrarium_run):
+    if case["guest"] == "installer":
+        append = "console=ttyS0"
+    else:
+        append = "console=ttyS0 " + ("quiet " if case.get("quiet") else "") + \
+                 f"trm.action={case['action']}"
+    reboot = case["guest"] == "busybox" and case["action"] == "reboot"
+    if case["vmm"] == "qemu":
+        cmd = [shutil.which("qemu-system-x86_64") or "qemu-system-x86_64",
+               "-accel", "kvm", "-M", "pc", "-cpu", "host",
+               "-m", str(case["mem"]), "-smp", str(case["cpus"]),
+               "-kernel", kernel, "-initrd", initrd, "-append", append,
+               "-nographic", "-nic", "none", "-no-reboot"]
+        return cmd
+    cmd = [terrarium_run, "--kernel", kernel, "--initrd", initrd, "--append", append,
+           "--mem", str(case["mem"]), "--cpus", str(case["cpus"]), "--serial", "stdio"]
+    if reboot:
+        cmd.append("--no-reboot")
+    return cmd
+
+
+def plan(names, work_dir, terrarium_run):
+    """Spec for the in-lab driver: the cases that can run, and the reasons others can't."""
+    runnable, skipped = [], {}
+    for n in names:
+        case = CASE_BY_NAME[n]
+        try:
+            if case["vmm"] == "terrarium":
+                if not terrarium_run:
+                    raise lab.Skip("terrarium-run is not part of this build yet "
+                                   "(app/runner defines no terrarium_run target)")
+                if not os.access(terrarium_run, os.X_OK):
+                    raise lab.Skip(f"terrarium-run not built: {terrarium_run}")
+            kernel, initrd = guest_files(case, work_dir)
+        except lab.Skip as e:
+            skipped[n] = str(e)
+            continue
+        c = dict(case)
+        c["cmd"] = vmm_command(case, kernel, initrd, terrarium_run)
+        c["timeout"] = INSTALLER_TIMEOUT if case["guest"] == "installer" else BUSYBOX_TIMEOUT
+        if case["guest"] == "installer":
+            c["stop_on"] = DI_LANGUAGE
+        runnable.append(c)
+    return runnable, skipped
+
+
+def _file_sig(path):
+    try:
+        st = os.stat(path)
+        return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return f"{path}:missing"
+
+
+def session_key():
+    """Identifies one `meson test` run: our parent's PID and start time."""
+    if os.environ.get("TERRARIUM_LAB_SESSION"):
+        return os.environ["TERRARIUM_LAB_SESSION"]
+    ppid = os.getppid()
+    try:
+        with open(f"/proc/{ppid}/stat") as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        start = "?"
+    return f"{ppid}:{start}"
+
+
+def run_batch(names, work_dir, terrarium_run, session):
+    """Runs the named cases in one lab start; writes W/suite/*. Returns batch dict."""
+    suite_dir = os.path.join(work_dir, "suite")
+    shutil.rmtree(suite_dir, ignore_errors=True)
+    os.makedirs(suite_dir)
+    batch = dict(session=session, cases=names, terrarium_run=terrarium_run,
+                 started=time.time(), skipped={}, lab_status=None, error=None)
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        rc = subprocess.call([sys.executable, os.path.join(HERE, "mk-initramfs.py"),
+                              os.path.join(work_dir, "guest-initramfs.cpio")])
+        if rc != 0:
+            raise lab.Skip("could not build the guest initramfs (mk-initramfs.py failed)")
+        runnable, batch["skipped"] = plan(names, work_dir, terrarium_run)
+        spec_path = os.path.join(suite_dir, "spec.json")
+        with open(spec_path, "w") as f:
+            json.dump(runnable, f, indent=1)
+        timeout = sum(c["timeout"] + SIGINT_GRACE for c in runnable) + 90
+        log(f"[suite] one lab start for {len(runnable)} case(s): "
+            f"{' '.join(c['name'] for c in runnable) or '(none: only checks the lab)'}")
+        status, run_dir = lab.run([sys.executable, os.path.abspath(__file__), "inlab", spec_path],
+                                  timeout=timeout, work_dir=work_dir, cwd="/")
+        batch["lab_status"] = status
+        batch["run_dir"] = run_dir
+        try:
+            with open(os.path.join(run_dir, "lab-seconds")) as f:
+                batch["lab_seconds"] = float(f.read())
+            with open(os.path.join(run_dir, "kvm")) as f:
+                batch["kvm"] = f.read().strip()
+        except (OSError, ValueError):
+            pass
+        out = os.path.join(run_dir, "cases")
+        if os.path.isdir(out):
+            for fn in os.listdir(out):
+                shutil.copy(os.path.join(out, fn), suite_dir)
+    except lab.Skip as e:
+        batch["error"] = f"SKIP: {e}"
+    batch["finished"] = time.time()
+    with open(os.path.join(suite_dir, "batch.json"), "w") as f:
+        json.dump(batch, f, indent=1)
+    return batch
+
+
+def ensure_batch(work_dir, terrarium_run, reuse):
+    """The current session's batch of CI cases, running it if needed (once per session:
+    a failed batch is not retried by every following case)."""
+    session = session_key()
+    names = [c["name"] for c in CASES if c["ci"]]
+    suite_dir = os.path.join(work_dir, "suite")
+    os.makedirs(work_dir, exist_ok=True)
+    lockfd = os.open(os.path.join(work_dir, "suite.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(lockfd, fcntl.LOCK_EX)
+    try:
+        try:
+            with open(os.path.join(suite_dir, "batch.json")) as f:
+                batch = json.load(f)
+            if (reuse or batch.get("session") == session) and \
+                    batch.get("terrarium_run") == terrarium_run and batch.get("cases") == names:
+                return batch
+        except (OSError, ValueError):
+            pass
+        return run_batch(names, work_dir, terrarium_run, session)
+    finally:
+        os.close(lockfd)
+
+
+# --------------------------------------------------------------------------
+# Verdicts (host side)
+
+def tail(path, n=40):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return "(no log)"
+    text = ANSI.sub(b"", data).decode(errors="replace").replace("\r", "")
+    return "\n".join(text.splitlines()[-n:])
+
+
+def evaluate(case, res):
+    """List of failure sentences (empty: pass)."""
+    fails = []
+    if res.get("error"):
+        return [f"could not run: {res['error']}"]
+    if res.get("timed_out"):
+        what = "reach the installer's language screen" if case["guest"] == "installer" \
+            else "finish (init markers, then power off / reboot)"
+        fails.append(f"did not {what} within {res['timeout']} s")
+    rc = res.get("returncode")
+    if case["guest"] == "installer":
+        if res.get("match_s") is None:
+            fails.append(f"never showed '{DI_LANGUAGE}' on the serial port")
+        elif res.get("stopped_s") is None:
+            fails.append(f"did not exit within {SIGINT_GRACE} s of SIGINT")
+        elif rc not in (0, 130):
+            fails.append(f"exited with status {rc} after SIGINT (want 0, or 130)")
+        return fails
+    m = res.get("markers", {})
+    if "TERRARIUM-INIT-OK" not in m:
+        fails.append("guest init never printed TERRARIUM-INIT-OK")
+        return fails
+    if m.get("NPROC") != str(case["cpus"]):
+        fails.append(f"NPROC={m.get('NPROC')}, want {case['cpus']}")
+    if m.get("CLOCKSOURCE") != "kvm-clock":
+        fails.append(f"CLOCKSOURCE={m.get('CLOCKSOURCE')}, want kvm-clock")
+    if m.get("MSR-WARNINGS") != "0":
+        fails.append(f"MSR-WARNINGS={m.get('MSR-WARNINGS')}, want 0 "
+                     f"(see MSR-WARNING lines in the log)")
+    if m.get("TERRARIUM-ACTION") != case["action"]:
+        fails.append(f"TERRARIUM-ACTION={m.get('TERRARIUM-ACTION')}, want {case['action']}")
+    if "TERRARIUM-ACTION-FAILED" in m:
+        fails.append(f"the guest's `{case['action']} -f` did not stop the VMM")
+    if not res.get("timed_out") and rc != 0:
+        fails.append(f"{case['vmm']} exited with status {rc} after `{case['action']} -f`, want 0")
+    return fails
+
+
+def timing_line(res):
+    parts = [f"{res.get('seconds', 0):.1f} s total"]
+    if res.get("init_s") is not None:
+        parts.append(f"init markers after {res['init_s']:.1f} s")
+    if res.get("markers", {}).get("UPTIME"):
+        parts.append(f"guest uptime at init {res['markers']['UPTIME']} s")
+    if res.get("match_s") is not None:
+        parts.append(f"language screen after {res['match_s']:.1f} s")
+    if res.get("stopped_s") is not None:
+        parts.append(f"stopped {res['stopped_s']:.1f} s after SIGINT")
+    return ", ".join(parts)
+
+
+def check(name, batch, work_dir):
+    """Prints the verdict for one case; returns the exit status for meson."""
+    suite_dir = os.path.join(work_dir, "suite")
+    if batch.get("error"):
+        print(batch["error"] if batch["error"].startswith("SKIP") else f"FAIL: {batch['error']}")
+        return lab.EXIT_SKIP if batch["error"].startswith("SKIP") else 1
+    if name == BOOT_CASE:
+        st = batch.get("lab_status")
+        print(f"lab ran {batch.get('lab_seconds', '?')} s, kvm: {batch.get('kvm', '?')}, "
+              f"batch status {st}; console: {batch.get('run_dir')}/console.log")
+        if st != 0:
+            print(f"FAIL: the lab batch ended with status {st}")
+            print(tail(os.path.join(batch.get("run_dir", ""), "console.log"), 60))
+            return 1
+        if batch.get("kvm") != "ok":
+            print(f"FAIL: no /dev/kvm in the lab: {batch.get('kvm')}")
+            return 1
+        return 0
+    case = CASE_BY_NAME[name]
+    if name in batch.get("skipped", {}):
+        print(f"SKIP: {batch['skipped'][name]}")
+        return lab.EXIT_SKIP
+    try:
+        with open(os.path.join(suite_dir, f"{name}.json")) as f:
+            res = json.load(f)
+    except (OSError, ValueError):
+        print(f"FAIL: no result for {name}: the lab batch ended early "
+              f"(status {batch.get('lab_status')}); see {batch.get('run_dir')}/console.log")
+        return 1
+    logf = os.path.join(suite_dir, f"{name}.log")
+    print(f"{name}: {' '.join(res.get('cmd', []))}")
+    print(f"timing: {timing_line(res)}")
+    fails = evaluate(case, res)
+    if fails:
+        for f_ in fails:
+            print(f"FAIL: {f_}")
+        print(f"--- last lines of the guest serial log ({logf}) ---")
+        print(tail(logf))
+        return 1
+    print(f"PASS ({logf})")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Inside the lab
+
+def run_case(c, outdir):
+    """Runs one VMM; records markers, timings and how it ended."""
+    logf = os.path.join(outdir, f"{c['name']}.log")
+    res = dict(name=c["name"], cmd=c["cmd"], timeout=c["timeout"], markers={},
+               init_s=None, match_s=None, sigint_s=None, stopped_s=None,
+               timed_out=False, returncode=None)
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.Popen(c["cmd"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as e:
+        res["error"] = f"cannot start {c['cmd'][0]}: {e}"
+        return res
+    stop_re = re.compile(c["stop_on"].encode()) if c.get("stop_on") else None
+    raw = bytearray()
+    clean = b""
+    fd = proc.stdout.fileno()
+    deadline = t0 + c["timeout"]
+    with open(logf, "wb") as log_:
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                res["timed_out"] = True
+                break
+            r, _, _ = select.select([fd], [], [], min(deadline - now, 0.5))
+            if not r:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            log_.write(chunk)
+            log_.flush()
+            raw += chunk
+            clean = ANSI.sub(b"", bytes(raw[-200000:]))
+            if res["init_s"] is None and b"TERRARIUM-INIT-OK" in clean:
+                res["init_s"] = time.monotonic() - t0
+            if stop_re and res["match_s"] is None and stop_re.search(clean):
+                res["match_s"] = res["sigint_s"] = time.monotonic() - t0
+                proc.send_signal(signal.SIGINT)
+                deadline = min(deadline, time.monotonic() + SIGINT_GRACE)
+    if res["timed_out"] or proc.poll() is None:
+        try:
+            proc.wait(timeout=0 if res["timed_out"] else SIGINT_GRACE)
+        except subprocess.TimeoutExpired:
+            pass
+        if proc.poll() is None:
+            res["timed_out"] = True
+            os.killpg(proc.pid, signal.SIGKILL)
+    res["returncode"] = proc.wait()
+    end = time.monotonic()
+    res["seconds"] = end - t0
+    if res["sigint_s"] is not None and not res["timed_out"]:
+        res["stopped_s"] = end - t0 - res["sigint_s"]
+    text = clean.decode(errors="replace").replace("\r", "")
+    for line in text.splitlines():
+        line = line.strip()
+        if line == "TERRARIUM-INIT-OK":
+            res["markers"][line] = True
+        mm = re.match(r"^(KERNEL|NPROC|CLOCKSOURCE|MSR-WARNINGS|UPTIME|TERRARIUM-ACTION|"
+                      r"TERRARIUM-ACTION-FAILED)=(.*)$", line)
+        if mm and mm.group(1) not in res["markers"]:
+            res["markers"][mm.group(1)] = mm.group(2).strip()
+    return res
+
+
+def inlab(spec_path, outdir):
+    with open(spec_path) as f:
+        cases = json.load(f)
+    os.makedirs(outdir, exist_ok=True)
+    if not os.path.exists("/dev/kvm"):
+        log("[suite] no /dev/kvm in the lab; every case will fail")
+    for c in cases:
+        log(f"[suite] {c['name']}: {' '.join(c['cmd'])}")
+        res = run_case(c, outdir)
+        with open(os.path.join(outdir, f"{c['name']}.json"), "w") as f:
+            json.dump(res, f, indent=1)
+        fails = evaluate(CASE_BY_NAME[c["name"]], res)
+        log(f"[suite] {c['name']}: {'FAIL: ' + '; '.join(fails) if fails else 'ok'} "
+            f"({timing_line(res)})")
+    return 0
+
+
+# --------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work-dir", default=os.environ.get("TERRARIUM_LAB_DIR",
+                                                         lab.DEFAULT_WORK_DIR))
+    ap.add_argument("--terrarium-run", default="",
+                    help="path of the built terrarium-run (empty: not in this build)")
+    sub = ap.add_subparsers(dest="verb", required=True)
+    c = sub.add_parser("check")
+    c.add_argument("case", choices=[BOOT_CASE] + list(CASE_BY_NAME))
+    c.add_argument("--reuse", action="store_true",
+                   help="accept the last batch's results even from another session")
+    b = sub.add_parser("batch")
+    b.add_argument("--cases", default="ci", help="all, ci, or a comma-separated list")
+    sub.add_parser("list")
+    i = sub.add_parser("inlab")
+    i.add_argument("spec")
+    i.add_argument("outdir", nargs="?")
+    a = ap.parse_args()
+    work_dir = os.path.abspath(a.work_dir)
+    tr = os.path.abspath(a.terrarium_run) if a.terrarium_run else ""
+
+    if a.verb == "list":
+        for cs in CASES:
+            print(f"{cs['name']:32} {'ci' if cs['ci'] else 'by hand'}")
+        return 0
+    if a.verb == "inlab":
+        outdir = a.outdir or os.path.join(os.environ["TERRARIUM_LAB_RUN_DIR"], "cases")
+        return inlab(a.spec, outdir)
+    if a.verb == "check":
+        return check(a.case, ensure_batch(work_dir, tr, a.reuse), work_dir)
+    if a.cases == "all":
+        names = [cs["name"] for cs in CASES]
+    elif a.cases == "ci":
+        names = [cs["name"] for cs in CASES if cs["ci"]]
+    else:
+        names = a.cases.split(",")
+        bad = [n for n in names if n not in CASE_BY_NAME]
+        if bad:
+            ap.error(f"unknown case(s): {', '.join(bad)}")
+    batch = run_batch(names, work_dir, tr, "by-hand")
+    worst = check(BOOT_CASE, batch, work_dir)
+    for n in names:
+        print(f"\n=== {n}")
+        rc = check(n, batch, work_dir)
+        if rc not in (0, lab.EXIT_SKIP):
+            worst = worst or rc
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())
