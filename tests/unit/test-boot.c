@@ -396,6 +396,13 @@ static void test_too_little_ram(void)
     REJECT(kernel, kernel_len, 256 * MIB, initrd, big, "", 1, "give the VM more memory");
     /* the kernel alone needs pref_address + init_size (about 80 MiB for Debian's) */
     REJECT(kernel, kernel_len, 32 * MIB, NULL, 0, "", 1, "give the VM more memory");
+    /* it runs at pref_address (16 MiB), not at the 1 MiB load address aligned up */
+    {
+        uint64_t need = rd64(kernel + 0x258) + rd32(kernel + 0x260);
+        uint64_t ram = (need & ~(MIB - 1)) - MIB;
+        if (ram > 16 * MIB && ram > 2 * MIB + rd32(kernel + 0x260))
+            REJECT(kernel, kernel_len, ram, NULL, 0, "", 1, "give the VM more memory");
+    }
     munmap(initrd, big);
 }
 
