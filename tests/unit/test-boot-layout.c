@@ -143,6 +143,7 @@ static void test_setup_sects_zero(void)
     const uint8_t *bp;
 
     memset(initrd, 0x5A, sizeof(initrd));
+    wr64(img + 0x250, 0x12345678);
     CHECK_EQ(load(&m, img, len, initrd, sizeof(initrd), "hello", &e, &err), 0);
     /* setup_sects 0 means 4: the payload starts at 5 * 512 */
     CHECK(memcmp(gp(&m, VMM_KERNEL_LOAD, SYN_PAYLOAD), img + 2560, SYN_PAYLOAD) == 0);
@@ -154,6 +155,8 @@ static void test_setup_sects_zero(void)
     CHECK_EQ(rd64(bp + 0x2D0 + 3 * 20 + 8), 63 * MIB);
     CHECK_EQ(e.rip, 0x100200);
     CHECK_EQ(e.rsp, 0);
+    /* a setup_data pointer in the image is not passed on */
+    CHECK_EQ(rd64(bp + 0x250), 0);
     free(img);
     fake_mem_free(&m);
 }

@@ -30,6 +30,7 @@
 #define HDR_RELOCATABLE 0x234
 #define HDR_XLOADFLAGS 0x236
 #define HDR_CMDLINE_SIZE 0x238
+#define HDR_SETUP_DATA 0x250
 #define HDR_PREF_ADDRESS 0x258
 #define HDR_INIT_SIZE 0x260
 #define HDR_NEEDED_END 0x264 /* through init_size: present since protocol 2.10 */
@@ -245,6 +246,7 @@ static void fill_zero_page(uint8_t *bp, const uint8_t *img, const struct bz_info
     wr32(bp + HDR_CMD_LINE_PTR, (uint32_t)VMM_BOOT_CMDLINE);
     wr32(bp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_addr);
     wr32(bp + HDR_RAMDISK_SIZE, (uint32_t)initrd_len);
+    wr64(bp + HDR_SETUP_DATA, 0); /* the loader's to fill; we pass no setup_data */
 
     if (n > BP_E820_MAX)
         n = BP_E820_MAX;
