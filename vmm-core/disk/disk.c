@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Format probing, the open/close life cycle and range checks shared by every format. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "disk/disk.h"
+
+static const uint8_t qcow2_magic[4] = {'Q', 'F', 'I', 0xfb};
+
+static int probe(const char *path, const struct vmm_disk_ops **ops, struct vmm_error *err)
+{
+    uint8_t buf[4];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        vmm_error_set(err, -e, "Cannot open the disk image %s: %s.", path, strerror(e));
+        return -e;
+    }
+    ssize_t n;
+    do {
+        n = pread(fd, buf, sizeof(buf), 0);
+    } while (n < 0 && errno == EINTR);
+    int e = errno;
+    close(fd);
+    if (n < 0) {
+        vmm_error_set(err, -e, "Cannot read the disk image %s: %s.", path, strerror(e));
+        return -e;
+    }
+    *ops = (n == sizeof(buf) && !memcmp(buf, qcow2_magic, sizeof(buf))) ? &vmm_disk_qcow2_ops
+                                                                        : &vmm_disk_raw_ops;
+    return 0;
+}
+
+struct vmm_disk *vmm_disk_open_chain(const char *path, unsigned flags, int depth,
+                                     struct vmm_error *err)
+{
+    const struct vmm_disk_ops *ops = NULL;
+
+    if (depth > VMM_DISK_MAX_CHAIN) {
+        vmm_error_set(err, -ELOOP,
+                      "The backing chain is longer than %d images or loops back on itself "
+                      "(at %s).",
+                      VMM_DISK_MAX_CHAIN, path);
+        return NULL;
+    }
+    if ((flags & VMM_DISK_FORMAT_RAW) && (flags & VMM_DISK_FORMAT_QCOW2)) {
+        vmm_error_set(err, -EINVAL, "A disk image cannot be opened as both raw and qcow2.");
+        return NULL;
+    }
+    if (flags & VMM_DISK_FORMAT_RAW) {
+        ops = &vmm_disk_raw_ops;
+    } else if (flags & VMM_DISK_FORMAT_QCOW2) {
+        ops = &vmm_disk_qcow2_ops;
+    } else if (probe(path, &ops, err) < 0) {
+        return NULL;
+    }
+
+    struct vmm_disk *disk = calloc(1, ops->instance_size);
+    if (!disk) {
+        vmm_error_set(err, -ENOMEM, "Out of memory opening the disk image %s.", path);
+        return NULL;
+    }
+    disk->ops = ops;
+    disk->flags = flags;
+    int r = ops->open(disk, path, depth, err);
+    if (r < 0) {
+        free(disk);
+        return NULL;
+    }
+    return disk;
+}
+
+struct vmm_disk *vmm_disk_open(const char *path, unsigned flags, struct vmm_error *err)
+{
+    return vmm_disk_open_chain(path, flags, 0, err);
+}
+
+void vmm_disk_close(struct vmm_disk *disk)
+{
+    if (!disk)
+        return;
+    disk->ops->close(disk);
+    free(disk);
+}
+
+static bool range_ok(struct vmm_disk *disk, uint64_t off, uint64_t len)
+{
+    return off <= disk->size && len <= disk->size - off;
+}
+
+int vmm_disk_pread(struct vmm_disk *disk, void *buf, size_t len, uint64_t off)
+{
+    if (!range_ok(disk, off, len))
+        return -EINVAL;
+    if (len == 0)
+        return 0;
+    return disk->ops->pread(disk, buf, len, off);
+}
+
+int vmm_disk_pwrite(struct vmm_disk *disk, const void *buf, size_t len, uint64_t off)
+{
+    if (!range_ok(disk, off, len))
+        return -EINVAL;
+    if (vmm_disk_is_read_only(disk))
+        return -EROFS;
+    if (len == 0)
+        return 0;
+    return disk->ops->pwrite(disk, buf, len, off);
+}
+
+int vmm_disk_flush(struct vmm_disk *disk)
+{
+    return disk->ops->flush ? disk->ops->flush(disk) : 0;
+}
+
+int vmm_disk_discard(struct vmm_disk *disk, uint64_t off, uint64_t len)
+{
+    if (!range_ok(disk, off, len))
+        return -EINVAL;
+    if (vmm_disk_is_read_only(disk))
+        return -EROFS;
+    if (len == 0 || !disk->ops->discard)
+        return 0;
+    return disk->ops->discard(disk, off, len);
+}
+
+int vmm_disk_write_zeroes(struct vmm_disk *disk, uint64_t off, uint64_t len, unsigned flags)
+{
+    if (!range_ok(disk, off, len))
+        return -EINVAL;
+    if (vmm_disk_is_read_only(disk))
+        return -EROFS;
+    if (len == 0)
+        return 0;
+    return disk->ops->write_zeroes(disk, off, len, flags);
+}
+
+uint64_t vmm_disk_size(struct vmm_disk *disk)
+{
+    return disk->size;
+}
+
+bool vmm_disk_is_read_only(struct vmm_disk *disk)
+{
+    return __atomic_load_n(&disk->read_only, __ATOMIC_ACQUIRE);
+}
+
+void vmm_disk_get_info(struct vmm_disk *disk, struct vmm_disk_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->virtual_size = disk->size;
+    info->read_only = vmm_disk_is_read_only(disk);
+    disk->ops->get_info(disk, info);
+}
+
+const char *vmm_disk_format_name(enum vmm_disk_format format)
+{
+    switch (format) {
+    case VMM_DISK_RAW:
+        return "raw";
+    case VMM_DISK_QCOW2:
+        return "qcow2";
+    }
+    return "unknown";
+}

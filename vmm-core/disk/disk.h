@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VMM_DISK_DISK_H
+#define VMM_DISK_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/vmm.h"
+
+/*
+ * Disk images: a format-independent handle with an ops table per format
+ * (raw, qcow2). All calls are synchronous and thread-safe: each image
+ * serialises its own metadata work behind a mutex. I/O is byte-granular;
+ * offsets and lengths are checked against the virtual size here, so format
+ * drivers only see in-range requests.
+ *
+ * Errors are 0 / -errno. Anything an image file can contain is untrusted:
+ * a malformed image is refused at open with a sentence in struct vmm_error;
+ * an inconsistency found later makes the image read-only, fails the request
+ * with -EIO and leaves a sentence for vmm_disk_get_info().
+ */
+
+/* vmm_disk_open() flags. */
+#define VMM_DISK_RDONLY (1u << 0)
+/* Skip format probing. Callers that know the format should pass it: probing a
+ * raw image whose guest wrote a qcow2 header would let the guest name files. */
+#define VMM_DISK_FORMAT_RAW (1u << 1)
+#define VMM_DISK_FORMAT_QCOW2 (1u << 2)
+
+/* vmm_disk_write_zeroes() flags: the range may be deallocated, not only zeroed. */
+#define VMM_DISK_ZEROES_UNMAP (1u << 0)
+
+/* Longest backing chain followed (the top image is depth 0). */
+#define VMM_DISK_MAX_CHAIN 16
+
+enum vmm_disk_format {
+    VMM_DISK_RAW,
+    VMM_DISK_QCOW2,
+};
+
+struct vmm_disk_info {
+    enum vmm_disk_format format;
+    uint64_t virtual_size;
+    uint64_t file_size;      /* bytes in the host file (its apparent length) */
+    uint32_t cluster_size;   /* qcow2 only */
+    uint32_t qcow2_version;  /* qcow2 only: 2 or 3 */
+    uint32_t refcount_bits;  /* qcow2 only */
+    uint32_t nb_snapshots;   /* qcow2 only */
+    const char *compression; /* qcow2 only: "zlib" or "zstd" */
+    bool read_only;
+    bool has_backing;
+    char backing_file[1024]; /* as written in the image */
+    char backing_format[32]; /* as written in the image; may be empty */
+    char error[256];         /* why the image went read-only during I/O, or "" */
+};
+
+struct vmm_disk;
+
+/*
+ * A format driver. open() receives a zeroed instance of instance_size bytes
+ * whose first member is struct vmm_disk, with disk->ops and disk->flags set;
+ * it fills disk->size and disk->read_only. depth is the position in a
+ * backing chain, to be passed on to vmm_disk_open_chain() for backing files.
+ * Ranges passed to pread/pwrite/discard/write_zeroes are within disk->size.
+ */
+struct vmm_disk_ops {
+    const char *name;
+    size_t instance_size;
+    int (*open)(struct vmm_disk *disk, const char *path, int depth, struct vmm_error *err);
+    void (*close)(struct vmm_disk *disk);
+    int (*pread)(struct vmm_disk *disk, void *buf, size_t len, uint64_t off);
+    int (*pwrite)(struct vmm_disk *disk, const void *buf, size_t len, uint64_t off);
+    int (*flush)(struct vmm_disk *disk);
+    int (*discard)(struct vmm_disk *disk, uint64_t off, uint64_t len);
+    int (*write_zeroes)(struct vmm_disk *disk, uint64_t off, uint64_t len, unsigned flags);
+    void (*get_info)(struct vmm_disk *disk, struct vmm_disk_info *info);
+};
+
+struct vmm_disk {
+    const struct vmm_disk_ops *ops;
+    unsigned flags;
+    uint64_t size;  /* virtual size in bytes */
+    bool read_only; /* read and written with __atomic builtins: drivers may set it during I/O */
+};
+
+extern const struct vmm_disk_ops vmm_disk_raw_ops;
+extern const struct vmm_disk_ops vmm_disk_qcow2_ops;
+
+/* Opens an image, probing its format unless flags name one. NULL with err filled on failure. */
+VMM_WUR struct vmm_disk *vmm_disk_open(const char *path, unsigned flags, struct vmm_error *err);
+/* For format drivers opening a backing file: as vmm_disk_open, refusing chains past the limit. */
+VMM_WUR struct vmm_disk *vmm_disk_open_chain(const char *path, unsigned flags, int depth,
+                                             struct vmm_error *err);
+/* Flushes (when writable) and frees. NULL is accepted. */
+void vmm_disk_close(struct vmm_disk *disk);
+
+VMM_WUR int vmm_disk_pread(struct vmm_disk *disk, void *buf, size_t len, uint64_t off);
+VMM_WUR int vmm_disk_pwrite(struct vmm_disk *disk, const void *buf, size_t len, uint64_t off);
+/* Makes every completed write durable. */
+VMM_WUR int vmm_disk_flush(struct vmm_disk *disk);
+/* Advisory: the range may read back as zeros or as its old contents afterwards. */
+VMM_WUR int vmm_disk_discard(struct vmm_disk *disk, uint64_t off, uint64_t len);
+/* The range reads back as zeros afterwards. */
+VMM_WUR int vmm_disk_write_zeroes(struct vmm_disk *disk, uint64_t off, uint64_t len,
+                                  unsigned flags);
+
+uint64_t vmm_disk_size(struct vmm_disk *disk);
+bool vmm_disk_is_read_only(struct vmm_disk *disk);
+void vmm_disk_get_info(struct vmm_disk *disk, struct vmm_disk_info *info);
+const char *vmm_disk_format_name(enum vmm_disk_format format);
+
+/*
+ * Creates a qcow2 v3 image (16-bit refcounts, zlib compression type) at path,
+ * which must not exist yet. cluster_bits 0 means 16 (64 KiB); 9..21 are
+ * accepted. backing_file is optional and written as given (a relative name is
+ * resolved against the image's directory when opened); size 0 with a backing
+ * file takes the backing image's size. backing_fmt "raw" or "qcow2", or NULL to
+ * probe the backing file now and record what was found.
+ */
+VMM_WUR int vmm_qcow2_create(const char *path, uint64_t size, unsigned cluster_bits,
+                             const char *backing_file, const char *backing_fmt,
+                             struct vmm_error *err);
+
+/* Consistency check of an open qcow2 image: every cluster's refcount against its references. */
+struct vmm_qcow2_check {
+    uint64_t errors;       /* refcount lower than references, bad pointers, overlaps */
+    uint64_t leaks;        /* clusters with a refcount but fewer references */
+    uint64_t clusters;     /* host clusters examined */
+    char first_error[256]; /* a sentence about the first error, or "" */
+};
+
+VMM_WUR int vmm_qcow2_check(struct vmm_disk *disk, struct vmm_qcow2_check *res);
+
+#endif
