@@ -113,6 +113,7 @@ int main(int argc, char **argv)
     int verbose = 1;
     uint64_t v;
     int c;
+    opterr = 0; /* one line of our own instead of getopt's message and the usage text */
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {
         case OPT_KERNEL:
@@ -150,7 +151,12 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
+            if (optopt && optopt < 256)
+                fprintf(stderr, "terrarium-run: bad or incomplete option '-%c' (see --help)\n",
+                        optopt);
+            else
+                fprintf(stderr, "terrarium-run: bad or incomplete option '%s' (see --help)\n",
+                        argv[optind - 1]);
             return 2;
         }
     }
@@ -163,6 +169,8 @@ int main(int argc, char **argv)
         return 2;
     }
     vmm_log_set_level(verbose);
+    /* For tests of the error paths; users never need it. */
+    cfg.kvm_device = getenv("TERRARIUM_KVM_DEVICE");
 
     int out_fd = -1;
     bool stdio = false;

@@ -33,25 +33,27 @@ static const struct {
 
 int vmm_kvm_open(struct vmm_vm *vm, struct vmm_error *err)
 {
-    vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    const char *dev = vm->cfg.kvm_device ? vm->cfg.kvm_device : "/dev/kvm";
+    vm->kvm_fd = open(dev, O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0) {
         int e = errno;
         if (e == ENOENT || e == ENXIO || e == ENODEV)
             vmm_error_set(err, -e,
-                          "/dev/kvm does not exist: turn on virtualization (VT-x or AMD-V) in "
-                          "the computer's firmware settings and load the kvm_intel or kvm_amd "
-                          "module");
+                          "%s does not exist: turn on virtualization (VT-x or AMD-V) in the "
+                          "computer's firmware settings and load the kvm_intel or kvm_amd module",
+                          dev);
         else if (e == EACCES || e == EPERM)
             vmm_error_set(err, -e,
-                          "no permission to use /dev/kvm: add yourself to the kvm group with "
-                          "`sudo usermod -aG kvm $USER`, then log out and back in");
+                          "no permission to use %s: add yourself to the kvm group with "
+                          "`sudo usermod -aG kvm $USER`, then log out and back in",
+                          dev);
         else
-            vmm_error_set(err, -e, "cannot open /dev/kvm: %s", strerror(e));
+            vmm_error_set(err, -e, "cannot open %s: %s", dev, strerror(e));
         return -e;
     }
     int ver = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
     if (ver != KVM_API_VERSION) {
-        vmm_error_set(err, -ENOTSUP, "/dev/kvm speaks KVM API version %d; Terrarium needs %d", ver,
+        vmm_error_set(err, -ENOTSUP, "%s is not a KVM device with API version %d", dev,
                       KVM_API_VERSION);
         return -ENOTSUP;
     }

@@ -25,7 +25,7 @@ static int add_slot(struct vmm_vm *vm, unsigned slot, uint64_t gpa, uint64_t siz
     return 0;
 }
 
-int vmm_mem_init(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err)
+int vmm_mem_map(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err)
 {
     uint64_t low, high;
     vmm_guest_mem_layout(ram_size, &low, &high);
@@ -50,10 +50,15 @@ int vmm_mem_init(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err)
     /* Transparent huge pages make guest page walks cheaper; RAM still fills lazily. */
     madvise(p, ram_size, MADV_HUGEPAGE);
     madvise(p, ram_size, MADV_DONTDUMP);
+    return 0;
+}
 
-    int r = add_slot(vm, 0, 0, low, p, err);
-    if (r == 0 && high)
-        r = add_slot(vm, 1, VMM_4GIB, high, (uint8_t *)p + low, err);
+int vmm_mem_register(struct vmm_vm *vm, struct vmm_error *err)
+{
+    int r = add_slot(vm, 0, 0, vm->mem.lowmem_size, vm->mem.base, err);
+    if (r == 0 && vm->mem.highmem_size)
+        r = add_slot(vm, 1, VMM_4GIB, vm->mem.highmem_size, vm->mem.base + vm->mem.lowmem_size,
+                     err);
     return r;
 }
 

@@ -83,7 +83,9 @@ enum vmm_request {
 VMM_WUR struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error *err);
 
 /* memory.c */
-VMM_WUR int vmm_mem_init(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err);
+/* Maps guest RAM in the host (no KVM needed), then hands it to KVM as memory slots. */
+VMM_WUR int vmm_mem_map(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err);
+VMM_WUR int vmm_mem_register(struct vmm_vm *vm, struct vmm_error *err);
 void vmm_mem_free(struct vmm_vm *vm);
 
 /* kvm.c */
@@ -102,7 +104,7 @@ void vmm_vm_end(struct vmm_vm *vm, enum vmm_exit_reason reason, int status, cons
 void vmm_vm_request_reset(struct vmm_vm *vm);
 void vmm_vm_add_device(struct vmm_vm *vm, struct vmm_device *dev);
 
-/* machine/pc.c: (re)loads the kernel and programs the boot vCPU; used on reset. */
+/* machine/pc.c: (re)loads the kernel into RAM and programs the boot vCPU; used on reset. */
 VMM_WUR int vmm_pc_load_kernel(struct vmm_vm *vm, struct vmm_error *err);
 
 /* arch/x86 */

@@ -106,7 +106,8 @@ static int check_config(const struct vmm_config *cfg, struct vmm_error *err)
     return 0;
 }
 
-int vmm_pc_load_kernel(struct vmm_vm *vm, struct vmm_error *err)
+/* Lays the kernel and its boot data out in RAM and fills vm->entry; no KVM involved. */
+static int load_image(struct vmm_vm *vm, struct vmm_error *err)
 {
     const char *cmdline = vm->cfg.cmdline ? vm->cfg.cmdline : "";
     enum vmm_image_kind kind = vmm_image_detect(vm->kernel.data, vm->kernel.len);
@@ -122,20 +123,15 @@ int vmm_pc_load_kernel(struct vmm_vm *vm, struct vmm_error *err)
                       vm->cfg.kernel);
         return -ENOEXEC;
     }
+    return r;
+}
+
+int vmm_pc_load_kernel(struct vmm_vm *vm, struct vmm_error *err)
+{
+    int r = load_image(vm, err);
     if (r < 0)
         return r;
     return vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err);
-}
-
-/* Checks what can be checked without KVM: the image kind, before any resources are taken. */
-static int check_kernel_kind(const struct vmm_vm *vm, struct vmm_error *err)
-{
-    if (vmm_image_detect(vm->kernel.data, vm->kernel.len) == VMM_IMAGE_UNKNOWN) {
-        vmm_error_set(err, -ENOEXEC, "%s is neither a Linux bzImage nor a multiboot kernel",
-                      vm->cfg.kernel);
-        return -ENOEXEC;
-    }
-    return 0;
 }
 
 struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error *err)
@@ -146,17 +142,24 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     if (!vm)
         return NULL;
     uint64_t ram = cfg->mem_mib << 20;
+    /*
+     * Everything that can go wrong with the user's files is found before
+     * /dev/kvm is opened: RAM is only address space until touched, so the
+     * kernel is laid out in it first.
+     */
     int r = read_file("kernel", cfg->kernel, MAX_KERNEL_SIZE, &vm->kernel, err);
-    if (!r)
-        r = check_kernel_kind(vm, err);
     if (!r && cfg->initrd)
         r = read_file("initrd", cfg->initrd, ram, &vm->initrd, err);
+    if (!r)
+        r = vmm_mem_map(vm, ram, err);
+    if (!r)
+        r = load_image(vm, err);
     if (!r)
         r = vmm_kvm_open(vm, err);
     if (!r)
         r = vmm_kvm_create_irqchip(vm, err);
     if (!r)
-        r = vmm_mem_init(vm, ram, err);
+        r = vmm_mem_register(vm, err);
     if (!r)
         r = vmm_vcpus_create(vm, err);
     if (!r)
@@ -173,7 +176,7 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     if (!vm->serial)
         goto fail;
 
-    if (vmm_pc_load_kernel(vm, err) < 0)
+    if (vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err) < 0)
         goto fail;
     return vm;
 fail:

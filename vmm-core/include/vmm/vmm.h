@@ -27,8 +27,9 @@ struct vmm_config {
     int serial_in_fd;                /* -1: none; read on the event-loop thread */
     vmm_serial_out_fn serial_out_cb; /* optional, in addition to serial_out_fd */
     void *serial_out_opaque;
-    bool test_exit; /* expose the test-exit port (VMM_TEST_EXIT_PORT) */
-    bool no_reboot; /* a guest reset ends the VM instead of rebooting it */
+    bool test_exit;         /* expose the test-exit port (VMM_TEST_EXIT_PORT) */
+    bool no_reboot;         /* a guest reset ends the VM instead of rebooting it */
+    const char *kvm_device; /* NULL: /dev/kvm */
 };
 
 /* A guest writes a status to this port (any width) to end the VM with it. */
