@@ -31,7 +31,7 @@ build: deps $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
 
 run: build
-	./tests/lab/run-demo.sh $(BUILD)
+	./app/runner/run-demo.sh $(BUILD)
 
 check: build
 	python3 tests/check.py $(BUILD)
