@@ -25,6 +25,10 @@ static inline void vmm_irq_set(struct vmm_irq *irq, int level)
 }
 
 struct vmm_vm;
+struct vmm_error;
+/* Routes the ISA IRQs to the in-kernel PIC and IOAPIC (IRQ 0 on IOAPIC pin 2). */
+int vmm_irq_routing_init(struct vmm_vm *vm, struct vmm_error *err);
+
 /* An ISA/GSI line of the in-kernel irqchip. */
 void vmm_irq_init_gsi(struct vmm_vm *vm, struct vmm_irq *irq, unsigned gsi);
 

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "core/irq.h"
 #include "core/log.h"
 #include "core/vm.h"
 
@@ -135,6 +136,9 @@ int vmm_kvm_create_irqchip(struct vmm_vm *vm, struct vmm_error *err)
                       strerror(e));
         return -e;
     }
+    int r = vmm_irq_routing_init(vm, err);
+    if (r < 0)
+        return r;
     struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
     if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
         int e = errno;
