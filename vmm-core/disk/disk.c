@@ -39,7 +39,7 @@ struct vmm_disk *vmm_disk_open_chain(const char *path, unsigned flags, int depth
 {
     const struct vmm_disk_ops *ops = NULL;
 
-    if (depth > VMM_DISK_MAX_CHAIN) {
+    if (depth >= VMM_DISK_MAX_CHAIN) {
         vmm_error_set(err, -ELOOP,
                       "The backing chain is longer than %d images or loops back on itself "
                       "(at %s).",

@@ -31,7 +31,7 @@
 /* vmm_disk_write_zeroes() flags: the range may be deallocated, not only zeroed. */
 #define VMM_DISK_ZEROES_UNMAP (1u << 0)
 
-/* Longest backing chain followed (the top image is depth 0). */
+/* Most images in a backing chain, the top one included (it is depth 0). */
 #define VMM_DISK_MAX_CHAIN 16
 
 enum vmm_disk_format {

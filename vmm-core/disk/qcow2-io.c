@@ -569,10 +569,14 @@ static int write_l2_range(struct qcow2 *q, uint64_t l1i, const uint8_t *buf, uin
                 n += min_u64(len - n, cs);
                 k++;
             }
-            uint64_t fresh;
-            r = qcow2_alloc_clusters(q, k, &fresh);
-            if (r == 0)
-                r = write_allocated(q, table, i, k, fresh, buf, n, off);
+            /* Take the first free run even if shorter: holes get filled, the file stays dense. */
+            uint64_t fresh, got;
+            r = qcow2_alloc_range(q, k, 1, &fresh, &got);
+            if (r < 0)
+                break;
+            if (got < k)
+                n = min_u64(n, got * cs - in);
+            r = write_allocated(q, table, i, got, fresh, buf, n, off);
             qcow2_cache_mark_dirty(q, &q->l2_cache, table);
             if (r < 0)
                 break;

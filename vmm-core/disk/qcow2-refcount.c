@@ -400,13 +400,18 @@ out:
     return r;
 }
 
-/* First run of n clusters with refcount 0 at or after the free hint. */
-static int find_free_run(struct qcow2 *q, uint64_t n, uint64_t *start_out)
+/*
+ * The first run of free clusters at or after the free hint that is at least
+ * need long, cut to want: *start and *len.
+ */
+static int find_free_run(struct qcow2 *q, uint64_t want, uint64_t need, uint64_t *start_out,
+                         uint64_t *len_out)
 {
     uint64_t c = q->free_hint, start = c, run = 0;
     const uint64_t E = q->rb_entries;
+    bool done = false;
 
-    while (run < n) {
+    while (run < want && !done) {
         uint64_t idx = c >> q->rb_bits, off;
         int r = refblock_offset(q, idx, &off);
         if (r < 0)
@@ -422,9 +427,12 @@ static int find_free_run(struct qcow2 *q, uint64_t n, uint64_t *start_out)
         r = qcow2_cache_get(q, &q->rb_cache, off, true, &blk);
         if (r < 0)
             return r;
-        for (uint64_t i = c & (E - 1); i < E && run < n; i++, c++) {
+        for (uint64_t i = c & (E - 1); i < E && run < want; i++, c++) {
             if (qcow2_refblock_get(q, blk, i) == 0) {
                 run++;
+            } else if (run >= need) {
+                done = true;
+                break;
             } else {
                 run = 0;
                 start = c + 1;
@@ -433,19 +441,20 @@ static int find_free_run(struct qcow2 *q, uint64_t n, uint64_t *start_out)
         qcow2_cache_put(q, &q->rb_cache, blk);
     }
     *start_out = start;
+    *len_out = run < want ? run : want;
     return 0;
 }
 
-int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off)
+int qcow2_alloc_range(struct qcow2 *q, uint64_t want, uint64_t need, uint64_t *off, uint64_t *got)
 {
-    uint64_t limit = 64 + 4 * (n / q->rb_entries + 1);
+    uint64_t limit = 64 + 4 * (want / q->rb_entries + 1);
     int r;
 
     if (q->broken)
         return -EIO;
     for (uint64_t attempt = 0; attempt < limit; attempt++) {
-        uint64_t start;
-        r = find_free_run(q, n, &start);
+        uint64_t start, n;
+        r = find_free_run(q, want, need, &start, &n);
         if (r < 0)
             return r;
         uint64_t end = start + n;
@@ -481,13 +490,20 @@ int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off)
             if (r < 0)
                 return r;
         }
-        /* Leave the hint on any smaller gap that was skipped. */
-        if (start == q->free_hint || n == 1)
+        /* With need 1 the run starts at the first free cluster; else a smaller gap may remain. */
+        if (start == q->free_hint || need == 1)
             q->free_hint = end;
         *off = o;
+        *got = n;
         return 0;
     }
     return qcow2_corrupt(q, "cluster allocation did not settle");
+}
+
+int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off)
+{
+    uint64_t got;
+    return qcow2_alloc_range(q, n, n, off, &got);
 }
 
 /* ---- frees, deferred until the tables that dropped the reference are on disk ---- */

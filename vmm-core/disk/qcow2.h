@@ -214,6 +214,8 @@ int qcow2_get_refcount(struct qcow2 *q, uint64_t cluster, uint64_t *rc);
 int qcow2_update_refcount(struct qcow2 *q, uint64_t cluster, int delta);
 /* Allocates n contiguous clusters (refcount 1 each); *off is the first one's offset. */
 int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off);
+/* Allocates between need and want contiguous clusters, as many as the first free run has. */
+int qcow2_alloc_range(struct qcow2 *q, uint64_t want, uint64_t need, uint64_t *off, uint64_t *got);
 /* Queues a decrement for every cluster referenced by an L2 entry (if any). */
 int qcow2_free_entry(struct qcow2 *q, uint64_t entry);
 int qcow2_defer_free(struct qcow2 *q, uint64_t off, uint64_t len);
