@@ -400,14 +400,23 @@ static int parse_header(struct open_ctx *ctx, bool ro)
                "virtual size.",
                ctx->path, q->l1_size);
     uint64_t l1_bytes = (uint64_t)q->l1_size * 8;
-    if (q->l1_size && (q->l1_offset & (cs - 1) || !q->l1_offset || q->l1_offset > fsize ||
-                       fsize - q->l1_offset < l1_bytes))
+    if (q->l1_size && q->l1_offset < cs)
+        REFUSE(ctx, -EINVAL, "The disk image %s is damaged: its L1 table overlaps the header.",
+               ctx->path);
+    if (q->l1_size && q->l1_offset & (cs - 1))
+        REFUSE(ctx, -EINVAL, "The disk image %s is damaged: its L1 table is not cluster-aligned.",
+               ctx->path);
+    if (q->l1_size && (q->l1_offset > fsize || fsize - q->l1_offset < l1_bytes))
         REFUSE(ctx, -EINVAL,
                "The disk image %s is damaged or truncated: its L1 table lies outside the file.",
                ctx->path);
 
     /* Refcount table. */
-    if (!q->rt_offset || q->rt_offset & (cs - 1) || q->rt_clusters == 0 ||
+    if (q->rt_offset < cs)
+        REFUSE(ctx, -EINVAL,
+               "The disk image %s is damaged: its refcount table overlaps the image header.",
+               ctx->path);
+    if (q->rt_offset & (cs - 1) || q->rt_clusters == 0 ||
         (uint64_t)q->rt_clusters * cs > QCOW2_MAX_RT_BYTES)
         REFUSE(ctx, -EINVAL,
                "The disk image %s is damaged: its refcount table location or size is invalid.",
