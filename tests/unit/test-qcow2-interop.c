@@ -336,7 +336,8 @@ static void test_zero_clusters_qemu_io(void)
 static void test_refusals(void)
 {
     struct vmm_error err = {0};
-    const char *p = tpath("refuse.qcow2");
+    char p[256];
+    snprintf(p, sizeof(p), "%s", tpath("refuse.qcow2"));
 
     unlink(p);
     run_ok("%s create -f qcow2 -o extended_l2=on '%s' 16M", qemu_img, p);

@@ -401,8 +401,13 @@ static int writable_in_place(struct qcow2 *q, enum qcow2_ctype type, uint64_t ho
     return 0;
 }
 
+/* An existing data cluster about to be written in place: inside the file, off the metadata. */
 static int check_data_target(struct qcow2 *q, uint64_t host, uint64_t len)
 {
+    uint64_t last = (host + len - 1) & ~(q->cluster_size - 1);
+    if (last >= q->file_size)
+        return qcow2_corrupt(q, "data at 0x%llx lies beyond the end of the file (truncated?)",
+                             (unsigned long long)last);
     if (qcow2_overlaps_metadata(q, host, len) || qcow2_cache_overlaps(q, &q->l2_cache, host, len) ||
         qcow2_cache_overlaps(q, &q->rb_cache, host, len))
         return qcow2_corrupt(q, "a guest write would overwrite metadata at 0x%llx",
