@@ -28,8 +28,6 @@ static const struct {
     {KVM_CAP_SYNC_MMU, "synchronous MMU (KVM_CAP_SYNC_MMU)"},
     {KVM_CAP_ADJUST_CLOCK, "kvmclock adjustment (KVM_CAP_ADJUST_CLOCK)"},
     {KVM_CAP_VCPU_EVENTS, "vCPU events (KVM_CAP_VCPU_EVENTS)"},
-    {KVM_CAP_XSAVE, "XSAVE state (KVM_CAP_XSAVE)"},
-    {KVM_CAP_XCRS, "XCRs (KVM_CAP_XCRS)"},
 };
 
 int vmm_kvm_open(struct vmm_vm *vm, struct vmm_error *err)
@@ -67,6 +65,9 @@ int vmm_kvm_open(struct vmm_vm *vm, struct vmm_error *err)
             return -ENOTSUP;
         }
     }
+    /* Present whenever the host CPU has XSAVE; without it the legacy FPU state serves. */
+    vm->has_xsave = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0 &&
+                    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
     int max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
     if (max_vcpus <= 0)
         max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);

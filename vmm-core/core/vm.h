@@ -35,6 +35,7 @@ struct vmm_vm {
     int kvm_fd;
     int vm_fd;
     int vcpu_mmap_size;
+    bool has_xsave; /* KVM_CAP_XSAVE and KVM_CAP_XCRS */
 
     struct vmm_guest_mem mem;
     size_t ram_map_size;

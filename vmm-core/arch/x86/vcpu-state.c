@@ -42,13 +42,13 @@ int vmm_vcpu_capture_reset_state(struct vmm_vcpu *v, struct vmm_error *err)
         r = vcpu_ioctl(v, KVM_GET_FPU, &s->fpu, "KVM_GET_FPU", err);
     if (!r)
         r = vcpu_ioctl(v, KVM_GET_LAPIC, &s->lapic, "KVM_GET_LAPIC", err);
-    if (!r)
+    if (!r && v->vm->has_xsave)
         r = vcpu_ioctl(v, KVM_GET_XCRS, &s->xcrs, "KVM_GET_XCRS", err);
     if (!r)
         r = vcpu_ioctl(v, KVM_GET_MP_STATE, &s->mp, "KVM_GET_MP_STATE", err);
     if (!r)
         r = vcpu_ioctl(v, KVM_GET_VCPU_EVENTS, &s->events, "KVM_GET_VCPU_EVENTS", err);
-    if (!r)
+    if (!r && v->vm->has_xsave)
         r = vcpu_ioctl(v, KVM_GET_XSAVE, &s->xsave, "KVM_GET_XSAVE", err);
     if (r) {
         free(s);
@@ -70,9 +70,11 @@ int vmm_vcpu_restore_reset_state(struct vmm_vcpu *v, struct vmm_error *err)
     int r = vcpu_ioctl(v, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS", err);
     if (!r)
         r = vcpu_ioctl(v, KVM_SET_REGS, &s->regs, "KVM_SET_REGS", err);
-    if (!r)
+    if (!r && v->vm->has_xsave)
         r = vcpu_ioctl(v, KVM_SET_XSAVE, &s->xsave, "KVM_SET_XSAVE", err);
-    if (!r)
+    else if (!r)
+        r = vcpu_ioctl(v, KVM_SET_FPU, &s->fpu, "KVM_SET_FPU", err);
+    if (!r && v->vm->has_xsave)
         r = vcpu_ioctl(v, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS", err);
     if (!r)
         r = vcpu_ioctl(v, KVM_SET_LAPIC, &s->lapic, "KVM_SET_LAPIC", err);
