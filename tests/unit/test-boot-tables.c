@@ -205,7 +205,8 @@ static void check_fadt(const struct vmm_guest_mem *m, const uint8_t *f, struct a
     CHECK_EQ(f[91], 4);
     CHECK(rd16(f + 96) > 100);
     CHECK(rd16(f + 98) > 1000);
-    CHECK_EQ(rd16(f + 109) & 2, 2);         /* 8042 present */
+    CHECK_EQ(rd16(f + 109) & 2, 0);         /* no 8042 yet */
+    CHECK_EQ(rd16(f + 109) & 0x20, 0x20);   /* no CMOS RTC yet: kvmclock gives the time */
     CHECK_EQ(flags & (1u << 0), 1u << 0);   /* WBINVD */
     CHECK_EQ(flags & (1u << 2), 1u << 2);   /* PROC_C1 */
     CHECK_EQ(flags & (1u << 4), 0);         /* fixed-feature power button */
