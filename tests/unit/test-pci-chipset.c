@@ -149,7 +149,10 @@ static void test_pam(void)
     /* The reserved low nibble of PAM0 and bits 2/6 elsewhere do not stick. */
     cfg_w(&f, HOST, I440FX_PAM0, 1, 0xff);
     CHECK_EQ(cfg_r(&f, HOST, I440FX_PAM0, 1), 0x30);
-    CHECK_EQ(f.pam.n, 1); /* nothing changed, nothing reported */
+    CHECK_EQ(f.pam.n, 1);           /* nothing changed, nothing reported */
+    cfg_w(&f, HOST, 0x5c, 1, 0xcc); /* PAM3: only reserved bits */
+    CHECK_EQ(cfg_r(&f, HOST, 0x5c, 1), 0x00);
+    CHECK_EQ(f.pam.n, 1);
 
     /* A word write over PAM1 and PAM2: each nibble is its own segment. */
     f.pam.n = 0;
@@ -295,6 +298,20 @@ static void test_shared_level(void)
     vmm_pci_dev_set_irq(&six, 1);
     CHECK_EQ(f.lines[10].level, 1);
     vmm_pci_dev_set_irq(&f.devs[0], 0);
+    CHECK_EQ(f.lines[10].level, 1);
+    /* Two functions of one slot on the same pin: the same PIRQ, neighbouring devfns. */
+    struct vmm_pci_dev two_b;
+    vmm_pci_dev_init(&two_b, NULL, NULL, 0x1af4, 0x100a, 0, 0, 0);
+    vmm_pci_dev_set_intx_pin(&two_b, 1);
+    CHECK_EQ(vmm_pci_bus_add(&f.bus, &two_b, 2, 1), 0);
+    vmm_pci_dev_set_irq(&six, 0);
+    vmm_pci_dev_set_irq(&f.devs[0], 1);
+    vmm_pci_dev_set_irq(&two_b, 1);
+    vmm_pci_dev_set_irq(&f.devs[0], 0);
+    CHECK_EQ(f.lines[10].level, 1); /* 02.1 still asserts */
+    vmm_pci_dev_set_irq(&two_b, 0);
+    CHECK_EQ(f.lines[10].level, 0);
+    vmm_pci_dev_set_irq(&six, 1);
     CHECK_EQ(f.lines[10].level, 1);
     /* Masking the last one with INTX_DISABLE drops the line. */
     cfg_w(&f, VMM_PCI_DEVFN(6, 0), PCI_COMMAND, 2, PCI_COMMAND_INTX_DISABLE);

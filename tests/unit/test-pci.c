@@ -253,6 +253,25 @@ static void test_enable_bit_and_absent(void)
     teardown(&f);
 }
 
+static void test_direct_access_bounds(void)
+{
+    struct fixture f;
+    setup(&f);
+    /* The direct API refuses accesses a configuration cycle cannot make. */
+    CHECK_EQ(vmm_pci_bus_config_read(&f.bus, DEV, 0x3e, 4), 0xffffffff); /* crosses a dword */
+    CHECK_EQ(vmm_pci_bus_config_read(&f.bus, DEV, 0x3f, 2), 0xffff);
+    CHECK_EQ(vmm_pci_bus_config_read(&f.bus, DEV, 0xff, 2), 0xffff); /* past the space */
+    CHECK_EQ(vmm_pci_bus_config_read(&f.bus, DEV, 0x100, 1), 0xff);
+    CHECK_EQ(vmm_pci_bus_config_read(&f.bus, DEV, 0x3c, 3), 0xffffff);
+    CHECK_EQ(vmm_pci_bus_config_read(&f.bus, 256, 0, 4), 0xffffffff);
+    vmm_pci_bus_config_write(&f.bus, DEV, 0x3b, 2, 0x0909);
+    vmm_pci_bus_config_write(&f.bus, DEV, 0x3c, 3, 0x090909);
+    CHECK_EQ(vmm_pci_bus_config_read(&f.bus, DEV, 0x3c, 1), 0);
+    vmm_pci_bus_config_write(&f.bus, DEV, 0x3c, 1, 0x09);
+    CHECK_EQ(vmm_pci_bus_config_read(&f.bus, DEV, 0x3c, 1), 9);
+    teardown(&f);
+}
+
 static void test_header_type_multifunction(void)
 {
     struct fixture f;
@@ -463,11 +482,17 @@ static void test_deferred_sync_and_failed_map(void)
     CHECK(f.dev.bars[1].mapped);
 
     /* Reset: config back to power-on, every BAR unmapped. */
+    cfg_w(&f, DEV, 0x10, 4, 0xffffffff);
     vmm_pci_bus_reset(&f.bus);
     CHECK_EQ(f.m.ncalls, 4);
     CHECK(!call(&f, 3)->map);
     CHECK_EQ(cfg_r(&f, DEV, 0x14, 4), 0);
     CHECK_EQ(cfg_r(&f, DEV, PCI_COMMAND, 2), 0);
+    /* ... and the read-only parts of the image are still there. */
+    CHECK_EQ(cfg_r(&f, DEV, 0x00, 4), 0x10001af4);
+    CHECK_EQ(cfg_r(&f, DEV, 0x10, 4), 0x00000001);
+    CHECK_EQ(cfg_r(&f, DEV, 0x18, 4), 0x0000000c);
+    CHECK_EQ(cfg_r(&f, DEV, PCI_INTERRUPT_PIN, 1), 1);
     teardown(&f);
 }
 
@@ -655,8 +680,14 @@ static void test_cf9_forward(void)
     CHECK_EQ(vmm_pci_config_addr_ops.read(&f.bus, 0, 4), 0x80000600);
     /* Nor do word accesses touching 0xCF9. */
     vmm_pci_config_addr_ops.write(&f.bus, 0, 2, 0x0600);
+    vmm_pci_config_addr_ops.write(&f.bus, 1, 2, 0x0006);
     CHECK_EQ(r.writes, 1);
     CHECK_EQ(vmm_pci_config_addr_ops.read(&f.bus, 0, 4), 0x80000600);
+    CHECK_EQ(vmm_pci_config_addr_ops.read(&f.bus, 1, 2) & 0xffff, 0xffff);
+    CHECK_EQ(r.reads, 1);
+    /* A reset clears CONFIG_ADDRESS. */
+    vmm_pci_bus_reset(&f.bus);
+    CHECK_EQ(vmm_pci_config_addr_ops.read(&f.bus, 0, 4), 0);
     teardown(&f);
 }
 
@@ -665,6 +696,7 @@ int main(void)
     RUN_TEST(test_config_address_register);
     RUN_TEST(test_data_widths_and_offsets);
     RUN_TEST(test_enable_bit_and_absent);
+    RUN_TEST(test_direct_access_bounds);
     RUN_TEST(test_header_type_multifunction);
     RUN_TEST(test_bar_sizing);
     RUN_TEST(test_command_gating_maps);

@@ -20,6 +20,9 @@
  * 64-byte entries {size, select, reserved, name[56]} sorted by name), files
  * at keys 0x0020 and up in the order they were added, and the well-known
  * keys the board fills in (RAM size, CPU counts, boot menu, kernel/initrd).
+ * The item contents are the board's business; for reference, SeaBIOS reads
+ * "etc/e820" as packed little-endian {u64 address; u64 length; u32 type}
+ * entries and "bootorder" as newline-separated device paths.
  *
  * The model (fw-cfg.c) is driven through vmm_fw_cfg_ops and reads/writes
  * guest RAM through a struct vmm_guest_mem, every address checked with
