@@ -199,6 +199,44 @@ static void test_time_12h(void)
     teardown(&f);
 }
 
+static void test_leap_day(void)
+{
+    struct fixture f;
+    setup(&f);
+    f.clk.wall = 1709251199LL * NS; /* 2024-02-29 23:59:59 UTC */
+    vmm_rtc_fini(&f.rtc);
+    struct vmm_rtc_clock c = {
+        .monotonic_ns = fake_mono, .realtime_ns = fake_wall, .opaque = &f.clk};
+    vmm_rtc_init(&f.rtc, &f.irq, &c, true);
+    CHECK_EQ(rd(&f, RTC_DAY_OF_MONTH), 0x29);
+    CHECK_EQ(rd(&f, RTC_MONTH), 0x02);
+    CHECK_EQ(rd(&f, RTC_DAY_OF_WEEK), 5); /* Thursday */
+    advance(&f, 1 * NS);
+    CHECK_EQ(rd(&f, RTC_DAY_OF_MONTH), 0x01);
+    CHECK_EQ(rd(&f, RTC_MONTH), 0x03);
+    CHECK_EQ(rd(&f, RTC_DAY_OF_WEEK), 6); /* Friday */
+    /* 2100 is not a leap year: Feb 29 clamps to the 28th. */
+    wr(&f, RTC_REG_B, RTC_B_24H | RTC_B_SET);
+    wr(&f, CMOS_CENTURY, 0x21);
+    wr(&f, RTC_YEAR, 0x00);
+    wr(&f, RTC_MONTH, 0x02);
+    wr(&f, RTC_DAY_OF_MONTH, 0x29);
+    wr(&f, RTC_REG_B, RTC_B_24H);
+    CHECK_EQ(rd(&f, RTC_DAY_OF_MONTH), 0x28);
+    CHECK_EQ(rd(&f, CMOS_CENTURY), 0x21);
+    /* Set after February of a leap year: 2028-03-01 is a Wednesday. */
+    wr(&f, RTC_REG_B, RTC_B_24H | RTC_B_SET);
+    wr(&f, CMOS_CENTURY, 0x20);
+    wr(&f, RTC_YEAR, 0x28);
+    wr(&f, RTC_MONTH, 0x03);
+    wr(&f, RTC_DAY_OF_MONTH, 0x01);
+    wr(&f, RTC_REG_B, RTC_B_24H);
+    CHECK_EQ(rd(&f, RTC_DAY_OF_MONTH), 0x01);
+    CHECK_EQ(rd(&f, RTC_MONTH), 0x03);
+    CHECK_EQ(rd(&f, RTC_DAY_OF_WEEK), 4);
+    teardown(&f);
+}
+
 static void test_local_time(void)
 {
     const char *old = getenv("TZ");
@@ -673,6 +711,7 @@ int main(void)
     RUN_TEST(test_time_bcd_24h);
     RUN_TEST(test_time_binary);
     RUN_TEST(test_time_12h);
+    RUN_TEST(test_leap_day);
     RUN_TEST(test_local_time);
     RUN_TEST(test_set_time);
     RUN_TEST(test_set_time_linux_style);
