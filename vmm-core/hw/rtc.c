@@ -421,7 +421,7 @@ static uint64_t compute_deadline(const struct vmm_rtc *rtc, int64_t now)
     if (best == INT64_MAX)
         return VMM_RTC_NO_DEADLINE;
     int64_t d = best - rtc->delta_ns;
-    return d < 0 ? 0 : (uint64_t)d;
+    return d < 1 ? 1 : (uint64_t)d; /* never 0: a timerfd's it_value of 0 disarms it */
 }
 
 static void rearm(struct vmm_rtc *rtc, int64_t now)

@@ -132,7 +132,7 @@ struct vmm_rtc_clock {
 #define VMM_RTC_NO_DEADLINE UINT64_MAX
 
 /*
- * Told the new next deadline (a monotonic time, or VMM_RTC_NO_DEADLINE)
+ * Told the new next deadline (a monotonic time, never 0, or VMM_RTC_NO_DEADLINE)
  * whenever it changes. Called with the device lock held, from whichever
  * thread touched the model (a vCPU, the event loop, the host): it may arm a
  * timerfd but must not call back into the model.
