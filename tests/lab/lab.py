@@ -50,17 +50,26 @@ LOCK_PATH = "/tmp/terrarium-lab.lock"
 LAB_MODULES = ["virtio_pci", "9pnet_virtio", "9p"]
 KVM_MODULES = ["kvm_amd"]
 
-# Emulated CPU: qemu64 with SVM and nested paging. TCG emulates the SVM
-# instructions, so the lab kernel's kvm-amd gets a working /dev/kvm.
-LAB_CPU = "qemu64,+svm,+npt"
+# Emulated CPU: TCG's "max" (vendor AMD, so kvm-amd loads) with SVM and nested
+# paging, which TCG emulates; the lab kernel's kvm-amd then has a real /dev/kvm.
+# Not qemu64: terrarium needs KVM_CAP_XSAVE/XCRS, which KVM offers only on an
+# XSAVE CPU, and qemu64,+xsave hangs the lab kernel at boot. EPYC hangs nested
+# guests (soft lockup). -la57 keeps 4-level paging (cheaper TCG page walks);
+# -mpx,-pku shrink the XSAVE area KVM swaps on every exit to userspace (~25%
+# faster nested boots). Removing AVX breaks nested guests (XSAVE layout).
+LAB_CPU = os.environ.get("TERRARIUM_LAB_CPU", "max,-la57,-mpx,-pku,+svm,+npt")
 LAB_SMP = int(os.environ.get("TERRARIUM_LAB_SMP", "2"))
 LAB_MEM = os.environ.get("TERRARIUM_LAB_MEM", "6G")
 # 9p message size: the 6.1 virtio transport caps it near 500 KiB.
 MSIZE = 262144
 # mitigations=off: speculative-execution workarounds cost a lot under TCG and
 # protect nothing in a throwaway lab. panic=-1 + -no-reboot: a lab panic ends QEMU.
+# The lab reaches its init's "ready" line in 3-6 s; far longer means it is broken.
+BOOT_TIMEOUT = 120
 LAB_APPEND = ("console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off tsc=reliable "
               "8250.nr_uarts=1")
+# e.g. TERRARIUM_LAB_APPEND="loglevel=7" to see the lab kernel's whole boot log.
+LAB_APPEND += " " + os.environ.get("TERRARIUM_LAB_APPEND", "")
 
 
 class Skip(Exception):
@@ -208,6 +217,7 @@ ip link set lo up
 say "ready in $(cut -d' ' -f1 /proc/uptime) s (kvm: $kvm)"
 ( chroot $R /bin/sh $RUN/cmd.sh </dev/null 2>&1; echo $? > /results/status ) | tee /results/output
 say "command exited with status $(cat /results/status) at $(cut -d' ' -f1 /proc/uptime) s"
+dmesg > /results/dmesg
 umount $R$RUN
 sync
 poweroff -f
@@ -338,8 +348,10 @@ def run(cmd, timeout=600, work_dir=DEFAULT_WORK_DIR, env=(), cwd=None, quiet=Fal
             f.write(" ".join(shlex.quote(a) for a in argv) + "\n")
         log(f"[lab] starting: {len(cmd) and cmd[0]} (timeout {timeout} s, run dir {run_dir})")
         rc = _boot(argv, run_dir, timeout, quiet, out)
-        if rc is None:
+        if rc == "timeout":
             return EXIT_TIMEOUT, run_dir
+        if rc == "noboot":
+            return EXIT_LAB_FAILED, run_dir
         status_file = os.path.join(run_dir, "status")
         try:
             with open(status_file) as f:
@@ -355,28 +367,54 @@ def run(cmd, timeout=600, work_dir=DEFAULT_WORK_DIR, env=(), cwd=None, quiet=Fal
         os.close(lock)
 
 
-def _boot(argv, run_dir, timeout, quiet, out):
-    """Runs the lab's QEMU, teeing its console; returns its exit status or None on timeout."""
+def _die_with_parent():
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _boot(argv, run_dir, timeout, quiet, out, boot_timeout=BOOT_TIMEOUT):
+    """Runs the lab's QEMU, teeing its console; returns its exit status, or "timeout" or
+    "noboot".
+    A lab that hasn't reached its init's "ready" line within boot_timeout seconds is
+    broken (bad CPU model, kernel, modules): it is killed then, not at the full timeout."""
     t0 = time.monotonic()
     deadline = t0 + timeout
+    boot_deadline = t0 + min(boot_timeout, timeout)
+    booted = False
+    seen = b""
     console = open(os.path.join(run_dir, "console.log"), "wb")
+    # QEMU stays in our process group (meson kills a timed-out test's group) and
+    # dies with us whatever kills us (PR_SET_PDEATHSIG).
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     sink = getattr(out, "buffer", None)
-    timed_out = False
+    why = None
     try:
         fd = proc.stdout.fileno()
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
+            now = time.monotonic()
+            if now >= deadline:
+                why, result = f"lab timed out after {timeout:.0f} s and was killed", "timeout"
                 break
-            r, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if not booted and now >= boot_deadline:
+                why = (f"the lab did not boot (no '[lab] ready' within {boot_timeout} s) "
+                       f"and was killed")
+                result = "noboot"
+                break
+            limit = deadline if booted else boot_deadline
+            r, _, _ = select.select([fd], [], [], max(0.0, min(limit - now, 1.0)))
             if not r:
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
+            if not booted:
+                seen = (seen + chunk)[-4096:]
+                booted = b"[lab] ready" in seen or b"[lab] FATAL" in seen
             console.write(chunk)
             console.flush()
             if not quiet:
@@ -388,23 +426,19 @@ def _boot(argv, run_dir, timeout, quiet, out):
                     out.flush()
     finally:
         if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL if timed_out else signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            proc.send_signal(signal.SIGKILL if why else signal.SIGTERM)
         try:
             rc = proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             rc = proc.wait()
         console.close()
     elapsed = time.monotonic() - t0
     with open(os.path.join(run_dir, "lab-seconds"), "w") as f:
         f.write(f"{elapsed:.1f}\n")
-    if timed_out:
-        print(f"\nFAIL: lab timed out after {timeout} s and was killed; "
-              f"see {run_dir}/console.log", file=out, flush=True)
-        return None
+    if why:
+        print(f"\nFAIL: {why}; see {run_dir}/console.log", file=out, flush=True)
+        return result
     print(f"[lab] lab ran {elapsed:.1f} s", file=out, flush=True)
     return rc
 
@@ -412,6 +446,8 @@ def _boot(argv, run_dir, timeout, quiet, out):
 # --------------------------------------------------------------------------
 
 def main():
+    # SIGTERM (meson's timeout, a CI cancel) unwinds like Ctrl-C: QEMU gets killed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work-dir", default=os.environ.get("TERRARIUM_LAB_DIR", DEFAULT_WORK_DIR),
                     help="cache and run directory (not under /tmp; default %(default)s)")

@@ -417,6 +417,7 @@ def inlab(spec_path, outdir):
 # --------------------------------------------------------------------------
 
 def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: lab.py kills its QEMU
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work-dir", default=os.environ.get("TERRARIUM_LAB_DIR",
                                                          lab.DEFAULT_WORK_DIR))
