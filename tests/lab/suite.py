@@ -162,7 +162,13 @@ def run_batch(names, work_dir, terrarium_run, session):
     shutil.rmtree(suite_dir, ignore_errors=True)
     os.makedirs(suite_dir)
     batch = dict(session=session, cases=names, terrarium_run=terrarium_run,
-                 started=time.time(), skipped={}, lab_status=None, error=None)
+                 started=time.time(), skipped={}, lab_status=None,
+                 error="the lab batch was interrupted (killed by a timeout or a signal?)")
+    # Written first: if we get killed, the session's other tests fail at once
+    # instead of each starting another batch.
+    with open(os.path.join(suite_dir, "batch.json"), "w") as f:
+        json.dump(batch, f, indent=1)
+    batch["error"] = None
     try:
         os.makedirs(work_dir, exist_ok=True)
         rc = subprocess.call([sys.executable, os.path.join(HERE, "mk-initramfs.py"),
@@ -346,8 +352,8 @@ def run_case(c, outdir):
         res["error"] = f"cannot start {c['cmd'][0]}: {e}"
         return res
     stop_re = re.compile(c["stop_on"].encode()) if c.get("stop_on") else None
-    raw = bytearray()
-    clean = b""
+    clean = bytearray()  # output without escape sequences, built incrementally
+    carry = b""  # an escape sequence possibly cut by the chunk boundary
     fd = proc.stdout.fileno()
     deadline = t0 + c["timeout"]
     with open(logf, "wb") as log_:
@@ -364,11 +370,18 @@ def run_case(c, outdir):
                 break
             log_.write(chunk)
             log_.flush()
-            raw += chunk
-            clean = ANSI.sub(b"", bytes(raw[-200000:]))
-            if res["init_s"] is None and b"TERRARIUM-INIT-OK" in clean:
+            buf = carry + chunk
+            cut = buf.rfind(b"\x1b", max(0, len(buf) - 16))
+            if cut >= 0 and not ANSI.match(buf, cut):  # incomplete: wait for the rest
+                carry, buf = buf[cut:], buf[:cut]
+            else:
+                carry = b""
+            start = max(0, len(clean) - 256)
+            clean += ANSI.sub(b"", buf)
+            recent = bytes(clean[start:])  # only new text (+ overlap) is searched
+            if res["init_s"] is None and b"TERRARIUM-INIT-OK" in recent:
                 res["init_s"] = time.monotonic() - t0
-            if stop_re and res["match_s"] is None and stop_re.search(clean):
+            if stop_re and res["match_s"] is None and stop_re.search(recent):
                 res["match_s"] = res["sigint_s"] = time.monotonic() - t0
                 proc.send_signal(signal.SIGINT)
                 deadline = min(deadline, time.monotonic() + SIGINT_GRACE)
@@ -385,7 +398,7 @@ def run_case(c, outdir):
     res["seconds"] = end - t0
     if res["sigint_s"] is not None and not res["timed_out"]:
         res["stopped_s"] = end - t0 - res["sigint_s"]
-    text = clean.decode(errors="replace").replace("\r", "")
+    text = bytes(clean).decode(errors="replace").replace("\r", "")
     for line in text.splitlines():
         line = line.strip()
         if line == "TERRARIUM-INIT-OK":
