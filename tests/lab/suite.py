@@ -89,12 +89,21 @@ def guest_files(case, work_dir):
     return lab.find_kernel(), os.path.join(work_dir, "guest-initramfs.cpio")
 
 
+# Every nested guest boots with `noxsave`: QEMU's TCG does not give XSETBV to
+# the SVM intercept check, so a nested guest's XCR0 never reaches the lab's KVM,
+# which reloads its stale copy (x87 only) on every VM entry. A guest using XSAVE
+# then loses its SSE/AVX state at random (crashes, hangs, "XSAVE consistency
+# problem" warnings). With noxsave it uses FXSAVE and never touches XCR0.
+# A lab artifact: on real hardware XSETBV always exits to KVM.
+GUEST_APPEND = "console=ttyS0 noxsave"
+
+
 def vmm_command(case, kernel, initrd, terrarium_run):
     if case["guest"] == "installer":
-        append = "console=ttyS0"
+        append = GUEST_APPEND
     else:
-        append = "console=ttyS0 " + ("quiet " if case.get("quiet") else "") + \
-                 f"trm.action={case['action']}"
+        append = GUEST_APPEND + (" quiet" if case.get("quiet") else "") + \
+                 f" trm.action={case['action']}"
     reboot = case["guest"] == "busybox" and case["action"] == "reboot"
     if case["vmm"] == "qemu":
         cmd = [shutil.which("qemu-system-x86_64") or "qemu-system-x86_64",
