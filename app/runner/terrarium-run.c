@@ -34,6 +34,9 @@ static void usage(FILE *f)
                "  --serial stdio|file:PATH|none\n"
                "                       where COM1 goes (default stdio)\n"
                "  --no-reboot          end when the guest resets, with status 0\n"
+               "  --no-kernel-cache    boot a bzImage as it is, without unpacking it on the host\n"
+               "                       (by default its kernel is unpacked once and kept in\n"
+               "                       $XDG_CACHE_HOME/terrarium/kernels)\n"
                "  --test-exit          let the guest end the run with a status of its choice\n"
                "                       (write it to I/O port 0xf4)\n"
                "  -v, --verbose        more messages from the VMM (repeatable)\n"
@@ -92,7 +95,8 @@ int main(int argc, char **argv)
         OPT_CPUS,
         OPT_SERIAL,
         OPT_NO_REBOOT,
-        OPT_TEST_EXIT
+        OPT_TEST_EXIT,
+        OPT_NO_KERNEL_CACHE
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -103,6 +107,7 @@ int main(int argc, char **argv)
         {"serial", required_argument, NULL, OPT_SERIAL},
         {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
         {"test-exit", no_argument, NULL, OPT_TEST_EXIT},
+        {"no-kernel-cache", no_argument, NULL, OPT_NO_KERNEL_CACHE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -143,6 +148,9 @@ int main(int argc, char **argv)
             break;
         case OPT_TEST_EXIT:
             cfg.test_exit = true;
+            break;
+        case OPT_NO_KERNEL_CACHE:
+            cfg.no_kernel_cache = true;
             break;
         case 'v':
             verbose++;

@@ -260,6 +260,7 @@ void vmm_vm_destroy(struct vmm_vm *vm)
     free(vm->irqchip_reset);
     free(vm->kernel.data);
     free(vm->initrd.data);
+    vmm_kernel_cache_release(&vm->kcache);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     if (vm->kvm_fd >= 0)

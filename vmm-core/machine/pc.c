@@ -113,8 +113,9 @@ static int load_image(struct vmm_vm *vm, struct vmm_error *err)
     enum vmm_image_kind kind = vmm_image_detect(vm->kernel.data, vm->kernel.len);
     int r;
     if (kind == VMM_IMAGE_BZIMAGE)
-        r = vmm_bzimage_load(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len, vm->initrd.data,
-                             vm->initrd.len, cmdline, &vm->entry, err);
+        r = vmm_bzimage_load_cached(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len,
+                                    vm->initrd.data, vm->initrd.len, cmdline, &vm->kcache,
+                                    &vm->entry, err);
     else if (kind == VMM_IMAGE_MULTIBOOT)
         r = vmm_multiboot_load(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len,
                                vm->initrd.data, vm->initrd.len, cmdline, &vm->entry, err);
@@ -142,6 +143,8 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     if (!vm)
         return NULL;
     uint64_t ram = cfg->mem_mib << 20;
+    vm->kcache.dir = cfg->kernel_cache_dir;
+    vm->kcache.disabled = cfg->no_kernel_cache;
     /*
      * Everything that can go wrong with the user's files is found before
      * /dev/kvm is opened: RAM is only address space until touched, so the

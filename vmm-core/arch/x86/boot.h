@@ -59,6 +59,108 @@ VMM_WUR int vmm_multiboot_load(struct vmm_guest_mem *mem, unsigned ncpus, const 
                                const char *cmdline, struct vmm_boot_entry *entry,
                                struct vmm_error *err);
 
+/*
+ * Everything vmm_bzimage_load checks (image, command line, initrd placement,
+ * RAM size), without writing anything.
+ */
+VMM_WUR int vmm_bzimage_check(const struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                              size_t len, size_t initrd_len, const char *cmdline,
+                              struct vmm_error *err);
+
+/*
+ * Where the bzImage's kernel proper runs: [pref_address, pref_address +
+ * init_size), or -ENOEXEC when the header does not say (protocol < 2.10).
+ */
+VMM_WUR int vmm_bzimage_kernel_window(const uint8_t *img, size_t len, uint64_t *lo, uint64_t *hi);
+
+/* Decompressed kernels (vmlinux.c) --------------------------------------------- */
+#define VMM_VMLINUX_MAX_SEGS 16
+
+struct vmm_vmlinux_seg {
+    uint64_t offset, paddr, filesz, memsz;
+};
+
+/* A checked ELF64 vmlinux: its PT_LOAD segments and physical entry point. */
+struct vmm_vmlinux {
+    uint64_t entry;
+    uint64_t start, end; /* lowest p_paddr, highest p_paddr + p_memsz */
+    unsigned nseg;
+    struct vmm_vmlinux_seg seg[VMM_VMLINUX_MAX_SEGS];
+};
+
+/*
+ * Checks an ELF64 x86-64 executable (untrusted): program headers and segment
+ * bytes inside the file, segments non-overlapping and inside [lo, hi) (the
+ * bzImage's load window, which starts at or above 1 MiB), the entry point in
+ * an executable segment's file bytes. -ENOEXEC with a sentence otherwise.
+ */
+VMM_WUR int vmm_vmlinux_parse(const uint8_t *elf, size_t len, uint64_t lo, uint64_t hi,
+                              struct vmm_vmlinux *vl, struct vmm_error *err);
+/* Copies the segments of a parsed ELF into low RAM and zeroes their bss; writes nothing unless all fit. */
+VMM_WUR int vmm_vmlinux_load(struct vmm_guest_mem *mem, const uint8_t *elf,
+                             const struct vmm_vmlinux *vl, struct vmm_error *err);
+
+/*
+ * A bzImage booted from its decompressed kernel proper: the zero page, command
+ * line, initrd, page tables and tables as vmm_bzimage_load writes them, but the
+ * ELF's segments at their physical addresses instead of the compressed payload,
+ * and the entry at the ELF's startup_64. elf must be what img's payload
+ * unpacks to (vmm_bzimage_decompress); it is checked against img's load window.
+ */
+VMM_WUR int vmm_bzimage_load_vmlinux(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                                     size_t len, const uint8_t *elf, size_t elf_len,
+                                     const uint8_t *initrd, size_t initrd_len, const char *cmdline,
+                                     struct vmm_boot_entry *entry, struct vmm_error *err);
+
+/* Decompressed-kernel cache (kernel-cache.c) ----------------------------------- */
+
+/*
+ * Unpacks a bzImage's payload (gzip, XZ or zstd) into out (malloc'd; free
+ * out->data). -ENOTSUP for another format or a payload that is not an ELF
+ * vmlinux of the announced size, -ENOEXEC for a damaged one.
+ */
+VMM_WUR int vmm_bzimage_decompress(const uint8_t *img, size_t len, struct vmm_blob *out,
+                                   struct vmm_error *err);
+
+/* The cache key: a 128-bit hash of a whole file's content. */
+void vmm_kernel_hash(const uint8_t *data, size_t len, uint64_t out[2]);
+
+/*
+ * One VM's view of the cache. Set dir (NULL: $XDG_CACHE_HOME/terrarium/kernels,
+ * else ~/.cache/terrarium/kernels) and disabled; the rest is filled by the
+ * first load and reused by the reloads of a guest reset.
+ */
+struct vmm_kernel_cache {
+    const char *dir;
+    bool disabled;
+    bool tried;          /* looked up: later loads reuse elf (or the bzImage path) */
+    bool hit;            /* elf came from a cache file */
+    bool stored;         /* elf was decompressed and written to the cache */
+    char *path;          /* the cache file for this image, if there is a cache dir */
+    struct vmm_blob elf; /* the kernel proper, or empty to boot the bzImage itself */
+    bool elf_mapped;     /* elf maps the cache file (munmap) rather than the heap (free) */
+};
+
+/*
+ * Fills kc->elf for this bzImage: from its cache file, or by decompressing
+ * the payload and storing the result (atomically: temp file + rename). A
+ * cache file that fails the checks is deleted. Never fatal: a negative
+ * return only means "boot the bzImage itself".
+ */
+int vmm_kernel_cache_lookup(struct vmm_kernel_cache *kc, const uint8_t *img, size_t len);
+void vmm_kernel_cache_release(struct vmm_kernel_cache *kc);
+
+/*
+ * vmm_bzimage_load, through the cache when kc allows: the first call checks
+ * the image and the machine (so a bad input fails before any decompressing),
+ * looks the kernel up, and boots its ELF; later calls (resets) reuse kc->elf.
+ * Anything wrong with the cache falls back to the bzImage path.
+ */
+VMM_WUR int vmm_bzimage_load_cached(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                                    size_t len, const uint8_t *initrd, size_t initrd_len,
+                                    const char *cmdline, struct vmm_kernel_cache *kc,
+                                    struct vmm_boot_entry *entry, struct vmm_error *err);
+
 /* e820 ------------------------------------------------------------------- */
 #define VMM_E820_RAM 1
 #define VMM_E820_RESERVED 2

@@ -69,11 +69,14 @@ struct bz_info {
     size_t hdr_end;
     size_t setup_size;
     size_t payload_len;
+    uint64_t pref; /* pref_address: where the kernel proper is linked to run */
+    uint64_t init_size;
     uint64_t kernel_end; /* end of everything the kernel touches before reading e820 */
     uint64_t cmdline_max;
     uint64_t initrd_max; /* last byte the initrd may occupy */
 };
 
+/* Checks the header; with mem, also that the kernel's working area fits in its low RAM. */
 static int parse_header(const uint8_t *img, size_t len, const struct vmm_guest_mem *mem,
                         struct bz_info *bz, struct vmm_error *err)
 {
@@ -176,10 +179,12 @@ static int parse_header(const uint8_t *img, size_t len, const struct vmm_guest_m
     runtime_start = align_up(VMM_KERNEL_LOAD, align);
     if (!img[HDR_RELOCATABLE] || runtime_start < pref)
         runtime_start = pref ? pref : runtime_start;
+    bz->pref = pref;
+    bz->init_size = init_size;
     bz->kernel_end = runtime_start + init_size;
     if (bz->kernel_end < VMM_KERNEL_LOAD + bz->payload_len)
         bz->kernel_end = VMM_KERNEL_LOAD + bz->payload_len;
-    if (bz->kernel_end > mem->lowmem_size) {
+    if (mem && bz->kernel_end > mem->lowmem_size) {
         vmm_error_set(err, -ENOMEM,
                       "the kernel needs %llu MiB of guest RAM to start (it unpacks itself up to "
                       "0x%llx) but the VM has %llu MiB below the PCI hole; give the VM more "
@@ -259,22 +264,20 @@ static void fill_zero_page(uint8_t *bp, const uint8_t *img, const struct bz_info
     }
 }
 
-int vmm_bzimage_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img, size_t len,
-                     const uint8_t *initrd, size_t initrd_len, const char *cmdline,
-                     struct vmm_boot_entry *entry, struct vmm_error *err)
-{
+/* Everything decided before anything is written. */
+struct bz_plan {
     struct bz_info bz;
-    uint64_t initrd_addr = 0;
+    uint64_t initrd_addr;
     size_t cmdline_len;
-    uint8_t *bp, *dst;
+};
+
+static int plan_load(const struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                     size_t len, size_t initrd_len, const char *cmdline, struct bz_plan *p,
+                     struct vmm_error *err)
+{
     int ret;
 
-    if (!img)
-        len = 0;
-    if (!cmdline)
-        cmdline = "";
-    if (!initrd)
-        initrd_len = 0;
+    memset(p, 0, sizeof(*p));
     if (ncpus < 1 || ncpus > VMM_MAX_CPUS) {
         vmm_error_set(err, -EINVAL, "the VM has %u CPUs; Terrarium supports 1 to %u", ncpus,
                       VMM_MAX_CPUS);
@@ -284,16 +287,16 @@ int vmm_bzimage_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *i
         vmm_error_set(err, -ENOMEM, "the VM has less than 1 MiB of RAM; give it more memory");
         return -ENOMEM;
     }
-    ret = parse_header(img, len, mem, &bz, err);
+    ret = parse_header(img, len, mem, &p->bz, err);
     if (ret < 0)
         return ret;
 
-    cmdline_len = strlen(cmdline);
-    if (cmdline_len > bz.cmdline_max) {
+    p->cmdline_len = strlen(cmdline);
+    if (p->cmdline_len > p->bz.cmdline_max) {
         vmm_error_set(err, -E2BIG,
                       "the kernel command line is %zu characters long; this kernel accepts at "
                       "most %llu",
-                      cmdline_len, (unsigned long long)bz.cmdline_max);
+                      p->cmdline_len, (unsigned long long)p->bz.cmdline_max);
         return -E2BIG;
     }
     if (initrd_len > UINT32_MAX) {
@@ -301,25 +304,43 @@ int vmm_bzimage_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *i
                       mib_up(initrd_len));
         return -EFBIG;
     }
-    if (initrd_len) {
-        ret = place_initrd(mem, &bz, initrd_len, &initrd_addr, err);
-        if (ret < 0)
-            return ret;
-    }
+    if (initrd_len)
+        return place_initrd(mem, &p->bz, initrd_len, &p->initrd_addr, err);
+    return 0;
+}
+
+/*
+ * Writes a planned load: the kernel is either the compressed payload at 1 MiB
+ * (vl NULL) or the kernel proper's segments (vl and elf).
+ */
+static int write_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                      const struct bz_plan *p, const uint8_t *initrd, size_t initrd_len,
+                      const char *cmdline, const uint8_t *elf, const struct vmm_vmlinux *vl,
+                      struct vmm_boot_entry *entry, struct vmm_error *err)
+{
+    uint8_t *bp, *dst = NULL;
+    int ret;
 
     bp = vmm_guest_ptr(mem, VMM_BOOT_ZERO_PAGE, BP_SIZE);
-    dst = vmm_guest_ptr(mem, VMM_KERNEL_LOAD, bz.payload_len);
-    if (!bp || !dst) {
+    if (!vl)
+        dst = vmm_guest_ptr(mem, VMM_KERNEL_LOAD, p->bz.payload_len);
+    if (!bp || (!vl && !dst)) {
         vmm_error_set(err, -ENOMEM,
                       "the kernel does not fit in guest RAM; give the VM more "
                       "memory");
         return -ENOMEM;
     }
-    fill_zero_page(bp, img, &bz, mem, initrd_addr, initrd_len);
-    memcpy(dst, img + bz.setup_size, bz.payload_len);
+    if (vl) {
+        ret = vmm_vmlinux_load(mem, elf, vl, err);
+        if (ret < 0)
+            return ret;
+    } else {
+        memcpy(dst, img + p->bz.setup_size, p->bz.payload_len);
+    }
+    fill_zero_page(bp, img, &p->bz, mem, p->initrd_addr, initrd_len);
 
-    if (boot_copy_to_guest(mem, VMM_BOOT_CMDLINE, cmdline, cmdline_len + 1) < 0 ||
-        boot_copy_to_guest(mem, initrd_addr, initrd, initrd_len) < 0 ||
+    if (boot_copy_to_guest(mem, VMM_BOOT_CMDLINE, cmdline, p->cmdline_len + 1) < 0 ||
+        boot_copy_to_guest(mem, p->initrd_addr, initrd, initrd_len) < 0 ||
         boot_write_page_tables(mem) < 0) {
         vmm_error_set(err, -ENOMEM,
                       "the boot data does not fit in guest RAM; give the VM more "
@@ -336,8 +357,88 @@ int vmm_bzimage_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *i
         return -ENOMEM;
     }
     entry->mode = VMM_ENTRY_LONG64;
-    entry->rip = VMM_KERNEL_LOAD + 0x200;
+    /* The kernel proper's startup_64 takes the same registers as the bzImage's 64-bit entry. */
+    entry->rip = vl ? vl->entry : VMM_KERNEL_LOAD + 0x200;
     entry->rsi = VMM_BOOT_ZERO_PAGE;
     entry->cr3 = VMM_BOOT_PML4;
     return 0;
+}
+
+int vmm_bzimage_check(const struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                      size_t len, size_t initrd_len, const char *cmdline, struct vmm_error *err)
+{
+    struct bz_plan p;
+
+    return plan_load(mem, ncpus, img, img ? len : 0, initrd_len, cmdline ? cmdline : "", &p, err);
+}
+
+int vmm_bzimage_kernel_window(const uint8_t *img, size_t len, uint64_t *lo, uint64_t *hi)
+{
+    struct bz_info bz;
+
+    if (parse_header(img, img ? len : 0, NULL, &bz, NULL) < 0)
+        return -ENOEXEC;
+    if (bz.pref < VMM_KERNEL_LOAD || bz.init_size == 0)
+        return -ENOEXEC;
+    *lo = bz.pref;
+    *hi = bz.pref + bz.init_size;
+    return 0;
+}
+
+int vmm_bzimage_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img, size_t len,
+                     const uint8_t *initrd, size_t initrd_len, const char *cmdline,
+                     struct vmm_boot_entry *entry, struct vmm_error *err)
+{
+    struct bz_plan p;
+    int ret;
+
+    if (!img)
+        len = 0;
+    if (!cmdline)
+        cmdline = "";
+    if (!initrd)
+        initrd_len = 0;
+    ret = plan_load(mem, ncpus, img, len, initrd_len, cmdline, &p, err);
+    if (ret < 0)
+        return ret;
+    return write_load(mem, ncpus, img, &p, initrd, initrd_len, cmdline, NULL, NULL, entry, err);
+}
+
+int vmm_bzimage_load_vmlinux(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                             size_t len, const uint8_t *elf, size_t elf_len, const uint8_t *initrd,
+                             size_t initrd_len, const char *cmdline, struct vmm_boot_entry *entry,
+                             struct vmm_error *err)
+{
+    struct bz_plan p;
+    struct vmm_vmlinux vl;
+    uint64_t lo, hi;
+    int ret;
+
+    if (!img)
+        len = 0;
+    if (!cmdline)
+        cmdline = "";
+    if (!initrd)
+        initrd_len = 0;
+    ret = plan_load(mem, ncpus, img, len, initrd_len, cmdline, &p, err);
+    if (ret < 0)
+        return ret;
+    if (vmm_bzimage_kernel_window(img, len, &lo, &hi) < 0) {
+        vmm_error_set(err, -ENOEXEC,
+                      "the kernel's header does not say where its kernel proper runs "
+                      "(pref_address, init_size)");
+        return -ENOEXEC;
+    }
+    /*
+     * Inside [pref_address, pref_address + init_size) the segments are below
+     * the kernel_end the initrd was placed above, and in RAM plan_load checked.
+     */
+    ret = vmm_vmlinux_parse(elf, elf ? elf_len : 0, lo, hi, &vl, err);
+    if (ret < 0)
+        return ret;
+    if (vl.end > p.bz.kernel_end) {
+        vmm_error_set(err, -ENOEXEC, "the decompressed kernel ends above its init_size");
+        return -ENOEXEC;
+    }
+    return write_load(mem, ncpus, img, &p, initrd, initrd_len, cmdline, elf, &vl, entry, err);
 }

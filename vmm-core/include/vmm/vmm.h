@@ -30,6 +30,13 @@ struct vmm_config {
     bool test_exit;         /* expose the test-exit port (VMM_TEST_EXIT_PORT) */
     bool no_reboot;         /* a guest reset ends the VM instead of rebooting it */
     const char *kvm_device; /* NULL: /dev/kvm */
+    /*
+     * Boot a bzImage from its kernel proper unpacked on the host, cached in
+     * kernel_cache_dir (NULL: $XDG_CACHE_HOME/terrarium/kernels, else
+     * ~/.cache/terrarium/kernels); no_kernel_cache boots the bzImage itself.
+     */
+    bool no_kernel_cache;
+    const char *kernel_cache_dir;
 };
 
 /* A guest writes a status to this port (any width) to end the VM with it. */
