@@ -40,7 +40,9 @@ DI_INITRD = os.path.join(DI_DIR, "initrd.gz")
 # "[!!] Select a language" on a serial console.
 DI_LANGUAGE = r"Select a language"
 
-BUSYBOX_TIMEOUT = 90
+# Generous: the first terrarium boot of a lab start unpacks its kernel into the
+# decompressed-kernel cache at TCG speed (~80 s); later boots take ~10 s.
+BUSYBOX_TIMEOUT = 240
 INSTALLER_TIMEOUT = 240
 SIGINT_GRACE = 20  # seconds a VMM may take to exit after SIGINT
 
