@@ -209,7 +209,18 @@ def inlab(spec_path):
     if not os.path.exists("/dev/kvm"):
         print("[bench-boot] no /dev/kvm in the lab", flush=True)
     vmms = spec["vmms"]
-    for r in range(spec["rounds"] + 1):
+    first = spec.get("start_round", 0)
+    if first > 0:
+        # A resumed batch in a fresh lab: one unrecorded boot of each VMM first,
+        # so the warm rounds find the page cache (and the kernel cache) warm.
+        result["warmups"] = []
+        cfg = spec["configs"][0]
+        for vmm in vmms:
+            res = timed_boot(spec["runs"][cfg][vmm], str(logs / f"warmup-{cfg}-{vmm}.log"))
+            res.update(config=cfg, vmm=vmm)
+            result["warmups"].append(res)
+            print(f"[bench-boot] warm-up {cfg} {vmm}: init {res['init_s']} s", flush=True)
+    for r in range(first, spec["rounds"] + 1):
         cold = r == 0
         for ci, cfg in enumerate(spec["configs"]):
             # Rotate the VMM order between rounds (and configurations), so a
@@ -365,44 +376,62 @@ def run_lab(args):
     n = (args.rounds + 1) * len(args.configs) * len(args.vmms)
     timeout = args.lab_timeout or n * 60 + 300
     print(f"bench-boot: {n} boots in one lab start (timeout {timeout} s)", file=sys.stderr)
+    kept, starts, result = [], [], None
+    for attempt in range(args.lab_starts):
+        status, run_dir = one_lab(lab, args, spec_path, timeout, work)
+        res_path = Path(run_dir or ".") / RESULTS
+        if not run_dir or not res_path.exists():
+            die(f"the lab ended (status {status}) without results; see {run_dir}/console.log")
+        with open(res_path) as f:
+            result = json.load(f)
+        starts.append({"run_dir": run_dir, "status": status,
+                       "start_round": spec.get("start_round", 0), "boots": len(result["runs"])})
+        result["runs"] = kept + result["runs"]
+        if "finished" in result:
+            break
+        # The lab hung or died: redo the round it was in, in a fresh lab.
+        per_round = len(args.configs) * len(args.vmms)
+        done = {}
+        for r in result["runs"]:
+            done[r["round"]] = done.get(r["round"], 0) + 1
+        redo = min([r for r in range(args.rounds + 1) if done.get(r, 0) < per_round])
+        kept = [r for r in result["runs"] if r["round"] < redo]
+        spec["start_round"] = redo
+        spec_path.write_text(json.dumps(spec, indent=1))
+        more = attempt + 1 < args.lab_starts
+        print(f"bench-boot: the lab ended (status {status}) after {len(result['runs'])} of {n} "
+              f"boots; {f'starting another lab from round {redo}' if more else 'giving up'}",
+              file=sys.stderr)
+    result["spec"].pop("start_round", None)
+    result["lab_starts"] = starts
+    result["lab_status"] = starts[-1]["status"]
+    result["run_dir"] = starts[-1]["run_dir"]
+    keep = work / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    keep.write_text(json.dumps(result, indent=1))
+    print(f"bench-boot: raw results in {keep}", file=sys.stderr)
+    return result
+
+
+def one_lab(lab, args, spec_path, timeout, work):
+    """One lab start running `run.py inlab`; returns (status, run directory)."""
     watch = StallWatch(work / "lab" / "runs", args.stall)
     signal.signal(signal.SIGUSR1, watch.on_signal)
     watch.start()
     try:
         # The lab's PATH finds /usr/bin/python3, which runs there; sys.executable
         # may be a shim that does not.
-        status, run_dir = lab.run(["python3", str(Path(__file__).resolve()), "inlab",
-                                   str(spec_path)],
-                                  timeout=timeout, work_dir=str(work / "lab"), cwd="/",
-                                  quiet=not args.verbose)
+        return lab.run(["python3", str(Path(__file__).resolve()), "inlab", str(spec_path)],
+                       timeout=timeout, work_dir=str(work / "lab"), cwd="/",
+                       quiet=not args.verbose)
     except lab.Skip as e:
         die(f"the lab cannot run here: {e}")
     except LabStalled:
         # lab.run has stopped the lab on the way out; keep what it recorded.
-        status, run_dir = "stalled", watch.run_dir
         print(f"bench-boot: the lab made no progress for {args.stall:.0f} s and was stopped",
               file=sys.stderr)
+        return "stalled", watch.run_dir
     finally:
         watch.done.set()
-    res_path = Path(run_dir or ".") / RESULTS
-    if not run_dir or not res_path.exists():
-        die(f"the lab ended (status {status}) without results; see {run_dir}/console.log")
-    if status != 0:
-        print(f"bench-boot: the lab ended with status {status}; using what it recorded",
-              file=sys.stderr)
-    with open(res_path) as f:
-        result = json.load(f)
-    result["run_dir"] = run_dir
-    result["lab_status"] = status
-    result["complete"] = "finished" in result
-    try:
-        result["lab_seconds"] = float((Path(run_dir) / "lab-seconds").read_text())
-    except (OSError, ValueError):
-        pass
-    keep = work / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    keep.write_text(json.dumps(result, indent=1))
-    print(f"bench-boot: raw results in {keep}", file=sys.stderr)
-    return result
 
 
 # ---------------------------------------------------------------- report
@@ -482,6 +511,12 @@ def build_section(result):
                          f"{cell(rat)}.")
     notes += failures
     planned = (rounds + 1) * len(spec["configs"]) * len(spec["vmms"])
+    starts = result.get("lab_starts", [])
+    if len(starts) > 1:
+        notes.append(f"The lab hung or died {len(starts) - 1} time(s) (status "
+                     f"{', '.join(str(x['status']) for x in starts[:-1])}); each time a new lab "
+                     "redid the unfinished round after one unrecorded warm-up boot per VMM, "
+                     f"{len(starts)} lab starts in all.")
     if len(runs) < planned:
         notes.append(f"Incomplete: the lab stopped after {len(runs)} of {planned} boots "
                      f"(status {result.get('lab_status', '?')}); the figures above are from the "
@@ -541,8 +576,8 @@ def build_section(result):
         "`poweroff -f`; *guest uptime*: the guest's /proc/uptime at init; start → init − uptime "
         "is roughly VMM start-up, firmware and kernel decompression (roughly: /proc/uptime is "
         "CLOCK_BOOTTIME, which advances by timer ticks until the kernel switches to kvm-clock "
-        "and falls behind on a slow vCPU, so it undercounts). The ratio to QEMU -M pc is the median of per-round "
-        "ratios. *Cold* is round 0, one run: the lab's page cache dropped before each VMM "
+        "and falls behind on a slow vCPU, so it undercounts). The ratio to QEMU -M pc is the "
+        "median of per-round ratios. *Cold* is round 0, one run: the lab's page cache dropped before each VMM "
         "(so binaries, libraries, kernel and initrd come over the lab's 9p share again) and "
         "terrarium-run's kernel cache empty. "
         "Produced by `ninja -C build bench-boot` (bench/boot/run.py).",
@@ -606,6 +641,9 @@ def main():
     ap.add_argument("--stall", type=float, default=RUN_TIMEOUT + 120,
                     help="stop the lab when its console stays silent this long (default "
                          "%(default)s s)")
+    ap.add_argument("--lab-starts", type=int, default=3,
+                    help="lab starts allowed: a lab that hangs or dies is replaced by a new "
+                         "one that redoes the unfinished round (default %(default)s)")
     ap.add_argument("--verbose", action="store_true", help="stream the lab console")
     ap.add_argument("--from-results", help="render a raw results JSON of an earlier run")
     ap.add_argument("--output", help="Markdown file to put the section in (docs/benchmarks.md)")
