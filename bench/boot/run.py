@@ -243,7 +243,8 @@ def inlab(spec_path):
             res = timed_boot(spec["runs"][cfg][vmm], str(logs / f"warmup-{cfg}-{vmm}.log"))
             res.update(config=cfg, vmm=vmm)
             result["warmups"].append(res)
-            print(f"[bench-boot] warm-up {cfg} {vmm}: init {res['init_s']} s", flush=True)
+            init = "—" if res["init_s"] is None else f"{res['init_s']:.2f}"
+            print(f"[bench-boot] warm-up {cfg} {vmm}: init {init} s", flush=True)
     for r in range(first, spec["rounds"] + 1):
         cold = r == 0
         for ci, cfg in enumerate(spec["configs"]):
@@ -377,8 +378,36 @@ class StallWatch(threading.Thread):
             except OSError:
                 last = Path(self.run_dir).stat().st_mtime
             if time.time() - last > self.stall:
+                self.diagnose()
                 os.kill(os.getpid(), signal.SIGUSR1)
                 return
+
+    def diagnose(self):
+        """Notes which threads of the hung lab's QEMU (our child) use CPU, for
+        whoever chases the hang: vCPU threads spinning versus an idle lab."""
+        def ticks(pid):
+            out = {}
+            for t in Path(f"/proc/{pid}/task").iterdir():
+                f = (t / "stat").read_text().rsplit(")", 1)[1].split()
+                out[t.name] = int(f[11]) + int(f[12])
+            return out
+        try:
+            me = str(os.getpid())
+            kids = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and
+                    (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == me]
+            lines = []
+            for pid in kids:
+                a = ticks(pid)
+                time.sleep(3)
+                b = ticks(pid)
+                busy = {t: b[t] - a.get(t, 0) for t in b}
+                lines.append(f"lab pid {pid}: CPU ticks per thread over 3 s: " +
+                             " ".join(f"{t}:{v}" for t, v in sorted(busy.items())))
+            text = "\n".join(lines) or "no child process found"
+            (Path(self.run_dir) / "stall-threads.txt").write_text(text + "\n")
+            print(f"bench-boot: lab stalled; {text}", file=sys.stderr)
+        except (OSError, IndexError, ValueError) as e:
+            print(f"bench-boot: lab stalled (no thread sample: {e})", file=sys.stderr)
 
 
 def run_lab(args):
