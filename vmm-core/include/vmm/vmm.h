@@ -17,10 +17,22 @@
 /* Where COM1's output goes. Called from any vmm thread. */
 typedef void (*vmm_serial_out_fn)(void *opaque, const uint8_t *buf, size_t len);
 
+enum vmm_drive_bus { VMM_DRIVE_IDE, VMM_DRIVE_VIRTIO };
+enum vmm_drive_media { VMM_MEDIA_DISK, VMM_MEDIA_CDROM };
+
+struct vmm_drive_config {
+    const char *path; /* raw or qcow2 image; an ISO for a CD-ROM */
+    enum vmm_drive_bus bus;
+    enum vmm_drive_media media;
+    bool readonly; /* CD-ROMs are always read-only */
+};
+
+#define VMM_MAX_DRIVES 8
+
 struct vmm_config {
     uint64_t mem_mib;
     unsigned ncpus;
-    const char *kernel;              /* bzImage or multiboot v1 ELF32 */
+    const char *kernel;              /* bzImage or multiboot v1 ELF32; NULL: boot the firmware */
     const char *initrd;              /* optional */
     const char *cmdline;             /* optional */
     int serial_out_fd;               /* -1: none */
@@ -37,6 +49,18 @@ struct vmm_config {
      */
     bool no_kernel_cache;
     const char *kernel_cache_dir;
+    /*
+     * Firmware boot (kernel == NULL): SeaBIOS and its VGA option ROM; NULL
+     * takes Debian's /usr/share/seabios/{bios.bin,vgabios-stdvga.bin}.
+     */
+    const char *bios;
+    const char *vgabios;
+    const char *boot_order; /* "c" disk, "d" CD-ROM, "n" network; NULL: "cd" */
+    bool boot_menu;
+    bool rtc_localtime; /* the RTC holds local time instead of UTC */
+    bool vga;           /* a std-VGA display adapter (always on for firmware boots) */
+    struct vmm_drive_config drives[VMM_MAX_DRIVES];
+    unsigned ndrives;
 };
 
 /* A guest writes a status to this port (any width) to end the VM with it. */
@@ -81,6 +105,49 @@ void vmm_vm_request_stop(struct vmm_vm *vm);
 /* Blocks until the VM has ended; fills ex. */
 void vmm_vm_wait(struct vmm_vm *vm, struct vmm_exit *ex);
 void vmm_vm_destroy(struct vmm_vm *vm);
+
+/*
+ * Display, pull-based: the front end calls vmm_display_update() on its frame
+ * clock (any one thread). It renders what changed since the previous call into
+ * an XRGB8888 image owned by the VM, valid until the next call, and reports the
+ * changed area as rectangles (*ndamage == 0: nothing changed; the whole image
+ * is damaged after a mode change). -ENODEV without a display adapter.
+ */
+struct vmm_rect {
+    uint32_t x, y, w, h;
+};
+
+struct vmm_display_image {
+    uint32_t width, height;
+    uint32_t stride; /* bytes per row */
+    const uint8_t *pixels;
+};
+
+#define VMM_DISPLAY_MAX_DAMAGE 16
+
+VMM_WUR int vmm_display_update(struct vmm_vm *vm, struct vmm_display_image *img,
+                               struct vmm_rect damage[VMM_DISPLAY_MAX_DAMAGE], unsigned *ndamage);
+
+/*
+ * Input, from any thread. Keys are Linux evdev codes (KEY_A, ...); buttons a
+ * mask of VMM_BUTTON_*; relative motion goes to the PS/2 mouse; absolute
+ * positions (0..VMM_ABS_MAX on both axes) to the virtio tablet, when the
+ * guest drives one (vmm_input_abs_active()).
+ */
+#define VMM_BUTTON_LEFT (1u << 0)
+#define VMM_BUTTON_RIGHT (1u << 1)
+#define VMM_BUTTON_MIDDLE (1u << 2)
+#define VMM_BUTTON_SIDE (1u << 3)
+#define VMM_BUTTON_EXTRA (1u << 4)
+#define VMM_ABS_MAX 0x7fff
+
+void vmm_input_key(struct vmm_vm *vm, unsigned evdev_code, bool pressed);
+void vmm_input_rel(struct vmm_vm *vm, int dx, int dy, int dwheel, unsigned buttons);
+void vmm_input_abs(struct vmm_vm *vm, uint32_t x, uint32_t y, int dwheel, unsigned buttons);
+bool vmm_input_abs_active(struct vmm_vm *vm);
+
+/* Presses the ACPI power button: the guest decides how to shut down. */
+VMM_WUR int vmm_vm_power_button(struct vmm_vm *vm);
 
 /* Log verbosity for vmm-core's own messages on stderr (0 = errors only). */
 void vmm_log_set_level(int level);
