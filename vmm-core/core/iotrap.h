@@ -3,6 +3,7 @@
 #define VMM_CORE_IOTRAP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "vmm/vmm.h"
@@ -53,8 +54,34 @@ uint64_t vmm_iotrap_map_read(const struct vmm_iotrap_map *map, uint64_t addr, un
 void vmm_iotrap_map_write(const struct vmm_iotrap_map *map, uint64_t addr, unsigned size,
                           uint64_t val);
 
+/*
+ * A VM's PIO or MMIO space. Readers (vCPU threads dispatching an exit) take
+ * no lock: the current map is immutable and published through an atomic
+ * pointer; a change copies it, edits the copy and publishes that. A replaced
+ * map is freed once every vCPU that could still be reading it has finished
+ * its dispatch (each vCPU counts dispatch entries and exits in io_seq: odd
+ * while inside). So devices may claim and release ranges at any time, from
+ * any thread, a vCPU's own I/O handler included (a PCI BAR moved by the
+ * guest's config write).
+ */
+struct vmm_iotrap_retired;
+
+struct vmm_iotrap_space {
+    struct vmm_iotrap_map *_Atomic cur;
+    struct vmm_iotrap_retired *retired;
+};
+
 struct vmm_vm;
+struct vmm_vcpu;
 VMM_WUR int vmm_iotrap_add(struct vmm_vm *vm, enum vmm_io_kind kind, uint64_t base, uint64_t len,
                            const struct vmm_io_ops *ops, void *opaque);
+/* -ENOENT unless a range starting at base with this opaque is claimed. */
+int vmm_iotrap_remove(struct vmm_vm *vm, enum vmm_io_kind kind, uint64_t base, const void *opaque);
+void vmm_iotrap_space_free(struct vmm_iotrap_space *space);
+
+/* The vCPU side: an access from the guest, dispatched through the current map. */
+uint64_t vmm_iotrap_read(struct vmm_vcpu *v, enum vmm_io_kind kind, uint64_t addr, unsigned size);
+void vmm_iotrap_write(struct vmm_vcpu *v, enum vmm_io_kind kind, uint64_t addr, unsigned size,
+                      uint64_t val);
 
 #endif

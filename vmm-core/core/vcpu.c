@@ -102,9 +102,9 @@ static void handle_io(struct vmm_vcpu *v)
         if (run->io.direction == KVM_EXIT_IO_OUT) {
             uint64_t val = 0;
             memcpy(&val, data, size);
-            vmm_iotrap_map_write(&v->vm->pio, run->io.port, size, val);
+            vmm_iotrap_write(v, VMM_IO_PIO, run->io.port, size, val);
         } else {
-            uint64_t val = vmm_iotrap_map_read(&v->vm->pio, run->io.port, size);
+            uint64_t val = vmm_iotrap_read(v, VMM_IO_PIO, run->io.port, size);
             memcpy(data, &val, size);
         }
     }
@@ -119,9 +119,9 @@ static void handle_mmio(struct vmm_vcpu *v)
     if (run->mmio.is_write) {
         uint64_t val = 0;
         memcpy(&val, run->mmio.data, len);
-        vmm_iotrap_map_write(&v->vm->mmio, run->mmio.phys_addr, len, val);
+        vmm_iotrap_write(v, VMM_IO_MMIO, run->mmio.phys_addr, len, val);
     } else {
-        uint64_t val = vmm_iotrap_map_read(&v->vm->mmio, run->mmio.phys_addr, len);
+        uint64_t val = vmm_iotrap_read(v, VMM_IO_MMIO, run->mmio.phys_addr, len);
         memcpy(run->mmio.data, &val, len);
     }
 }

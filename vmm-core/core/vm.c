@@ -35,8 +35,7 @@ struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error *err)
     vm->reset_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
-    vmm_iotrap_map_init(&vm->pio);
-    vmm_iotrap_map_init(&vm->mmio);
+    pthread_mutex_init(&vm->io_lock, NULL);
     atomic_init(&vm->request, VMM_REQ_PAUSE);
     vm->state = VMM_STATE_STOPPED;
     vm->loop = vmm_loop_create();
@@ -254,8 +253,9 @@ void vmm_vm_destroy(struct vmm_vm *vm)
     vmm_loop_destroy(vm->loop);
     vmm_vcpus_destroy(vm);
     vmm_mem_free(vm);
-    vmm_iotrap_map_free(&vm->pio);
-    vmm_iotrap_map_free(&vm->mmio);
+    vmm_iotrap_space_free(&vm->pio);
+    vmm_iotrap_space_free(&vm->mmio);
+    pthread_mutex_destroy(&vm->io_lock);
     free(vm->supported_cpuid);
     free(vm->irqchip_reset);
     free(vm->kernel.data);

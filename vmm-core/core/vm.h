@@ -27,6 +27,7 @@ struct vmm_vcpu {
     pthread_t thread;
     bool thread_started;
     bool parked;                              /* protected by vm->lock */
+    _Atomic uint64_t io_seq;                  /* odd while dispatching an exit (iotrap.c) */
     struct vmm_vcpu_reset_state *reset_state; /* power-on state, restored on reset */
 };
 
@@ -44,8 +45,9 @@ struct vmm_vm {
     struct vmm_vcpu *vcpus;
     struct kvm_cpuid2 *supported_cpuid;
 
-    struct vmm_iotrap_map pio;
-    struct vmm_iotrap_map mmio;
+    struct vmm_iotrap_space pio;
+    struct vmm_iotrap_space mmio;
+    pthread_mutex_t io_lock; /* serialises changes to pio and mmio */
 
     struct vmm_device *devices;
     struct vmm_device *devices_tail;

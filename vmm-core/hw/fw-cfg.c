@@ -433,7 +433,7 @@ static int fw_cfg_realize(struct vmm_device *dev, struct vmm_vm *vm, struct vmm_
         r = vmm_iotrap_add(vm, VMM_IO_PIO, VMM_FW_CFG_DMA_PORT, VMM_FW_CFG_DMA_PORT_LEN,
                            &vmm_fw_cfg_dma_ops, fw);
         /* The device is freed on failure: its first range must not outlive it. */
-        if (r < 0 && vmm_iotrap_map_remove(&vm->pio, VMM_FW_CFG_PORT, fw) < 0)
+        if (r < 0 && vmm_iotrap_remove(vm, VMM_IO_PIO, VMM_FW_CFG_PORT, fw) < 0)
             r = -EFAULT; /* cannot happen: we added it a moment ago */
     }
     if (r < 0) {
