@@ -24,7 +24,10 @@ static bool tio_saved;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: terrarium-run --kernel FILE [options]\n"
+    fprintf(f, "Usage: terrarium-run [--kernel FILE] [options]\n"
+               "\n"
+               "Without --kernel the machine starts its firmware (SeaBIOS), which boots\n"
+               "from its disks and CD-ROMs.\n"
                "\n"
                "  --kernel FILE        Linux bzImage or multiboot (ELF32) kernel\n"
                "  --initrd FILE        initial ramdisk (or multiboot module)\n"
@@ -37,6 +40,12 @@ static void usage(FILE *f)
                "  --no-kernel-cache    boot a bzImage as it is, without unpacking it on the host\n"
                "                       (by default its kernel is unpacked once and kept in\n"
                "                       $XDG_CACHE_HOME/terrarium/kernels)\n"
+               "  --bios FILE          firmware image (default /usr/share/seabios/bios.bin)\n"
+               "  --boot ORDER         boot devices in order: c disk, d CD-ROM, n network\n"
+               "                       (default cd)\n"
+               "  --boot-menu          let the firmware offer its boot menu (F12)\n"
+               "  --firmware-log FILE  write the firmware's debug output (port 0x402) to FILE\n"
+               "  --rtc-localtime      the CMOS clock holds local time (default UTC)\n"
                "  --test-exit          let the guest end the run with a status of its choice\n"
                "                       (write it to I/O port 0xf4)\n"
                "  -v, --verbose        more messages from the VMM (repeatable)\n"
@@ -96,7 +105,12 @@ int main(int argc, char **argv)
         OPT_SERIAL,
         OPT_NO_REBOOT,
         OPT_TEST_EXIT,
-        OPT_NO_KERNEL_CACHE
+        OPT_NO_KERNEL_CACHE,
+        OPT_BIOS,
+        OPT_BOOT,
+        OPT_BOOT_MENU,
+        OPT_FIRMWARE_LOG,
+        OPT_RTC_LOCALTIME,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -108,6 +122,11 @@ int main(int argc, char **argv)
         {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
         {"test-exit", no_argument, NULL, OPT_TEST_EXIT},
         {"no-kernel-cache", no_argument, NULL, OPT_NO_KERNEL_CACHE},
+        {"bios", required_argument, NULL, OPT_BIOS},
+        {"boot", required_argument, NULL, OPT_BOOT},
+        {"boot-menu", no_argument, NULL, OPT_BOOT_MENU},
+        {"firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG},
+        {"rtc-localtime", no_argument, NULL, OPT_RTC_LOCALTIME},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -115,6 +134,7 @@ int main(int argc, char **argv)
     struct vmm_config cfg;
     vmm_config_init(&cfg);
     const char *serial = "stdio";
+    const char *firmware_log = NULL;
     int verbose = 1;
     uint64_t v;
     int c;
@@ -152,6 +172,21 @@ int main(int argc, char **argv)
         case OPT_NO_KERNEL_CACHE:
             cfg.no_kernel_cache = true;
             break;
+        case OPT_BIOS:
+            cfg.bios = optarg;
+            break;
+        case OPT_BOOT:
+            cfg.boot_order = optarg;
+            break;
+        case OPT_BOOT_MENU:
+            cfg.boot_menu = true;
+            break;
+        case OPT_FIRMWARE_LOG:
+            firmware_log = optarg;
+            break;
+        case OPT_RTC_LOCALTIME:
+            cfg.rtc_localtime = true;
+            break;
         case 'v':
             verbose++;
             break;
@@ -170,10 +205,6 @@ int main(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "terrarium-run: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
-    }
-    if (!cfg.kernel) {
-        fprintf(stderr, "terrarium-run: no kernel given: pass --kernel FILE (see --help)\n");
         return 2;
     }
     vmm_log_set_level(verbose);
@@ -198,6 +229,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "terrarium-run: --serial takes stdio, file:PATH or none, not '%s'\n",
                 serial);
         return 2;
+    }
+
+    int fwlog_fd = -1;
+    if (firmware_log) {
+        fwlog_fd = open(firmware_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fwlog_fd < 0) {
+            fprintf(stderr, "terrarium-run: cannot write the firmware log %s: %s\n", firmware_log,
+                    strerror(errno));
+            return 1;
+        }
+        cfg.firmware_log_fd = fwlog_fd;
     }
 
     struct vmm_error err = {0};
@@ -230,6 +272,8 @@ int main(int argc, char **argv)
     restore_tty();
     if (out_fd >= 0)
         close(out_fd);
+    if (fwlog_fd >= 0)
+        close(fwlog_fd);
 
     switch (ex.reason) {
     case VMM_EXIT_POWEROFF:

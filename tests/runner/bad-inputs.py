@@ -65,7 +65,13 @@ kernels = sorted(glob.glob("/boot/vmlinuz-*"))
 mb = os.path.join(work, "hello.elf")
 
 # usage
-case("no arguments", [], 2, "--kernel")
+# Without --kernel the machine boots its firmware; these fail before /dev/kvm is opened.
+case("missing firmware", ["--bios", os.path.join(work, "no-bios.bin")], 1, "firmware",
+     "no such file")
+case("initrd without a kernel", ["--initrd", "/dev/null"], 1, "needs a kernel")
+case("bad boot order", ["--boot", "xz"], 1, "boot order")
+case("unwritable firmware log", ["--firmware-log", os.path.join(work, "no", "dir", "log")], 1,
+     "firmware log")
 case("unknown option", ["--frobnicate"], 2, "--frobnicate")
 case("option without its value", ["--kernel"], 2, "--kernel")
 case("stray argument", ["--kernel", "x", "extra"], 2, "extra")
@@ -83,6 +89,11 @@ case("garbage kernel", ["--kernel", garbage], 1, "neither a linux bzimage nor a 
 empty = os.path.join(work, "empty")
 open(empty, "wb").close()
 case("empty kernel", ["--kernel", empty], 1, "kernel")
+case("empty firmware", ["--bios", empty], 1, "not a firmware image")
+odd = os.path.join(work, "odd-bios.bin")
+with open(odd, "wb") as f:
+    f.write(b"\xff" * (65536 + 100))
+case("firmware of odd size", ["--bios", odd], 1, "firmware", "4 kib pages")
 
 if kernels:
     real = open(kernels[-1], "rb").read()

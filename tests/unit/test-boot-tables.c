@@ -205,8 +205,9 @@ static void check_fadt(const struct vmm_guest_mem *m, const uint8_t *f, struct a
     CHECK_EQ(f[91], 4);
     CHECK(rd16(f + 96) > 100);
     CHECK(rd16(f + 98) > 1000);
-    CHECK_EQ(rd16(f + 109) & 2, 0);         /* no 8042 yet */
-    CHECK_EQ(rd16(f + 109) & 0x20, 0x20);   /* no CMOS RTC yet: kvmclock gives the time */
+    CHECK_EQ(rd16(f + 109) & 2, 2);         /* an 8042 keyboard controller */
+    CHECK_EQ(rd16(f + 109) & 0x20, 0);      /* and a CMOS RTC ... */
+    CHECK_EQ(f[108], 0x32);                 /* ... with its century at CMOS 0x32 */
     CHECK_EQ(flags & (1u << 0), 1u << 0);   /* WBINVD */
     CHECK_EQ(flags & (1u << 2), 1u << 2);   /* PROC_C1 */
     CHECK_EQ(flags & (1u << 4), 0);         /* fixed-feature power button */

@@ -109,6 +109,12 @@ int vmm_i440fx_init(struct vmm_i440fx *h, struct vmm_pci_bus *bus, vmm_pam_fn cb
     vmm_pci_set16(&h->pci, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
     vmm_pci_set16(&h->pci, PCI_STATUS, PCI_STATUS_FAST_BACK | PCI_STATUS_DEVSEL_MEDIUM);
     /* PAM0's low nibble is reserved; RE/WE of both nibbles elsewhere (bits 2/6 reserved too). */
+    /*
+     * The subsystem IDs of QEMU's i440FX board: firmware written for that
+     * board (SeaBIOS) checks them before it looks for fw_cfg.
+     */
+    vmm_pci_set16(&h->pci, PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
+    vmm_pci_set16(&h->pci, PCI_SUBSYSTEM_ID, 0x1100);
     vmm_pci_set_wmask(&h->pci, I440FX_PAM0, 1, 0x30);
     for (unsigned reg = I440FX_PAM0 + 1; reg <= I440FX_PAM6; reg++)
         vmm_pci_set_wmask(&h->pci, reg, 1, 0x33);

@@ -7,22 +7,52 @@
 #include "core/log.h"
 #include "core/vm.h"
 
+int vmm_mem_set_slot(struct vmm_vm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *hva,
+                     uint32_t flags)
+{
+    if (slot >= VMM_MAX_SLOTS)
+        return -EINVAL;
+    pthread_mutex_lock(&vm->slot_lock);
+    struct vmm_mem_slot *s = &vm->slots[slot];
+    int r = 0;
+    if (s->size && s->gpa == gpa && s->size == size && s->hva == hva && s->flags == flags)
+        goto out;
+    /* KVM cannot change a slot's flags or size in place: delete, then add. */
+    if (s->size) {
+        struct kvm_userspace_memory_region del = {.slot = slot};
+        if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &del) < 0) {
+            r = -errno;
+            goto out;
+        }
+        s->size = 0;
+    }
+    if (size) {
+        struct kvm_userspace_memory_region add = {
+            .slot = slot,
+            .flags = flags,
+            .guest_phys_addr = gpa,
+            .memory_size = size,
+            .userspace_addr = (uint64_t)(uintptr_t)hva,
+        };
+        if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &add) < 0) {
+            r = -errno;
+            goto out;
+        }
+        *s = (struct vmm_mem_slot){.gpa = gpa, .size = size, .hva = hva, .flags = flags};
+    }
+out:
+    pthread_mutex_unlock(&vm->slot_lock);
+    return r;
+}
+
 static int add_slot(struct vmm_vm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *hva,
                     struct vmm_error *err)
 {
-    struct kvm_userspace_memory_region r = {
-        .slot = slot,
-        .guest_phys_addr = gpa,
-        .memory_size = size,
-        .userspace_addr = (uint64_t)(uintptr_t)hva,
-    };
-    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
-        int e = errno;
-        vmm_error_set(err, -e, "KVM refused a %llu MiB memory slot: %s",
-                      (unsigned long long)(size >> 20), strerror(e));
-        return -e;
-    }
-    return 0;
+    int r = vmm_mem_set_slot(vm, slot, gpa, size, hva, 0);
+    if (r < 0)
+        vmm_error_set(err, r, "KVM refused a %llu MiB memory slot: %s",
+                      (unsigned long long)(size >> 20), strerror(-r));
+    return r;
 }
 
 int vmm_mem_map(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err)
@@ -53,11 +83,24 @@ int vmm_mem_map(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err)
     return 0;
 }
 
-int vmm_mem_register(struct vmm_vm *vm, struct vmm_error *err)
+int vmm_mem_register(struct vmm_vm *vm, bool legacy_holes, struct vmm_error *err)
 {
-    int r = add_slot(vm, 0, 0, vm->mem.lowmem_size, vm->mem.base, err);
+    int r;
+    uint8_t *b = vm->mem.base;
+    if (!legacy_holes) {
+        r = add_slot(vm, VMM_SLOT_LOW, 0, vm->mem.lowmem_size, b, err);
+    } else {
+        /*
+         * The VGA window 0xA0000-0xBFFFF is never RAM; 0xC0000-0xFFFFF is
+         * the board's (ROM shadowing); RAM resumes at 1 MiB.
+         */
+        r = add_slot(vm, VMM_SLOT_LOW, 0, VMM_VGA_WINDOW_START, b, err);
+        if (r == 0)
+            r = add_slot(vm, VMM_SLOT_LOW_1M, VMM_1MIB, vm->mem.lowmem_size - VMM_1MIB,
+                         b + VMM_1MIB, err);
+    }
     if (r == 0 && vm->mem.highmem_size)
-        r = add_slot(vm, 1, VMM_4GIB, vm->mem.highmem_size, vm->mem.base + vm->mem.lowmem_size,
+        r = add_slot(vm, VMM_SLOT_HIGH, VMM_4GIB, vm->mem.highmem_size, b + vm->mem.lowmem_size,
                      err);
     return r;
 }

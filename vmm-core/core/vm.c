@@ -19,6 +19,7 @@ void vmm_config_init(struct vmm_config *cfg)
     cfg->ncpus = 1;
     cfg->serial_out_fd = -1;
     cfg->serial_in_fd = -1;
+    cfg->firmware_log_fd = -1;
 }
 
 struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error *err)
@@ -36,6 +37,7 @@ struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error *err)
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
     pthread_mutex_init(&vm->io_lock, NULL);
+    pthread_mutex_init(&vm->slot_lock, NULL);
     atomic_init(&vm->request, VMM_REQ_PAUSE);
     vm->state = VMM_STATE_STOPPED;
     vm->loop = vmm_loop_create();
@@ -117,7 +119,7 @@ static int do_reset(struct vmm_vm *vm)
             r = vmm_msr_reset(&vm->vcpus[i], &err);
     }
     if (r == 0)
-        r = vmm_pc_load_kernel(vm, &err);
+        r = vmm_pc_reset(vm, &err);
     if (r < 0) {
         char msg[sizeof(err.msg) + 32];
         snprintf(msg, sizeof(msg), "reset failed: %s", err.msg);
@@ -250,12 +252,14 @@ void vmm_vm_destroy(struct vmm_vm *vm)
         free(d);
         d = next;
     }
+    vmm_pc_destroy(vm);
     vmm_loop_destroy(vm->loop);
     vmm_vcpus_destroy(vm);
     vmm_mem_free(vm);
     vmm_iotrap_space_free(&vm->pio);
     vmm_iotrap_space_free(&vm->mmio);
     pthread_mutex_destroy(&vm->io_lock);
+    pthread_mutex_destroy(&vm->slot_lock);
     free(vm->supported_cpuid);
     free(vm->irqchip_reset);
     free(vm->kernel.data);

@@ -31,6 +31,28 @@ struct vmm_vcpu {
     struct vmm_vcpu_reset_state *reset_state; /* power-on state, restored on reset */
 };
 
+/* KVM memory slots. */
+enum {
+    VMM_SLOT_LOW = 0,    /* RAM from 0 (to 0xA0000 when the legacy holes are there) */
+    VMM_SLOT_HIGH = 1,   /* RAM above 4 GiB */
+    VMM_SLOT_LOW_1M = 2, /* RAM from 1 MiB to the PCI hole (legacy holes only) */
+    VMM_SLOT_UPPER = 3,  /* 0xC0000-0xFFFFF as plain RAM (direct kernel boot with holes) */
+    VMM_SLOT_BIOS = 4,   /* the firmware ROM below 4 GiB */
+    VMM_SLOT_PAM = 5,    /* 13 PAM segments, 0xC0000-0xFFFFF (firmware boot) */
+    VMM_SLOT_DYNAMIC = VMM_SLOT_PAM + 13, /* VRAM, option ROMs, ... */
+    VMM_MAX_SLOTS = 64,
+};
+
+#define VMM_VGA_WINDOW_START 0xA0000ULL
+#define VMM_UPPER_START 0xC0000ULL
+#define VMM_1MIB 0x100000ULL
+
+struct vmm_mem_slot {
+    uint64_t gpa, size; /* size 0: unused */
+    void *hva;
+    uint32_t flags; /* KVM_MEM_* */
+};
+
 struct vmm_vm {
     struct vmm_config cfg;
     int kvm_fd;
@@ -40,6 +62,8 @@ struct vmm_vm {
 
     struct vmm_guest_mem mem;
     size_t ram_map_size;
+    pthread_mutex_t slot_lock;
+    struct vmm_mem_slot slots[VMM_MAX_SLOTS];
 
     unsigned ncpus;
     struct vmm_vcpu *vcpus;
@@ -53,6 +77,7 @@ struct vmm_vm {
     struct vmm_device *devices_tail;
     struct vmm_loop *loop;
     struct vmm_serial *serial;
+    struct vmm_pc *pc; /* the board (machine/pc.h) */
 
     /* Kernel image and initrd, kept to reload them on a guest reset. */
     struct vmm_blob kernel;
@@ -89,7 +114,18 @@ VMM_WUR struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error
 /* memory.c */
 /* Maps guest RAM in the host (no KVM needed), then hands it to KVM as memory slots. */
 VMM_WUR int vmm_mem_map(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err);
-VMM_WUR int vmm_mem_register(struct vmm_vm *vm, struct vmm_error *err);
+/*
+ * legacy_holes: leave 0xA0000-0xFFFFF out of the RAM slots (VGA window,
+ * ROM shadowing), as a board with a display or firmware needs.
+ */
+VMM_WUR int vmm_mem_register(struct vmm_vm *vm, bool legacy_holes, struct vmm_error *err);
+/*
+ * Creates, moves or deletes (size 0) KVM memory slot `slot`; flags are
+ * KVM_MEM_READONLY / KVM_MEM_LOG_DIRTY_PAGES. Safe while vCPUs run.
+ * 0 or -errno.
+ */
+VMM_WUR int vmm_mem_set_slot(struct vmm_vm *vm, unsigned slot, uint64_t gpa, uint64_t size,
+                             void *hva, uint32_t flags);
 void vmm_mem_free(struct vmm_vm *vm);
 
 /* kvm.c */
@@ -108,8 +144,13 @@ void vmm_vm_end(struct vmm_vm *vm, enum vmm_exit_reason reason, int status, cons
 void vmm_vm_request_reset(struct vmm_vm *vm);
 void vmm_vm_add_device(struct vmm_vm *vm, struct vmm_device *dev);
 
-/* machine/pc.c: (re)loads the kernel into RAM and programs the boot vCPU; used on reset. */
-VMM_WUR int vmm_pc_load_kernel(struct vmm_vm *vm, struct vmm_error *err);
+/*
+ * machine/pc.c, on a guest reset after every device's reset: resets the
+ * chipset, then (direct kernel boot) reloads the kernel and programs the
+ * boot vCPU.
+ */
+VMM_WUR int vmm_pc_reset(struct vmm_vm *vm, struct vmm_error *err);
+void vmm_pc_destroy(struct vmm_vm *vm);
 
 /* arch/x86 */
 VMM_WUR int vmm_cpuid_setup(struct vmm_vm *vm, struct vmm_vcpu *vcpu, struct vmm_error *err);

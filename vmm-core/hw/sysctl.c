@@ -8,8 +8,6 @@
 #include "core/vm.h"
 
 #define POST_PORT 0x80
-#define KBC_CMD_PORT 0x64
-#define KBC_CMD_PULSE_RESET 0xfe
 #define RCR_SYS_RST (1u << 1)
 #define RCR_RST_CPU (1u << 2)
 
@@ -33,20 +31,6 @@ static void post_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 
 static const struct vmm_io_ops post_ops = {.read = post_read, .write = post_write};
 
-static uint64_t kbc_read(void *opaque, uint64_t off, unsigned size)
-{
-    return 0x00; /* no controller behind it yet: never busy, never has data */
-}
-
-static void kbc_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
-{
-    struct sysctl *s = opaque;
-    if ((val & 0xff) == KBC_CMD_PULSE_RESET)
-        vmm_vm_request_reset(s->dev.vm);
-}
-
-static const struct vmm_io_ops kbc_ops = {.read = kbc_read, .write = kbc_write};
-
 static uint64_t rcr_read(void *opaque, uint64_t off, unsigned size)
 {
     struct sysctl *s = opaque;
@@ -61,7 +45,7 @@ static void rcr_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
         vmm_vm_request_reset(s->dev.vm);
 }
 
-static const struct vmm_io_ops rcr_ops = {.read = rcr_read, .write = rcr_write};
+const struct vmm_io_ops vmm_sysctl_rcr_ops = {.read = rcr_read, .write = rcr_write};
 
 static uint64_t test_exit_read(void *opaque, uint64_t off, unsigned size)
 {
@@ -81,10 +65,6 @@ static const struct vmm_io_ops test_exit_ops = {.read = test_exit_read, .write =
 static int sysctl_realize(struct vmm_device *dev, struct vmm_vm *vm, struct vmm_error *err)
 {
     int r = vmm_iotrap_add(vm, VMM_IO_PIO, POST_PORT, 1, &post_ops, dev);
-    if (!r)
-        r = vmm_iotrap_add(vm, VMM_IO_PIO, KBC_CMD_PORT, 1, &kbc_ops, dev);
-    if (!r)
-        r = vmm_iotrap_add(vm, VMM_IO_PIO, VMM_RESET_PORT, 1, &rcr_ops, dev);
     if (!r && vm->cfg.test_exit)
         r = vmm_iotrap_add(vm, VMM_IO_PIO, VMM_TEST_EXIT_PORT, 4, &test_exit_ops, dev);
     if (r)

@@ -4,13 +4,22 @@
 
 #include "core/device.h"
 
+#include "core/iotrap.h"
+
 /*
  * The small system-control ports of a PC that end or reset the machine:
  * port 0x80 (POST codes, also Linux's I/O delay: swallowed), the reset
- * control register at 0xCF9, the keyboard controller's pulse-reset command
- * (0xFE on port 0x64) until the i8042 model owns that port, and the
- * test-exit port when the configuration asks for it.
+ * control register at 0xCF9 and the test-exit port when the configuration
+ * asks for it. (The keyboard controller's pulse-reset command is the
+ * i8042's.)
  */
 extern const struct vmm_device_type vmm_sysctl_type;
+
+/*
+ * The reset control register, opaque = the sysctl device. Port 0xCF9 sits
+ * inside the PCI host's CONFIG_ADDRESS dword, so the PCI host forwards byte
+ * accesses there (vmm_pci_bus_set_rcr).
+ */
+extern const struct vmm_io_ops vmm_sysctl_rcr_ops;
 
 #endif

@@ -18,6 +18,7 @@
 #include "hw/acpi-pm.h"
 #include "hw/serial.h"
 #include "hw/sysctl.h"
+#include "machine/pc.h"
 
 #define COM1_PORT 0x3f8
 #define COM1_IRQ 4
@@ -99,8 +100,11 @@ static int check_config(const struct vmm_config *cfg, struct vmm_error *err)
             return -ENOMEM;
         }
     }
-    if (!cfg->kernel) {
-        vmm_error_set(err, -EINVAL, "no kernel given: pass --kernel FILE");
+    enum vmm_rtc_boot_dev order[3];
+    if (!cfg->kernel && vmm_pc_parse_boot_order(cfg->boot_order, order, err) < 0)
+        return -EINVAL;
+    if (!cfg->kernel && (cfg->initrd || cfg->cmdline)) {
+        vmm_error_set(err, -EINVAL, "an initrd or a command line needs a kernel (--kernel FILE)");
         return -EINVAL;
     }
     return 0;
@@ -127,12 +131,34 @@ static int load_image(struct vmm_vm *vm, struct vmm_error *err)
     return r;
 }
 
-int vmm_pc_load_kernel(struct vmm_vm *vm, struct vmm_error *err)
+static int load_kernel(struct vmm_vm *vm, struct vmm_error *err)
 {
     int r = load_image(vm, err);
     if (r < 0)
         return r;
     return vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err);
+}
+
+int vmm_pc_reset(struct vmm_vm *vm, struct vmm_error *err)
+{
+    struct vmm_pc *pc = vm->pc;
+    if (pc)
+        vmm_pc_chipset_reset(pc);
+    /* Firmware starts from the reset vector: the vCPUs' restored power-on state. */
+    if (pc && pc->firmware)
+        return 0;
+    return load_kernel(vm, err);
+}
+
+void vmm_pc_destroy(struct vmm_vm *vm)
+{
+    struct vmm_pc *pc = vm->pc;
+    if (!pc)
+        return;
+    vmm_pc_chipset_fini(pc);
+    vmm_pc_firmware_fini(pc);
+    free(pc);
+    vm->pc = NULL;
 }
 
 struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error *err)
@@ -142,6 +168,19 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     struct vmm_vm *vm = vmm_vm_new(cfg, err);
     if (!vm)
         return NULL;
+    struct vmm_pc *pc = calloc(1, sizeof(*pc));
+    if (!pc) {
+        vmm_error_set(err, -ENOMEM, "out of memory");
+        vmm_vm_destroy(vm);
+        return NULL;
+    }
+    vm->pc = pc;
+    pc->vm = vm;
+    pc->firmware = !cfg->kernel;
+    pc->rtc_timerfd = -1;
+    pc->debugcon_fd = cfg->firmware_log_fd;
+    bool holes = pc->firmware || cfg->vga;
+
     uint64_t ram = cfg->mem_mib << 20;
     vm->kcache.dir = cfg->kernel_cache_dir;
     vm->kcache.disabled = cfg->no_kernel_cache;
@@ -150,19 +189,29 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
      * /dev/kvm is opened: RAM is only address space until touched, so the
      * kernel is laid out in it first.
      */
-    int r = read_file("kernel", cfg->kernel, MAX_KERNEL_SIZE, &vm->kernel, err);
+    int r = 0;
+    if (pc->firmware)
+        r = vmm_pc_firmware_read(pc, cfg, err);
+    if (!r && cfg->kernel)
+        r = read_file("kernel", cfg->kernel, MAX_KERNEL_SIZE, &vm->kernel, err);
     if (!r && cfg->initrd)
         r = read_file("initrd", cfg->initrd, ram, &vm->initrd, err);
     if (!r)
         r = vmm_mem_map(vm, ram, err);
-    if (!r)
+    if (!r && !pc->firmware)
         r = load_image(vm, err);
     if (!r)
         r = vmm_kvm_open(vm, err);
     if (!r)
         r = vmm_kvm_create_irqchip(vm, err);
     if (!r)
-        r = vmm_mem_register(vm, err);
+        r = vmm_mem_register(vm, holes, err);
+    if (!r && holes && !pc->firmware &&
+        vmm_mem_set_slot(vm, VMM_SLOT_UPPER, VMM_UPPER_START, VMM_1MIB - VMM_UPPER_START,
+                         vm->mem.base + VMM_UPPER_START, 0) < 0) {
+        vmm_error_set(err, -EINVAL, "KVM refused the memory slot of the BIOS area");
+        r = -EINVAL;
+    }
     if (!r)
         r = vmm_vcpus_create(vm, err);
     if (!r)
@@ -171,15 +220,25 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
         goto fail;
 
     /* The board, in order. */
-    if (!vmm_device_create(vm, &vmm_sysctl_type, err) ||
-        !vmm_device_create(vm, &vmm_acpi_pm_type, err))
+    pc->sysctl = vmm_device_create(vm, &vmm_sysctl_type, err);
+    if (!pc->sysctl)
         goto fail;
+    pc->acpi_pm = vmm_device_create(vm, &vmm_acpi_pm_type, err);
+    if (!pc->acpi_pm)
+        goto fail;
+    if (vmm_pc_chipset_init(pc, err) < 0)
+        goto fail;
+    if (pc->firmware) {
+        pc->fw_cfg = (struct vmm_fw_cfg *)vmm_device_create(vm, &vmm_fw_cfg_type, err);
+        if (!pc->fw_cfg || vmm_pc_firmware_map(pc, err) < 0 || vmm_pc_firmware_config(pc, err) < 0)
+            goto fail;
+    }
     vm->serial = vmm_serial_create(vm, COM1_PORT, COM1_IRQ, cfg->serial_out_fd, cfg->serial_out_cb,
                                    cfg->serial_out_opaque, cfg->serial_in_fd, vm->loop, err);
     if (!vm->serial)
         goto fail;
 
-    if (vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err) < 0)
+    if (!pc->firmware && vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err) < 0)
         goto fail;
     return vm;
 fail:

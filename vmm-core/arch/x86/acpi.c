@@ -18,6 +18,7 @@
 #define FADT_REVISION 3
 #define FACS_SIZE 64
 
+#define VMM_CMOS_CENTURY 0x32 /* hw/rtc.h CMOS_CENTURY */
 #define ACPI_OEM_ID "TRRIUM"
 #define ACPI_OEM_TABLE_ID "TERRARIM"
 #define ACPI_OEM_REVISION 1
@@ -32,7 +33,6 @@
 /* IAPC_BOOT_ARCH */
 #define FADT_BOOT_LEGACY_DEVICES (1u << 0)
 #define FADT_BOOT_8042 (1u << 1)
-#define FADT_BOOT_NO_CMOS_RTC (1u << 5)
 
 /* Generic Address Structure */
 #define GAS_SPACE_IO 1
@@ -155,18 +155,13 @@ static void build_fadt(uint8_t *f, uint64_t facs, uint64_t dsdt)
     wr32(f + 56, VMM_ACPI_PM_BASE);
     wr32(f + 64, VMM_ACPI_PM1_CNT);
     wr32(f + 76, VMM_ACPI_PM_TMR);
-    f[88] = 4;          /* PM1_EVT_LEN */
-    f[89] = 2;          /* PM1_CNT_LEN */
-    f[91] = 4;          /* PM_TMR_LEN */
-    wr16(f + 96, 101);  /* P_LVL2_LAT > 100: no C2 */
-    wr16(f + 98, 1001); /* P_LVL3_LAT > 1000: no C3 */
-    /*
-     * The board has no keyboard controller and no CMOS clock yet: saying so
-     * spares Linux a second of i8042 probing and four of RTC probing. (The
-     * wall clock comes from kvmclock.) The i8042 and RTC models will set
-     * these back.
-     */
-    wr16(f + 109, FADT_BOOT_LEGACY_DEVICES | FADT_BOOT_NO_CMOS_RTC);
+    f[88] = 4;                 /* PM1_EVT_LEN */
+    f[89] = 2;                 /* PM1_CNT_LEN */
+    f[91] = 4;                 /* PM_TMR_LEN */
+    wr16(f + 96, 101);         /* P_LVL2_LAT > 100: no C2 */
+    wr16(f + 98, 1001);        /* P_LVL3_LAT > 1000: no C3 */
+    f[108] = VMM_CMOS_CENTURY; /* CENTURY: the RTC's century byte */
+    wr16(f + 109, FADT_BOOT_LEGACY_DEVICES | FADT_BOOT_8042);
     wr32(f + 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP);
     put_gas(f + 116, GAS_SPACE_IO, 8, GAS_ACCESS_BYTE, VMM_RESET_PORT);
     f[128] = VMM_RESET_VALUE;

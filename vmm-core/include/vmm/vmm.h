@@ -57,8 +57,9 @@ struct vmm_config {
     const char *vgabios;
     const char *boot_order; /* "c" disk, "d" CD-ROM, "n" network; NULL: "cd" */
     bool boot_menu;
-    bool rtc_localtime; /* the RTC holds local time instead of UTC */
-    bool vga;           /* a std-VGA display adapter (always on for firmware boots) */
+    int firmware_log_fd; /* -1: none; else the firmware's debug output (port 0x402) goes here */
+    bool rtc_localtime;  /* the RTC holds local time instead of UTC */
+    bool vga;            /* a std-VGA display adapter (always on for firmware boots) */
     struct vmm_drive_config drives[VMM_MAX_DRIVES];
     unsigned ndrives;
 };

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VMM_MACHINE_PC_H
+#define VMM_MACHINE_PC_H
+
+/*
+ * The PC board's own state: the chipset (i440FX host bridge, PIIX3), the
+ * ISA devices the board wires itself, and the firmware. machine/pc.c builds
+ * it in order; pc-chipset.c and pc-firmware.c hold the glue.
+ */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/i440fx.h"
+#include "bus/pci.h"
+#include "bus/piix3.h"
+#include "core/irq.h"
+#include "hw/fw-cfg.h"
+#include "hw/i8042.h"
+#include "hw/rtc.h"
+#include "vmm/vmm.h"
+
+struct vmm_vm;
+struct vmm_device;
+
+struct vmm_pc {
+    struct vmm_vm *vm;
+    bool firmware; /* SeaBIOS boots the machine (else a kernel is loaded directly) */
+
+    struct vmm_pci_bus bus;
+    struct vmm_i440fx i440fx;
+    struct vmm_piix3 piix3;
+    struct vmm_irq isa[VMM_ISA_IRQS];
+    struct vmm_irq *pci_isa[VMM_ISA_IRQS]; /* the lines the PIIX3 may drive */
+
+    struct vmm_device *sysctl;
+    struct vmm_device *acpi_pm;
+    struct vmm_rtc *rtc;
+    struct vmm_i8042 *i8042;
+    struct vmm_fw_cfg *fw_cfg;
+    int rtc_timerfd;
+
+    /* Firmware: the BIOS image (page-aligned copy) and the VGA BIOS. */
+    uint8_t *bios;
+    size_t bios_size;
+    size_t bios_map_size;
+    uint8_t *vgabios;
+    size_t vgabios_size;
+    _Atomic uint8_t pam[VMM_I440FX_PAM_SEGMENTS]; /* enum vmm_pam_attr per segment */
+
+    /* Firmware debug output (port 0x402), NULL when not asked for. */
+    int debugcon_fd;
+};
+
+/* pc-chipset.c: PCI bus, host bridge, PIIX3, RTC, i8042, debug port. */
+VMM_WUR int vmm_pc_chipset_init(struct vmm_pc *pc, struct vmm_error *err);
+void vmm_pc_chipset_fini(struct vmm_pc *pc);
+void vmm_pc_chipset_reset(struct vmm_pc *pc);
+
+/* pc-firmware.c */
+/* Reads the BIOS and VGA BIOS files (before /dev/kvm is opened). */
+VMM_WUR int vmm_pc_firmware_read(struct vmm_pc *pc, const struct vmm_config *cfg,
+                                 struct vmm_error *err);
+/* Maps the BIOS below 4 GiB and sets up shadowing at 0xC0000-0xFFFFF. */
+VMM_WUR int vmm_pc_firmware_map(struct vmm_pc *pc, struct vmm_error *err);
+/* fw_cfg items for SeaBIOS: CPUs, RAM, e820, boot order, ACPI tables. */
+VMM_WUR int vmm_pc_firmware_config(struct vmm_pc *pc, struct vmm_error *err);
+/* "cd" -> {disk, CD-ROM}: the number of devices, or -EINVAL with a sentence. */
+int vmm_pc_parse_boot_order(const char *spec, enum vmm_rtc_boot_dev order[3],
+                            struct vmm_error *err);
+/* i440FX PAM callback. */
+void vmm_pc_pam_changed(void *opaque, unsigned seg, uint32_t base, uint32_t size,
+                        enum vmm_pam_attr attr);
+void vmm_pc_firmware_fini(struct vmm_pc *pc);
+
+#endif
