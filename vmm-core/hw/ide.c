@@ -515,6 +515,8 @@ int vmm_ide_init(struct vmm_ide *ide, struct vmm_irq *irq14, struct vmm_irq *irq
     vmm_pci_set_wmask(pci, PIIX_IDETIM_PRI, 2, PIIX_IDETIM_MASK);
     vmm_pci_set_wmask(pci, PIIX_IDETIM_SEC, 2, PIIX_IDETIM_MASK);
     vmm_pci_set_wmask(pci, PIIX_SIDETIM, 1, 0xff);
+    /* vmm_pci_bus_add() takes the image again; this makes vmm_ide_reset() safe before it. */
+    memcpy(pci->reset_image, pci->config, sizeof(pci->reset_image));
     return 0;
 }
 
