@@ -25,7 +25,7 @@ struct line {
     unsigned rises;
 };
 
-static void line_set(struct vmm_irq *irq, int level)
+static inline void line_set(struct vmm_irq *irq, int level)
 {
     struct line *l = irq->opaque;
     if (level && !l->level)
@@ -48,18 +48,18 @@ struct fx {
     unsigned ejects;
 };
 
-static uint8_t pat(uint64_t off)
+static inline uint8_t pat(uint64_t off)
 {
     return (uint8_t)((off >> 9) * 13 + off * 7 + (off >> 17));
 }
 
-static uint8_t cd_pat(uint64_t off)
+static inline uint8_t cd_pat(uint64_t off)
 {
     return (uint8_t)((off >> 11) * 5 + off * 3 + 1);
 }
 
 /* A temp image of `size` bytes, the first `filled` bytes from fn. */
-static int make_image(char *path, uint64_t size, uint64_t filled, uint8_t (*fn)(uint64_t))
+static inline int make_image(char *path, uint64_t size, uint64_t filled, uint8_t (*fn)(uint64_t))
 {
     strcpy(path, "/tmp/test-ide-XXXXXX");
     int fd = mkstemp(path);
@@ -80,7 +80,7 @@ static int make_image(char *path, uint64_t size, uint64_t filled, uint8_t (*fn)(
     return fd;
 }
 
-static struct vmm_disk *open_image(const char *path, unsigned flags)
+static inline struct vmm_disk *open_image(const char *path, unsigned flags)
 {
     struct vmm_error err = {0};
     struct vmm_disk *d = vmm_disk_open(path, flags | VMM_DISK_FORMAT_RAW, &err);
@@ -91,14 +91,14 @@ static struct vmm_disk *open_image(const char *path, unsigned flags)
     return d;
 }
 
-static void on_eject(void *opaque, unsigned channel, unsigned unit)
+static inline void on_eject(void *opaque, unsigned channel, unsigned unit)
 {
     struct fx *f = opaque;
     f->ejects++;
 }
 
 /* Disk at 0:0, CD-ROM at 0:1 with an ISO-sized medium, channel 1 empty. */
-static void setup(struct fx *f)
+static inline void setup(struct fx *f)
 {
     memset(f, 0, sizeof(*f));
     f->ide = calloc(1, sizeof(*f->ide));
@@ -116,7 +116,7 @@ static void setup(struct fx *f)
     vmm_pci_set16(&f->ide->pci, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MASTER);
 }
 
-static void teardown(struct fx *f)
+static inline void teardown(struct fx *f)
 {
     vmm_ide_fini(f->ide);
     free(f->ide);
@@ -129,53 +129,53 @@ static void teardown(struct fx *f)
 
 /* ---- Port helpers ------------------------------------------------------------------ */
 
-static uint8_t inb(struct fx *f, unsigned ch, unsigned reg)
+static inline uint8_t inb(struct fx *f, unsigned ch, unsigned reg)
 {
     return (uint8_t)vmm_ide_cmd_ops.read(&f->ide->ch[ch], reg, 1);
 }
 
-static void outb(struct fx *f, unsigned ch, unsigned reg, uint8_t v)
+static inline void outb(struct fx *f, unsigned ch, unsigned reg, uint8_t v)
 {
     vmm_ide_cmd_ops.write(&f->ide->ch[ch], reg, 1, v);
 }
 
-static uint16_t inw(struct fx *f, unsigned ch)
+static inline uint16_t inw(struct fx *f, unsigned ch)
 {
     return (uint16_t)vmm_ide_cmd_ops.read(&f->ide->ch[ch], 0, 2);
 }
 
-static void outw(struct fx *f, unsigned ch, uint16_t v)
+static inline void outw(struct fx *f, unsigned ch, uint16_t v)
 {
     vmm_ide_cmd_ops.write(&f->ide->ch[ch], 0, 2, v);
 }
 
-static uint8_t altstatus(struct fx *f, unsigned ch)
+static inline uint8_t altstatus(struct fx *f, unsigned ch)
 {
     return (uint8_t)vmm_ide_ctl_ops.read(&f->ide->ch[ch], 0, 1);
 }
 
-static void devctl(struct fx *f, unsigned ch, uint8_t v)
+static inline void devctl(struct fx *f, unsigned ch, uint8_t v)
 {
     vmm_ide_ctl_ops.write(&f->ide->ch[ch], 0, 1, v);
 }
 
-static uint64_t bm_in(struct fx *f, unsigned off, unsigned size)
+static inline uint64_t bm_in(struct fx *f, unsigned off, unsigned size)
 {
     return vmm_ide_bm_ops.read(f->ide, off, size);
 }
 
-static void bm_out(struct fx *f, unsigned off, unsigned size, uint64_t v)
+static inline void bm_out(struct fx *f, unsigned off, unsigned size, uint64_t v)
 {
     vmm_ide_bm_ops.write(f->ide, off, size, v);
 }
 
-static void sel(struct fx *f, unsigned ch, unsigned unit, uint8_t extra)
+static inline void sel(struct fx *f, unsigned ch, unsigned unit, uint8_t extra)
 {
     outb(f, ch, ATA_REG_DEVICE, (uint8_t)(0xa0 | (unit ? ATA_DEV_DEV : 0) | extra));
 }
 
 /* LBA28 task file and a command. */
-static void ata28(struct fx *f, uint8_t cmd, uint32_t lba, uint8_t count)
+static inline void ata28(struct fx *f, uint8_t cmd, uint32_t lba, uint8_t count)
 {
     outb(f, 0, ATA_REG_NSECT, count);
     outb(f, 0, ATA_REG_LBAL, (uint8_t)lba);
@@ -186,7 +186,7 @@ static void ata28(struct fx *f, uint8_t cmd, uint32_t lba, uint8_t count)
 }
 
 /* LBA48: high bytes first, then low. */
-static void ata48(struct fx *f, uint8_t cmd, uint64_t lba, uint16_t count)
+static inline void ata48(struct fx *f, uint8_t cmd, uint64_t lba, uint16_t count)
 {
     outb(f, 0, ATA_REG_NSECT, (uint8_t)(count >> 8));
     outb(f, 0, ATA_REG_LBAL, (uint8_t)(lba >> 24));
@@ -205,8 +205,8 @@ static void ata48(struct fx *f, uint8_t cmd, uint64_t lba, uint16_t count)
  * first, then the block (`block` bytes, or the ATAPI byte count when 0).
  * Returns the bytes read; *blocks counts the blocks.
  */
-static unsigned pio_in(struct fx *f, unsigned ch, uint8_t *out, unsigned max, unsigned block,
-                       unsigned *blocks)
+static inline unsigned pio_in(struct fx *f, unsigned ch, uint8_t *out, unsigned max, unsigned block,
+                              unsigned *blocks)
 {
     unsigned n = 0;
     for (unsigned guard = 0; guard < 100000 && (altstatus(f, ch) & ATA_SR_DRQ); guard++) {
@@ -227,21 +227,21 @@ static unsigned pio_in(struct fx *f, unsigned ch, uint8_t *out, unsigned max, un
     return n;
 }
 
-static void read_identify(struct fx *f, uint8_t cmd, uint16_t *id)
+static inline void read_identify(struct fx *f, uint8_t cmd, uint16_t *id)
 {
     outb(f, 0, ATA_REG_STATUS, cmd);
     for (int i = 0; i < 256; i++)
         id[i] = inw(f, 0);
 }
 
-static void idstr(const uint16_t *id, unsigned first, unsigned len, char *out)
+static inline void idstr(const uint16_t *id, unsigned first, unsigned len, char *out)
 {
     for (unsigned i = 0; i < len; i++)
         out[i] = (char)(i & 1 ? id[first + i / 2] & 0xff : id[first + i / 2] >> 8);
     out[len] = 0;
 }
 
-static bool file_matches(int fd, uint64_t off, const uint8_t *data, size_t len)
+static inline bool file_matches(int fd, uint64_t off, const uint8_t *data, size_t len)
 {
     uint8_t *tmp = malloc(len);
     bool ok = pread(fd, tmp, len, (off_t)off) == (ssize_t)len && !memcmp(tmp, data, len);
@@ -249,7 +249,8 @@ static bool file_matches(int fd, uint64_t off, const uint8_t *data, size_t len)
     return ok;
 }
 
-static bool pattern_at(const uint8_t *data, uint64_t off, size_t len, uint8_t (*fn)(uint64_t))
+static inline bool pattern_at(const uint8_t *data, uint64_t off, size_t len,
+                              uint8_t (*fn)(uint64_t))
 {
     for (size_t i = 0; i < len; i++)
         if (data[i] != fn(off + i))
@@ -258,7 +259,7 @@ static bool pattern_at(const uint8_t *data, uint64_t off, size_t len, uint8_t (*
 }
 
 /* A PRD entry at guest address gpa. */
-static void prd(struct fx *f, uint64_t gpa, uint32_t addr, uint32_t count, bool eot)
+static inline void prd(struct fx *f, uint64_t gpa, uint32_t addr, uint32_t count, bool eot)
 {
     uint8_t *p = gp(&f->mem, gpa, 8);
     uint32_t w1 = (count & 0xffff) | (eot ? BMIDE_PRD_EOT : 0);
@@ -266,14 +267,14 @@ static void prd(struct fx *f, uint64_t gpa, uint32_t addr, uint32_t count, bool 
     memcpy(p + 4, &w1, 4);
 }
 
-static void bm_start(struct fx *f, unsigned ch, uint32_t table, bool to_mem)
+static inline void bm_start(struct fx *f, unsigned ch, uint32_t table, bool to_mem)
 {
     bm_out(f, ch * 8 + BMIDE_PRDT, 4, table);
     bm_out(f, ch * 8 + BMIDE_STATUS, 1, BMIDE_ST_ERROR | BMIDE_ST_INTR);
     bm_out(f, ch * 8 + BMIDE_CMD, 1, (to_mem ? BMIDE_CMD_TO_MEM : 0) | BMIDE_CMD_START);
 }
 
-static void bm_stop(struct fx *f, unsigned ch)
+static inline void bm_stop(struct fx *f, unsigned ch)
 {
     bm_out(f, ch * 8 + BMIDE_CMD, 1, 0);
 }

@@ -507,7 +507,7 @@ static void start_stop(struct vmm_ide_drive *d, const uint8_t *cdb)
         }
         d->tray_open = true;
     } else if (loej) {
-        d->tray_open = !d->disk;
+        d->tray_open = false; /* closed, with or without a disc */
     }
     atapi_ok(d);
 }
