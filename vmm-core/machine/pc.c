@@ -156,6 +156,7 @@ void vmm_pc_destroy(struct vmm_vm *vm)
     if (!pc)
         return;
     vmm_pc_chipset_fini(pc);
+    vmm_pc_drives_fini(pc);
     vmm_pc_firmware_fini(pc);
     free(pc);
     vm->pc = NULL;
@@ -192,6 +193,8 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     int r = 0;
     if (pc->firmware)
         r = vmm_pc_firmware_read(pc, cfg, err);
+    if (!r)
+        r = vmm_pc_drives_open(pc, cfg, err);
     if (!r && cfg->kernel)
         r = read_file("kernel", cfg->kernel, MAX_KERNEL_SIZE, &vm->kernel, err);
     if (!r && cfg->initrd)
@@ -226,8 +229,9 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     pc->acpi_pm = vmm_device_create(vm, &vmm_acpi_pm_type, err);
     if (!pc->acpi_pm)
         goto fail;
-    if (vmm_pc_chipset_init(pc, err) < 0)
+    if (vmm_pc_chipset_init(pc, err) < 0 || vmm_pc_ide_init(pc, err) < 0)
         goto fail;
+    vmm_pci_bus_sync(&pc->bus);
     if (pc->firmware) {
         pc->fw_cfg = (struct vmm_fw_cfg *)vmm_device_create(vm, &vmm_fw_cfg_type, err);
         if (!pc->fw_cfg || vmm_pc_firmware_map(pc, err) < 0 || vmm_pc_firmware_config(pc, err) < 0)

@@ -23,6 +23,8 @@
 
 struct vmm_vm;
 struct vmm_device;
+struct vmm_disk;
+struct vmm_ide;
 
 struct vmm_pc {
     struct vmm_vm *vm;
@@ -41,6 +43,10 @@ struct vmm_pc {
     struct vmm_fw_cfg *fw_cfg;
     int rtc_timerfd;
 
+    /* Drives, opened before /dev/kvm; handed to their controller at realize. */
+    struct vmm_disk *disks[VMM_MAX_DRIVES];
+    struct vmm_ide *ide;
+
     /* Firmware: the BIOS image (page-aligned copy) and the VGA BIOS. */
     uint8_t *bios;
     size_t bios_size;
@@ -57,6 +63,14 @@ struct vmm_pc {
 VMM_WUR int vmm_pc_chipset_init(struct vmm_pc *pc, struct vmm_error *err);
 void vmm_pc_chipset_fini(struct vmm_pc *pc);
 void vmm_pc_chipset_reset(struct vmm_pc *pc);
+
+/* pc-drives.c */
+/* Opens every drive of cfg (before /dev/kvm, so a bad path is the first thing the user hears). */
+VMM_WUR int vmm_pc_drives_open(struct vmm_pc *pc, const struct vmm_config *cfg,
+                               struct vmm_error *err);
+/* The PIIX3 IDE function with its drives. */
+VMM_WUR int vmm_pc_ide_init(struct vmm_pc *pc, struct vmm_error *err);
+void vmm_pc_drives_fini(struct vmm_pc *pc);
 
 /* pc-firmware.c */
 /* Reads the BIOS and VGA BIOS files (before /dev/kvm is opened). */

@@ -19,11 +19,14 @@ typedef void (*vmm_serial_out_fn)(void *opaque, const uint8_t *buf, size_t len);
 
 enum vmm_drive_bus { VMM_DRIVE_IDE, VMM_DRIVE_VIRTIO };
 enum vmm_drive_media { VMM_MEDIA_DISK, VMM_MEDIA_CDROM };
+/* AUTO: qcow2 if the name ends in .qcow2, else raw (never probed from content). */
+enum vmm_drive_format { VMM_FORMAT_AUTO, VMM_FORMAT_RAW, VMM_FORMAT_QCOW2 };
 
 struct vmm_drive_config {
-    const char *path; /* raw or qcow2 image; an ISO for a CD-ROM */
+    const char *path; /* raw or qcow2 image; an ISO for a CD-ROM; NULL: an empty CD-ROM */
     enum vmm_drive_bus bus;
     enum vmm_drive_media media;
+    enum vmm_drive_format format;
     bool readonly; /* CD-ROMs are always read-only */
 };
 
