@@ -812,6 +812,15 @@ static void test_vbe(void)
     dispi(VBE_DISPI_INDEX_ENABLE, 0);
     CHECK_EQ(dispi_rd(VBE_DISPI_INDEX_XRES), 640);
     CHECK_EQ(dispi_rd(0x0c), 0);
+    /* The ops cover 0x1CE-0x1D1 so a word at 0x1CF is not split; 0x1D0 is data too. */
+    CHECK_EQ(VMM_VGA_DISPI_BASE + VMM_VGA_DISPI_LEN, 0x1d2);
+    vmm_vga_dispi_ops.write(&vga, 0, 2, VBE_DISPI_INDEX_XRES);
+    vmm_vga_dispi_ops.write(&vga, 2, 2, 1280);
+    CHECK_EQ(vmm_vga_dispi_ops.read(&vga, 1, 2), 1280);
+    CHECK_EQ(vmm_vga_dispi_ops.read(&vga, 0, 2), VBE_DISPI_INDEX_XRES);
+    CHECK_EQ(vmm_vga_dispi_ops.read(&vga, 3, 1), 0xff);
+    vmm_vga_dispi_ops.write(&vga, 3, 1, 0x12);
+    CHECK_EQ(dispi_rd(VBE_DISPI_INDEX_XRES), 1280);
 
     /* 800x600x32 through the ports. */
     memset(vga.vram, 0xcc, 4096);

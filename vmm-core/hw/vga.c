@@ -572,6 +572,8 @@ static uint64_t dispi_port_read(void *opaque, uint64_t off, unsigned size)
 {
     struct vmm_vga *vga = opaque;
     uint64_t v;
+    if (off >= 3)
+        return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
     pthread_mutex_lock(&vga->dev.lock);
     v = off == 0 ? vga->r.vbe_index : dispi_read(vga, vga->r.vbe_index);
     pthread_mutex_unlock(&vga->dev.lock);
@@ -585,7 +587,7 @@ static void dispi_port_write(void *opaque, uint64_t off, unsigned size, uint64_t
     pthread_mutex_lock(&vga->dev.lock);
     if (off == 0)
         vga->r.vbe_index = (uint16_t)val;
-    else
+    else if (off < 3)
         dispi_write(vga, vga->r.vbe_index, (uint16_t)val);
     pthread_mutex_unlock(&vga->dev.lock);
 }

@@ -61,7 +61,7 @@
 #define VMM_VGA_IO_BASE 0x3b0
 #define VMM_VGA_IO_LEN 0x30
 #define VMM_VGA_DISPI_BASE 0x1ce
-#define VMM_VGA_DISPI_LEN 2
+#define VMM_VGA_DISPI_LEN 4 /* 0x1CE index, 0x1CF and 0x1D0 data; a word at 0x1CF fits */
 #define VMM_VGA_MEM_BASE 0xa0000
 #define VMM_VGA_MEM_LEN 0x20000
 
@@ -201,8 +201,8 @@ uint8_t *vmm_vga_vram(struct vmm_vga *vga, uint32_t *size);
  * Ops, opaque = the struct vmm_vga:
  *  - vmm_vga_ioport_ops: ports 0x3B0-0x3DF (offset = port - 0x3B0), widths
  *    1/2/4 split into bytes, low byte first.
- *  - vmm_vga_dispi_ops: ports 0x1CE (offset 0, index) and 0x1CF (offset 1,
- *    data), 16-bit registers.
+ *  - vmm_vga_dispi_ops: VMM_VGA_DISPI_LEN ports at 0x1CE: offset 0 the
+ *    index, offsets 1 and 2 (0x1CF, 0x1D0) the data; 16-bit registers.
  *  - vmm_vga_mem_ops: the legacy window 0xA0000-0xBFFFF (offset from
  *    0xA0000), any width split into bytes.
  *  - vmm_vga_vram_ops and vmm_vga_mmio_ops: BAR0 and BAR2 (also set on the
