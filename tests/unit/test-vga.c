@@ -367,6 +367,24 @@ static void test_ports(void)
     CHECK_EQ(inb(0x3c6), 0xff);
     CHECK_EQ(dispi_rd(VBE_DISPI_INDEX_ID), VBE_DISPI_ID5);
     CHECK_EQ(dispi_rd(VBE_DISPI_INDEX_ENABLE), 0);
+    /* A bus reset reaches the registers through the PCI function. */
+    struct vmm_pci_bus bus;
+    vmm_pci_bus_init(&bus, NULL, NULL);
+    CHECK_EQ(vmm_pci_bus_add(&bus, &vga.pci, 2, 0), 0);
+    CHECK_EQ(vmm_pci_bus_config_read(&bus, VMM_PCI_DEVFN(2, 0), PCI_VENDOR_ID, 4), 0x11111234);
+    vmm_pci_bus_config_write(&bus, VMM_PCI_DEVFN(2, 0), PCI_BASE_ADDRESS_0, 4, 0xffffffff);
+    CHECK_EQ(vmm_pci_bus_config_read(&bus, VMM_PCI_DEVFN(2, 0), PCI_BASE_ADDRESS_0, 4),
+             ~((16u << 20) - 1) | PCI_BASE_ADDRESS_MEM_PREFETCH);
+    vmm_vga_vram_ops.write(&vga, 0, 1, 1); /* VRAM survives resets */
+    outb(0x3c2, 0x67);
+    dispi(VBE_DISPI_INDEX_BPP, 32);
+    vmm_pci_bus_reset(&bus);
+    CHECK_EQ(inb(0x3cc), 0);
+    CHECK_EQ(dispi_rd(VBE_DISPI_INDEX_BPP), 8);
+    CHECK_EQ(vmm_pci_bus_config_read(&bus, VMM_PCI_DEVFN(2, 0), PCI_BASE_ADDRESS_0, 4),
+             PCI_BASE_ADDRESS_MEM_PREFETCH);
+    CHECK_EQ(vga.vram[0], 1);
+    vmm_pci_bus_fini(&bus);
     vmm_vga_fini(&vga);
 }
 

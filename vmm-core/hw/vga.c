@@ -6,6 +6,7 @@
 #include "hw/vga.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -680,9 +681,8 @@ const struct vmm_io_ops vmm_vga_mmio_ops = {.read = mmio_read, .write = mmio_wri
 
 /* Lifecycle ----------------------------------------------------------------- */
 
-void vmm_vga_reset(struct vmm_vga *vga)
+static void reset_locked(struct vmm_vga *vga)
 {
-    pthread_mutex_lock(&vga->dev.lock);
     memset(&vga->r, 0, sizeof(vga->r));
     vga->r.dac_mask = 0xff;
     vga->r.vbe[VBE_DISPI_INDEX_ID] = VBE_DISPI_ID5;
@@ -690,12 +690,19 @@ void vmm_vga_reset(struct vmm_vga *vga)
     vga->r.vbe[VBE_DISPI_INDEX_YRES] = 480;
     vga->r.vbe[VBE_DISPI_INDEX_BPP] = 8;
     vga->regs_gen++;
+}
+
+void vmm_vga_reset(struct vmm_vga *vga)
+{
+    pthread_mutex_lock(&vga->dev.lock);
+    reset_locked(vga);
     pthread_mutex_unlock(&vga->dev.lock);
 }
 
+/* vmm_pci_bus_reset() holds the function's lock (our dev.lock) around this. */
 static void pci_reset(struct vmm_pci_dev *d)
 {
-    (void)d; /* the board resets the VGA registers with vmm_vga_reset() */
+    reset_locked((struct vmm_vga *)((char *)d - offsetof(struct vmm_vga, pci)));
 }
 
 static const struct vmm_pci_dev_ops vga_pci_ops = {.reset = pci_reset};

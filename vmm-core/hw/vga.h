@@ -191,7 +191,10 @@ struct vmm_vga {
 VMM_WUR int vmm_vga_init(struct vmm_vga *vga, uint32_t vram_size, const uint8_t *rom,
                          size_t rom_len);
 void vmm_vga_fini(struct vmm_vga *vga);
-/* Power-on state of the VGA and DISPI registers (VRAM kept, as on hardware). */
+/*
+ * Power-on state of the VGA and DISPI registers (VRAM kept, as on hardware).
+ * vmm_pci_bus_reset() does the same through the PCI function's reset hook.
+ */
 void vmm_vga_reset(struct vmm_vga *vga);
 
 /* The VRAM buffer and its size, for the board's KVM memory slot at BAR0. */
