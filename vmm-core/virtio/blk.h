@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VMM_VIRTIO_BLK_H
+#define VMM_VIRTIO_BLK_H
+
+/*
+ * virtio-blk (device type 2) over a struct vmm_disk. Requests: IN, OUT,
+ * FLUSH, GET_ID, DISCARD, WRITE_ZEROES; read-only disks offer
+ * VIRTIO_BLK_F_RO and fail writes with IOERR. One request queue per vCPU
+ * (VIRTIO_BLK_F_MQ).
+ *
+ * I/O is synchronous in this version: a request is read or written through
+ * vmm_disk_* on the notifying thread (a vCPU, or the event loop for an
+ * ioeventfd), with the device lock held, and is completed (used ring,
+ * interrupt) before the notify returns. FLUSH completes only after
+ * vmm_disk_flush() returned, i.e. once every completed write is durable.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "disk/disk.h"
+#include "virtio/virtio.h"
+
+/* Feature bits. */
+#define VIRTIO_BLK_F_SIZE_MAX 1
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_GEOMETRY 4
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_TOPOLOGY 10
+#define VIRTIO_BLK_F_CONFIG_WCE 11
+#define VIRTIO_BLK_F_MQ 12
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types and status. */
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_ID_BYTES 20
+#define VIRTIO_BLK_SECTOR_SIZE 512
+#define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP 1
+
+/* Device configuration layout (offsets). */
+#define VIRTIO_BLK_CFG_CAPACITY 0x00 /* le64, in 512-byte sectors */
+#define VIRTIO_BLK_CFG_SIZE_MAX 0x08
+#define VIRTIO_BLK_CFG_SEG_MAX 0x0c
+#define VIRTIO_BLK_CFG_GEOMETRY 0x10
+#define VIRTIO_BLK_CFG_BLK_SIZE 0x14
+#define VIRTIO_BLK_CFG_TOPOLOGY 0x18
+#define VIRTIO_BLK_CFG_WRITEBACK 0x20
+#define VIRTIO_BLK_CFG_NUM_QUEUES 0x22 /* le16 */
+#define VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS 0x24
+#define VIRTIO_BLK_CFG_MAX_DISCARD_SEG 0x28
+#define VIRTIO_BLK_CFG_DISCARD_ALIGN 0x2c
+#define VIRTIO_BLK_CFG_MAX_WZ_SECTORS 0x30
+#define VIRTIO_BLK_CFG_MAX_WZ_SEG 0x34
+#define VIRTIO_BLK_CFG_WZ_MAY_UNMAP 0x38
+#define VIRTIO_BLK_CFG_SIZE 0x3c
+
+/* Limits this model advertises. */
+#define VMM_VIRTIO_BLK_QUEUE_SIZE 256
+#define VMM_VIRTIO_BLK_MAX_DWZ_SEG 16
+#define VMM_VIRTIO_BLK_MAX_DWZ_SECTORS (1u << 22) /* 2 GiB a segment */
+
+struct vmm_virtio_blk_opts {
+    struct vmm_disk *disk; /* borrowed: stays open while the device exists */
+    bool read_only;        /* in addition to a read-only image */
+    const char *serial;    /* GET_ID; up to 20 bytes are used; NULL: empty */
+    unsigned num_queues;   /* 1..VMM_VIRTIO_MAX_QUEUES; 0 means 1 (the board passes ncpus) */
+};
+
+struct vmm_virtio_blk {
+    struct vmm_virtio_dev vdev;
+    struct vmm_disk *disk;
+    bool read_only;
+    uint64_t capacity; /* sectors */
+    char serial[VIRTIO_BLK_ID_BYTES];
+    uint8_t config[VIRTIO_BLK_CFG_SIZE];
+    struct vmm_virtqueue queues[VMM_VIRTIO_MAX_QUEUES];
+    struct vmm_virtq_elem *elem; /* scratch for the request being served */
+};
+
+/*
+ * Initialises the device (not its transport): lock is the owner's device
+ * lock, mem the guest RAM. -EINVAL for bad options, -ENOMEM.
+ */
+VMM_WUR int vmm_virtio_blk_init(struct vmm_virtio_blk *blk, const struct vmm_virtio_blk_opts *o,
+                                pthread_mutex_t *lock, const struct vmm_guest_mem *mem);
+void vmm_virtio_blk_fini(struct vmm_virtio_blk *blk);
+
+/* PCI class code for the transport: mass storage, SCSI (what QEMU gives virtio-blk). */
+#define VMM_VIRTIO_BLK_PCI_CLASS 0x010000
+
+#endif
