@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,16 @@ static void usage(FILE *f)
                "  --boot-menu          let the firmware offer its boot menu (F12)\n"
                "  --firmware-log FILE  write the firmware's debug output (port 0x402) to FILE\n"
                "  --rtc-localtime      the CMOS clock holds local time (default UTC)\n"
+               "  --vga std|none       display adapter (default: std for firmware boots, none\n"
+               "                       for a kernel)\n"
+               "  --cdrom FILE         an ISO image in the CD-ROM drive\n"
+               "  --disk FILE          a hard disk image (raw, or qcow2 if named *.qcow2)\n"
+               "  --drive file=PATH[,if=ide][,media=disk|cdrom][,format=raw|qcow2][,readonly=on]\n"
+               "                       a drive, spelled out (repeatable)\n"
+               "  --vga-text-dump FILE when the machine stops, write its text screen to FILE\n"
+               "  --expect-screen STR  stop the machine with status 0 once STR shows on its\n"
+               "                       text screen; status 3 if it has not after\n"
+               "  --expect-timeout S   seconds (default 60)\n"
                "  --test-exit          let the guest end the run with a status of its choice\n"
                "                       (write it to I/O port 0xf4)\n"
                "  -v, --verbose        more messages from the VMM (repeatable)\n"
@@ -94,6 +106,95 @@ static int parse_uint(const char *what, const char *s, uint64_t max, uint64_t *o
     return 0;
 }
 
+/* file=PATH[,if=ide|virtio][,media=disk|cdrom][,format=raw|qcow2][,readonly=on|off] */
+static int parse_drive(const char *spec, struct vmm_drive_config *d)
+{
+    char *copy = strdup(spec), *save = NULL;
+    if (!copy)
+        return -1;
+    *d = (struct vmm_drive_config){.bus = VMM_DRIVE_IDE, .media = VMM_MEDIA_DISK};
+    int ret = 0;
+    for (char *kv = strtok_r(copy, ",", &save); kv && ret == 0; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        const char *v = eq ? eq + 1 : "";
+        if (eq)
+            *eq = '\0';
+        if (strcmp(kv, "file") == 0 && *v)
+            d->path = strdup(v); /* lives as long as the process */
+        else if (strcmp(kv, "if") == 0 && strcmp(v, "ide") == 0)
+            d->bus = VMM_DRIVE_IDE;
+        else if (strcmp(kv, "if") == 0 && strcmp(v, "virtio") == 0)
+            d->bus = VMM_DRIVE_VIRTIO;
+        else if (strcmp(kv, "media") == 0 && strcmp(v, "disk") == 0)
+            d->media = VMM_MEDIA_DISK;
+        else if (strcmp(kv, "media") == 0 && strcmp(v, "cdrom") == 0)
+            d->media = VMM_MEDIA_CDROM;
+        else if (strcmp(kv, "format") == 0 && strcmp(v, "raw") == 0)
+            d->format = VMM_FORMAT_RAW;
+        else if (strcmp(kv, "format") == 0 && strcmp(v, "qcow2") == 0)
+            d->format = VMM_FORMAT_QCOW2;
+        else if (strcmp(kv, "readonly") == 0 && (strcmp(v, "on") == 0 || strcmp(v, "off") == 0))
+            d->readonly = strcmp(v, "on") == 0;
+        else {
+            fprintf(stderr, "terrarium-run: --drive: cannot use '%s%s%s' (see --help)\n", kv,
+                    eq ? "=" : "", v);
+            ret = -1;
+        }
+    }
+    if (ret == 0 && !d->path && d->media == VMM_MEDIA_DISK) {
+        fprintf(stderr, "terrarium-run: --drive needs file=PATH for a disk\n");
+        ret = -1;
+    }
+    free(copy);
+    return ret;
+}
+
+/* --expect-screen: polls the text screen until the string shows or time runs out. */
+struct screen_watch {
+    const char *want;
+    unsigned timeout_s;
+    struct vmm_vm *vm;
+    volatile int result; /* 0 seen, 3 timed out, -1 still watching */
+};
+
+static void *watch_screen(void *arg)
+{
+    struct screen_watch *w = arg;
+    static char text[128 * 258];
+    struct timespec start, now, nap = {0, 200 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        nanosleep(&nap, NULL);
+        if (vmm_vm_state(w->vm) == VMM_STATE_STOPPED)
+            return NULL;
+        if (vmm_display_text(w->vm, text, sizeof(text)) == 0 && strstr(text, w->want)) {
+            w->result = 0;
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= (time_t)w->timeout_s) {
+            w->result = 3;
+            break;
+        }
+    }
+    vmm_vm_request_stop(w->vm);
+    return NULL;
+}
+
+static void write_text_dump(struct vmm_vm *vm, const char *path)
+{
+    static char text[128 * 258];
+    int r = vmm_display_text(vm, text, sizeof(text));
+    if (r == -ENOTTY)
+        snprintf(text, sizeof(text), "(the display is in a graphics mode)\n");
+    else if (r < 0)
+        snprintf(text, sizeof(text), "(no display: %s)\n", strerror(-r));
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+        fprintf(stderr, "terrarium-run: cannot write the text dump %s: %s\n", path,
+                strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -111,6 +212,13 @@ int main(int argc, char **argv)
         OPT_BOOT_MENU,
         OPT_FIRMWARE_LOG,
         OPT_RTC_LOCALTIME,
+        OPT_VGA,
+        OPT_CDROM,
+        OPT_DISK,
+        OPT_DRIVE,
+        OPT_TEXT_DUMP,
+        OPT_EXPECT_SCREEN,
+        OPT_EXPECT_TIMEOUT,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -127,6 +235,13 @@ int main(int argc, char **argv)
         {"boot-menu", no_argument, NULL, OPT_BOOT_MENU},
         {"firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG},
         {"rtc-localtime", no_argument, NULL, OPT_RTC_LOCALTIME},
+        {"vga", required_argument, NULL, OPT_VGA},
+        {"cdrom", required_argument, NULL, OPT_CDROM},
+        {"disk", required_argument, NULL, OPT_DISK},
+        {"drive", required_argument, NULL, OPT_DRIVE},
+        {"vga-text-dump", required_argument, NULL, OPT_TEXT_DUMP},
+        {"expect-screen", required_argument, NULL, OPT_EXPECT_SCREEN},
+        {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -135,6 +250,11 @@ int main(int argc, char **argv)
     vmm_config_init(&cfg);
     const char *serial = "stdio";
     const char *firmware_log = NULL;
+    const char *text_dump = NULL;
+    struct screen_watch watch = {.timeout_s = 60, .result = -1};
+    pthread_t watcher;
+    bool watching = false;
+    int vga = -1;
     int verbose = 1;
     uint64_t v;
     int c;
@@ -187,6 +307,46 @@ int main(int argc, char **argv)
         case OPT_RTC_LOCALTIME:
             cfg.rtc_localtime = true;
             break;
+        case OPT_VGA:
+            if (strcmp(optarg, "std") == 0)
+                vga = 1;
+            else if (strcmp(optarg, "none") == 0)
+                vga = 0;
+            else {
+                fprintf(stderr, "terrarium-run: --vga takes std or none, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_CDROM:
+        case OPT_DISK:
+        case OPT_DRIVE:
+            if (cfg.ndrives == VMM_MAX_DRIVES) {
+                fprintf(stderr, "terrarium-run: at most %d drives\n", VMM_MAX_DRIVES);
+                return 2;
+            }
+            if (c == OPT_DRIVE) {
+                if (parse_drive(optarg, &cfg.drives[cfg.ndrives]) < 0)
+                    return 2;
+            } else {
+                cfg.drives[cfg.ndrives] = (struct vmm_drive_config){
+                    .path = optarg,
+                    .bus = VMM_DRIVE_IDE,
+                    .media = c == OPT_CDROM ? VMM_MEDIA_CDROM : VMM_MEDIA_DISK,
+                };
+            }
+            cfg.ndrives++;
+            break;
+        case OPT_TEXT_DUMP:
+            text_dump = optarg;
+            break;
+        case OPT_EXPECT_SCREEN:
+            watch.want = optarg;
+            break;
+        case OPT_EXPECT_TIMEOUT:
+            if (parse_uint("--expect-timeout", optarg, 24 * 3600, &v) < 0)
+                return 2;
+            watch.timeout_s = (unsigned)v;
+            break;
         case 'v':
             verbose++;
             break;
@@ -205,6 +365,11 @@ int main(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "terrarium-run: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    cfg.vga = vga < 0 ? !cfg.kernel : vga == 1;
+    if ((text_dump || watch.want) && !cfg.vga) {
+        fprintf(stderr, "terrarium-run: --vga-text-dump needs a display adapter (--vga std)\n");
         return 2;
     }
     vmm_log_set_level(verbose);
@@ -265,9 +430,17 @@ int main(int argc, char **argv)
         vmm_vm_destroy(vm);
         return 1;
     }
+    if (watch.want) {
+        watch.vm = vm;
+        watching = pthread_create(&watcher, NULL, watch_screen, &watch) == 0;
+    }
     struct vmm_exit ex;
     vmm_vm_wait(vm, &ex);
+    if (watching)
+        pthread_join(watcher, NULL);
     the_vm = NULL;
+    if (text_dump)
+        write_text_dump(vm, text_dump);
     vmm_vm_destroy(vm);
     restore_tty();
     if (out_fd >= 0)
@@ -282,6 +455,13 @@ int main(int argc, char **argv)
     case VMM_EXIT_TEST:
         return ex.status;
     case VMM_EXIT_STOPPED:
+        if (watch.result == 0)
+            return 0;
+        if (watch.result == 3) {
+            fprintf(stderr, "terrarium-run: \"%s\" did not show on the screen in %u s\n",
+                    watch.want, watch.timeout_s);
+            return 3;
+        }
         fprintf(stderr, "terrarium-run: stopped\n");
         return 130;
     default:

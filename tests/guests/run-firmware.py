@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Boots Debian's SeaBIOS on terrarium-run with no disks and checks, from the
+"""Boots Debian's SeaBIOS on terrarium-run, first with no disks and no display,
+then from Debian's GRUB rescue CD on the VGA. The first run checks, from the
 firmware's own debug output (port 0x402) and its serial console, that it
 found the board it expects: the i440FX host bridge, fw_cfg with DMA, the
 e820 map, every vCPU, the PS/2 keyboard, working ROM shadowing (it relocates
@@ -34,7 +35,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         fwlog = os.path.join(d, "firmware.log")
         serial = os.path.join(d, "serial.log")
-        cmd = [args.runner, "--mem", str(args.mem), "--cpus", str(args.cpus),
+        cmd = [args.runner, "--mem", str(args.mem), "--cpus", str(args.cpus), "--vga", "none",
                "--firmware-log", fwlog, "--serial", "file:" + serial]
         print("run-firmware:", " ".join(cmd), flush=True)
         t0 = time.monotonic()
@@ -88,6 +89,47 @@ def main():
             print("FAIL:", pr)
         return 1
     print(f"ok: {len(want_log) + 1} checks")
+    return boot_grub(args)
+
+
+GRUB_ISO = "/usr/lib/grub-rescue/grub-rescue-cdrom.iso"
+
+
+def boot_grub(args):
+    """Debian's GRUB rescue CD: SeaBIOS finds the ATAPI drive, El Torito boots
+    it, GRUB reads its modules from the ISO and draws its menu on the VGA text
+    screen, which the runner watches."""
+    if not os.path.exists(GRUB_ISO):
+        print(f"SKIP (CD boot only): {GRUB_ISO} is missing (the grub-rescue-pc package)")
+        return 0
+    with tempfile.TemporaryDirectory() as d:
+        fwlog = os.path.join(d, "firmware.log")
+        dump = os.path.join(d, "screen.txt")
+        cmd = [args.runner, "--mem", str(args.mem), "--serial", "none", "--cdrom", GRUB_ISO,
+               "--firmware-log", fwlog, "--vga-text-dump", dump,
+               "--expect-screen", "GNU GRUB", "--expect-timeout", "110"]
+        print("run-firmware:", " ".join(cmd), flush=True)
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+        elapsed = time.monotonic() - t0
+        log = open(fwlog, errors="replace").read() if os.path.exists(fwlog) else ""
+        screen = open(dump, errors="replace").read() if os.path.exists(dump) else ""
+    problems = []
+    for w in ["Start SeaVGABIOS", "DVD/CD [ata1-0: Terrarium DVD-ROM", "Booting from DVD/CD"]:
+        if w not in log:
+            problems.append(f"firmware log lacks {w!r}")
+    if p.returncode != 0 or "GNU GRUB" not in screen:
+        problems.append(f"GRUB's menu never showed (status {p.returncode}: {p.stderr.strip()})")
+    print(f"run-firmware: GRUB's menu after {elapsed:.1f} s")
+    if problems:
+        print("----- screen -----")
+        print(screen)
+        print("----- firmware log (tail) -----")
+        print(log[-2000:])
+        for pr in problems:
+            print("FAIL:", pr)
+        return 1
+    print("ok: 4 checks (CD boot)")
     return 0
 
 

@@ -597,3 +597,57 @@ int vmm_vga_render(struct vmm_vga *vga, const uint64_t *kvm_dirty, uint64_t now_
     img->pixels = (const uint8_t *)rs->surface;
     return 0;
 }
+
+/* CP437 as plain text: ASCII stays, box drawing becomes +-|, the rest a space. */
+static char cp437_ascii(uint8_t c)
+{
+    if (c >= 0x20 && c < 0x7f)
+        return (char)c;
+    if (c == 0xb3 || c == 0xba)
+        return '|';
+    if (c == 0xc4 || c == 0xcd)
+        return '-';
+    if ((c >= 0xb4 && c <= 0xda) && c != 0xb0 && c != 0xb1 && c != 0xb2)
+        return '+';
+    return ' ';
+}
+
+int vmm_vga_text_dump(struct vmm_vga *vga, char *out, size_t cap, unsigned *cols_out,
+                      unsigned *rows_out)
+{
+    struct vmm_vga_regs regs;
+    pthread_mutex_lock(&vga->dev.lock);
+    regs = vga->r;
+    pthread_mutex_unlock(&vga->dev.lock);
+    struct frame f = {.r = &regs, .vram = vga->vram, .vram_size = vga->vram_size};
+    describe(&f);
+    if (f.g.kind != K_TEXT || !f.g.cw || !f.g.ch)
+        return -ENOTTY;
+    uint32_t cols = f.g.width / f.g.cw, rows = (f.g.height + f.g.ch - 1) / f.g.ch;
+    if (cols > 256)
+        cols = 256;
+    if (rows > 128)
+        rows = 128;
+    size_t n = 0;
+    for (uint32_t y = 0; y < rows; y++) {
+        uint32_t row = legacy_row(&f, y);
+        size_t line_start = n, last = n;
+        for (uint32_t x = 0; x < cols && n + 2 < cap; x++) {
+            char c = cp437_ascii(word_at(&f, (row + x) % LEGACY_WORDS)[0]);
+            out[n++] = c;
+            if (c != ' ')
+                last = n;
+        }
+        (void)line_start;
+        n = last; /* no trailing blanks */
+        if (n + 1 < cap)
+            out[n++] = '\n';
+    }
+    if (cap)
+        out[n < cap ? n : cap - 1] = '\0';
+    if (cols_out)
+        *cols_out = cols;
+    if (rows_out)
+        *rows_out = rows;
+    return 0;
+}

@@ -235,4 +235,12 @@ VMM_WUR int vmm_vga_render(struct vmm_vga *vga, const uint64_t *kvm_dirty, uint6
 void vmm_vga_vbe_mode(const struct vmm_vga_regs *r, uint32_t vram_size, struct vmm_vga_vbe_mode *m);
 void vmm_vga_render_free(struct vmm_vga *vga);
 
+/*
+ * The text screen as plain text (CP437 reduced to ASCII, one line per row,
+ * trailing blanks dropped), NUL-terminated in out. -ENOTTY outside text
+ * modes. Any thread.
+ */
+VMM_WUR int vmm_vga_text_dump(struct vmm_vga *vga, char *out, size_t cap, unsigned *cols,
+                              unsigned *rows);
+
 #endif

@@ -8,16 +8,6 @@
 
 #include "core/vm.h"
 
-int vmm_display_update(struct vmm_vm *vm, struct vmm_display_image *img,
-                       struct vmm_rect damage[VMM_DISPLAY_MAX_DAMAGE], unsigned *ndamage)
-{
-    (void)vm;
-    (void)img;
-    (void)damage;
-    *ndamage = 0;
-    return -ENODEV;
-}
-
 void vmm_input_key(struct vmm_vm *vm, unsigned evdev_code, bool pressed)
 {
     (void)vm;

@@ -28,6 +28,9 @@ static int bar_map(void *opaque, struct vmm_pci_dev *d, unsigned bar, enum vmm_i
 {
     struct vmm_pc *pc = opaque;
     const struct vmm_pci_bar *b = &d->bars[bar];
+    int ret;
+    if (vmm_pc_vga_map(pc, d, bar, base, len, &ret))
+        return ret;
     if (!b->ops)
         return -ENOTSUP;
     int r = vmm_iotrap_add(pc->vm, kind, base, len, b->ops, b->opaque);
@@ -45,6 +48,8 @@ static void bar_unmap(void *opaque, struct vmm_pci_dev *d, unsigned bar, enum vm
 {
     struct vmm_pc *pc = opaque;
     (void)len;
+    if (vmm_pc_vga_unmap(pc, d, bar))
+        return;
     if (vmm_iotrap_remove(pc->vm, kind, base, d->bars[bar].opaque) < 0)
         vmm_log(VMM_LOG_WARN, "PCI %02x.%u BAR %u was not mapped at 0x%llx", d->devfn >> 3,
                 d->devfn & 7, bar, (unsigned long long)base);

@@ -109,7 +109,7 @@ int vmm_pc_firmware_read(struct vmm_pc *pc, const struct vmm_config *cfg, struct
     pc->bios_size = len;
     pc->bios_map_size = len;
 
-    if (cfg->vga || cfg->vgabios) {
+    if (cfg->vga) {
         const char *vgabios = cfg->vgabios ? cfg->vgabios : DEFAULT_VGABIOS;
         r = read_whole("VGA BIOS", vgabios, !cfg->vgabios, 512, VGABIOS_MAX_SIZE, &pc->vgabios,
                        &pc->vgabios_size, err);

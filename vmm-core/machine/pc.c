@@ -157,6 +157,7 @@ void vmm_pc_destroy(struct vmm_vm *vm)
         return;
     vmm_pc_chipset_fini(pc);
     vmm_pc_drives_fini(pc);
+    vmm_pc_vga_fini(pc);
     vmm_pc_firmware_fini(pc);
     free(pc);
     vm->pc = NULL;
@@ -229,7 +230,8 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     pc->acpi_pm = vmm_device_create(vm, &vmm_acpi_pm_type, err);
     if (!pc->acpi_pm)
         goto fail;
-    if (vmm_pc_chipset_init(pc, err) < 0 || vmm_pc_ide_init(pc, err) < 0)
+    if (vmm_pc_chipset_init(pc, err) < 0 || vmm_pc_vga_init(pc, err) < 0 ||
+        vmm_pc_ide_init(pc, err) < 0)
         goto fail;
     vmm_pci_bus_sync(&pc->bus);
     if (pc->firmware) {

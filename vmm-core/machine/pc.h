@@ -25,6 +25,7 @@ struct vmm_vm;
 struct vmm_device;
 struct vmm_disk;
 struct vmm_ide;
+struct vmm_vga;
 
 struct vmm_pc {
     struct vmm_vm *vm;
@@ -46,6 +47,11 @@ struct vmm_pc {
     /* Drives, opened before /dev/kvm; handed to their controller at realize. */
     struct vmm_disk *disks[VMM_MAX_DRIVES];
     struct vmm_ide *ide;
+
+    /* Display adapter; VRAM is a KVM slot with dirty logging while BAR0 decodes. */
+    struct vmm_vga *vga;
+    bool vram_mapped; /* under vm->slot_lock */
+    uint64_t *vram_dirty;
 
     /* Firmware: the BIOS image (page-aligned copy) and the VGA BIOS. */
     uint8_t *bios;
@@ -71,6 +77,14 @@ VMM_WUR int vmm_pc_drives_open(struct vmm_pc *pc, const struct vmm_config *cfg,
 /* The PIIX3 IDE function with its drives. */
 VMM_WUR int vmm_pc_ide_init(struct vmm_pc *pc, struct vmm_error *err);
 void vmm_pc_drives_fini(struct vmm_pc *pc);
+
+/* pc-display.c */
+VMM_WUR int vmm_pc_vga_init(struct vmm_pc *pc, struct vmm_error *err);
+void vmm_pc_vga_fini(struct vmm_pc *pc);
+/* The PCI mapper's hooks for BAR0 (VRAM): true if it handled the BAR. */
+bool vmm_pc_vga_map(struct vmm_pc *pc, struct vmm_pci_dev *d, unsigned bar, uint64_t base,
+                    uint64_t len, int *ret);
+bool vmm_pc_vga_unmap(struct vmm_pc *pc, struct vmm_pci_dev *d, unsigned bar);
 
 /* pc-firmware.c */
 /* Reads the BIOS and VGA BIOS files (before /dev/kvm is opened). */

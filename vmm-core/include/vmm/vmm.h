@@ -133,6 +133,12 @@ VMM_WUR int vmm_display_update(struct vmm_vm *vm, struct vmm_display_image *img,
                                struct vmm_rect damage[VMM_DISPLAY_MAX_DAMAGE], unsigned *ndamage);
 
 /*
+ * A text-mode screen as plain text (one line per row, no trailing blanks),
+ * NUL-terminated. -ENOTTY in graphics modes, -ENODEV without a display.
+ */
+VMM_WUR int vmm_display_text(struct vmm_vm *vm, char *out, size_t cap);
+
+/*
  * Input, from any thread. Keys are Linux evdev codes (KEY_A, ...); buttons a
  * mask of VMM_BUTTON_*; relative motion goes to the PS/2 mouse; absolute
  * positions (0..VMM_ABS_MAX on both axes) to the virtio tablet, when the
