@@ -483,7 +483,12 @@ static int load_snapshots(struct open_ctx *ctx)
         s->l1_offset = qcow2_be64(h);
         s->l1_size = qcow2_be32(h + 8);
         uint16_t id_len = qcow2_be16(h + 12), name_len = qcow2_be16(h + 14);
+        s->date_sec = qcow2_be32(h + 16);
+        s->date_nsec = qcow2_be32(h + 20);
+        s->vm_clock_nsec = qcow2_be64(h + 24);
         s->vm_state_size = qcow2_be32(h + 32);
+        s->disk_size = q->disk.size;
+        s->icount = UINT64_MAX;
         uint32_t extra = qcow2_be32(h + 36);
         if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
             REFUSE(ctx, -EINVAL,
@@ -514,6 +519,17 @@ static int load_snapshots(struct open_ctx *ctx)
             s->vm_state_size = qcow2_be64(v);
         if (extra >= 16)
             s->disk_size = qcow2_be64(v + 8);
+        if (extra >= 24)
+            s->icount = qcow2_be64(v + 16);
+        if (extra) {
+            s->extra = malloc(extra);
+            if (!s->extra) {
+                free(v);
+                REFUSE(ctx, -ENOMEM, "Out of memory reading the snapshots of %s.", ctx->path);
+            }
+            memcpy(s->extra, v, extra);
+            s->extra_len = extra;
+        }
         memcpy(s->id, v + extra, id_len);
         s->id[id_len] = 0;
         memcpy(s->name, v + extra + id_len, name_len);
@@ -632,13 +648,7 @@ static void release(struct qcow2 *q)
 {
     qcow2_cache_destroy(&q->l2_cache);
     qcow2_cache_destroy(&q->rb_cache);
-    if (q->snapshots) {
-        for (uint32_t i = 0; i < q->nb_snapshots; i++) {
-            free(q->snapshots[i].id);
-            free(q->snapshots[i].name);
-        }
-    }
-    free(q->snapshots);
+    qcow2_free_snapshot_array(q->snapshots, q->nb_snapshots);
     free(q->l1);
     free(q->rt);
     free(q->pending_free);
