@@ -70,9 +70,9 @@ static void test_sequence(void)
     memcpy(sa, cur, size);
     expect_clean(d, "after create a");
 
-    write_both(d, cur, 100, 1000, 2);           /* partial cluster: COW */
-    write_both(d, cur, 2 * MiB, 64 * KiB, 3);   /* whole cluster */
-    write_both(d, cur, 5 * MiB, 300 * KiB, 4);  /* new clusters */
+    write_both(d, cur, 100, 1000, 2);          /* partial cluster: COW */
+    write_both(d, cur, 2 * MiB, 64 * KiB, 3);  /* whole cluster */
+    write_both(d, cur, 5 * MiB, 300 * KiB, 4); /* new clusters */
     CHECK_EQ(vmm_disk_write_zeroes(d, 1 * MiB, 128 * KiB, 0), 0);
     memset(cur + 1 * MiB, 0, 128 * KiB);
     CHECK_EQ(vmm_disk_discard(d, 2 * MiB + 64 * KiB, 64 * KiB), 0);
