@@ -419,6 +419,14 @@ static void test_damaged_tables(void)
     expect_open_refused(p, "L1 table of snapshot 0");
 
     t = image_with_snapshot(p);
+    file_put(p, t, 8, file_get(p, 40, 8)); /* its L1 table on the active one */
+    expect_open_refused(p, "L1 table of snapshot 0 overlaps");
+
+    t = image_with_snapshot(p);
+    file_put(p, t, 8, t); /* its L1 table on the snapshot table */
+    expect_open_refused(p, "L1 table of snapshot 0 overlaps");
+
+    t = image_with_snapshot(p);
     file_put(p, 64, 8, file_get(p, 48, 8)); /* table over the refcount table */
     expect_open_refused(p, "snapshot table overlaps");
 
@@ -462,6 +470,74 @@ static void test_damaged_tables(void)
     }
 }
 
+/*
+ * Random damage to the snapshot table, the snapshot L1 tables and the L2
+ * tables: every open, list, apply, delete, create, read and check must
+ * return (refusing with a sentence), never crash or hang.
+ */
+static void test_random_damage(void)
+{
+    char good[256], bad[256];
+    snprintf(good, sizeof(good), "%s", tpath("fz-good.qcow2"));
+    snprintf(bad, sizeof(bad), "%s", tpath("fz.qcow2"));
+    create_qcow2(good, 2 * MiB, 12, NULL, NULL);
+    struct vmm_disk *d = open_disk(good, 0);
+    uint8_t *cur = calloc(1, 2 * MiB);
+    if (!d)
+        return;
+    write_both(d, cur, 0, 600 * KiB, 70);
+    CHECK_EQ(snap(d, "create", "one"), 0);
+    write_both(d, cur, 300 * KiB, 600 * KiB, 71);
+    CHECK_EQ(snap(d, "create", "two"), 0);
+    write_both(d, cur, 1 * MiB, 100 * KiB, 72);
+    vmm_disk_close(d);
+    free(cur);
+
+    uint64_t fsize = file_size(good), table = file_get(good, 64, 8);
+    uint64_t sl1 = file_get(good, table, 8);
+    uint64_t s = 99;
+    int opened = 0;
+    for (int i = 0; i < 200; i++) {
+        copy_file(good, bad);
+        int flips = 1 + (int)(rng_next(&s) % 4);
+        for (int f = 0; f < flips; f++) {
+            uint64_t where;
+            switch (rng_next(&s) % 3) {
+            case 0: /* the snapshot table */
+                where = table + rng_next(&s) % 160;
+                break;
+            case 1: /* the first snapshot's L1 table */
+                where = sl1 + rng_next(&s) % 64;
+                break;
+            default: /* anywhere in the metadata-heavy rest */
+                where = rng_next(&s) % fsize;
+                break;
+            }
+            file_put(bad, where, 1, rng_next(&s) & 0xff);
+        }
+        struct vmm_error err = {0};
+        d = vmm_disk_open(bad, 0, &err);
+        if (!d) {
+            CHECK(err.msg[0] != 0);
+            continue;
+        }
+        opened++;
+        struct vmm_disk_snapshot *l;
+        size_t n;
+        if (vmm_disk_snapshot_list(d, &l, &n, &err) == 0)
+            vmm_disk_snapshot_list_free(l, n);
+        IGNORE(vmm_disk_snapshot_apply(d, (rng_next(&s) & 1) ? "one" : "two", &err));
+        IGNORE(vmm_disk_snapshot_delete(d, "one", &err));
+        IGNORE(vmm_disk_snapshot_create(d, "three", 0, &err));
+        uint8_t buf[8192];
+        IGNORE(vmm_disk_pread(d, buf, sizeof(buf), 4096));
+        struct vmm_qcow2_check res;
+        IGNORE(vmm_qcow2_check(d, &res));
+        vmm_disk_close(d);
+    }
+    CHECK(opened > 0);
+}
+
 /* Entries written by us: the layout other tools expect (checked field by field). */
 static void test_entry_layout(void)
 {
@@ -497,6 +573,7 @@ int main(void)
     RUN_TEST(test_random_64k);
     RUN_TEST(test_backing);
     RUN_TEST(test_damaged_tables);
+    RUN_TEST(test_random_damage);
     RUN_TEST(test_entry_layout);
     if (!test_failures)
         tmpdir_remove();

@@ -555,6 +555,22 @@ static int load_snapshots(struct open_ctx *ctx)
         REFUSE(ctx, -EINVAL,
                "The disk image %s is damaged: its snapshot table overlaps other metadata.",
                ctx->path);
+    /* Deleting a snapshot frees its L1 table: it must not lie on anything else. */
+    for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+        const struct qcow2_snapshot *s = &q->snapshots[i];
+        uint64_t len = round_up((uint64_t)s->l1_size * 8, cs);
+        if (s->l1_size &&
+            (ranges_overlap(s->l1_offset, len, 0, cs) ||
+             ranges_overlap(s->l1_offset, len, q->rt_offset, (uint64_t)q->rt_clusters * cs) ||
+             ranges_overlap(s->l1_offset, len, q->l1_offset,
+                            round_up((uint64_t)q->l1_size * 8, cs)) ||
+             ranges_overlap(s->l1_offset, len, q->snapshots_offset,
+                            round_up(q->snapshots_size, cs))))
+            REFUSE(ctx, -EINVAL,
+                   "The disk image %s is damaged: the L1 table of snapshot %u overlaps other "
+                   "metadata.",
+                   ctx->path, i);
+    }
     return 0;
 }
 

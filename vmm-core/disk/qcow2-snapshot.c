@@ -718,15 +718,18 @@ static int delete_locked(struct qcow2 *q, const char *name, struct vmm_error *er
     }
     if (r == 0)
         r = commit_table(q, snaps, n);
+    bool switched = r == 0 || q->snapshots == snaps;
+    if (switched) {
+        free(gone.id);
+        free(gone.name);
+        free(gone.extra);
+    } else {
+        free(snaps);
+    }
     if (r < 0) {
-        if (q->snapshots != snaps)
-            free(snaps);
         free(l1);
         return fail_io(q, err, r, "delete a snapshot");
     }
-    free(gone.id);
-    free(gone.name);
-    free(gone.extra);
 
     r = tree_refcounts(q, l1, gone.l1_size, -1);
     if (r == 0)
@@ -775,14 +778,14 @@ static int rename_locked(struct qcow2 *q, const char *name, const char *new_name
     r = qcow2_flush_metadata(q);
     if (r == 0)
         r = commit_table(q, snaps, q->nb_snapshots);
-    if (r < 0) {
-        if (q->snapshots != snaps) {
-            free(dup);
-            free(snaps);
-        }
-        return fail_io(q, err, r, "rename a snapshot");
+    if (q->snapshots == snaps) {
+        free(old);
+    } else {
+        free(dup);
+        free(snaps);
     }
-    free(old);
+    if (r < 0)
+        return fail_io(q, err, r, "rename a snapshot");
     r = qcow2_flush_metadata(q);
     return r < 0 ? fail_io(q, err, r, "rename a snapshot") : 0;
 }
