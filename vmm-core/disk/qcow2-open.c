@@ -555,8 +555,12 @@ static int load_snapshots(struct open_ctx *ctx)
         REFUSE(ctx, -EINVAL,
                "The disk image %s is damaged: its snapshot table overlaps other metadata.",
                ctx->path);
-    /* Deleting a snapshot frees its L1 table: it must not lie on anything else. */
-    for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+    /*
+     * Deleting or applying a snapshot frees an L1 table: in a writable image a
+     * snapshot's must not lie on anything else. (Read-only, one may look at a
+     * snapshot by pointing the header's L1 at it.)
+     */
+    for (uint32_t i = 0; !(q->disk.flags & VMM_DISK_RDONLY) && i < q->nb_snapshots; i++) {
         const struct qcow2_snapshot *s = &q->snapshots[i];
         uint64_t len = round_up((uint64_t)s->l1_size * 8, cs);
         if (s->l1_size &&
