@@ -364,6 +364,240 @@ static void test_refusals(void)
     }
 }
 
+/* ---- internal snapshots both ways ---- */
+
+static const char *qemu_system = "qemu-system-x86_64";
+
+static int snap_op(const char *path, const char *op, const char *name)
+{
+    struct vmm_error err = {0};
+    struct vmm_disk *d = open_disk(path, 0);
+    int r = -EIO;
+    if (!d)
+        return r;
+    if (!strcmp(op, "create"))
+        r = vmm_disk_snapshot_create(d, name, 0, &err);
+    else if (!strcmp(op, "apply"))
+        r = vmm_disk_snapshot_apply(d, name, &err);
+    else
+        r = vmm_disk_snapshot_delete(d, name, &err);
+    if (r < 0)
+        fprintf(stderr, "snapshot %s %s: %s\n", op, name, err.msg);
+    vmm_disk_close(d);
+    return r;
+}
+
+/* qemu-img snapshot -l lists exactly these names. */
+static void qemu_lists(const char *path, const char *const *names, int n)
+{
+    char out[8192];
+    int r = sh(out, sizeof(out), "%s snapshot -l '%s'", qemu_img, path);
+    CHECK_EQ(r, 0);
+    for (int i = 0; i < n; i++) {
+        char needle[80];
+        snprintf(needle, sizeof(needle), " %s ", names[i]);
+        const char *at = strstr(out, needle);
+        if (!at)
+            fprintf(stderr, "qemu-img snapshot -l lacks %s:\n%s\n", names[i], out);
+        CHECK(at != NULL);
+    }
+    int lines = 0;
+    for (const char *c = out; *c; c++)
+        lines += *c == '\n';
+    CHECK_EQ(lines, n ? n + 2 : 0); /* "Snapshot list:", the column titles, one line each */
+}
+
+static void write_ours(const char *path, uint8_t *shadow, uint64_t off, size_t len, uint64_t seed)
+{
+    struct vmm_disk *d = open_disk(path, 0);
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    write_both(d, shadow, off, len, seed);
+    vmm_disk_close(d);
+}
+
+/* Our snapshots, judged after every step by qemu-img check, snapshot -l and convert -l. */
+static void test_our_snapshots(void)
+{
+    char p[256]; /* tpath() reuses its buffers */
+    snprintf(p, sizeof(p), "%s", tpath("oursnap.qcow2"));
+    const uint64_t size = 16 * MiB;
+    enum { MAXS = 5 };
+    uint8_t *cur = calloc(1, size), *shadows[MAXS] = {0};
+    char names[MAXS][16];
+    const char *list[MAXS];
+    int have = 0, counter = 0;
+    uint64_t s = 91;
+
+    create_qcow2(p, size, 16, NULL, NULL);
+    for (int step = 0; step < 30; step++) {
+        unsigned op = (unsigned)(rng_next(&s) % 10);
+        if (op < 4 || have == 0) {
+            size_t len = 1 + rng_next(&s) % (2 * MiB);
+            write_ours(p, cur, rng_next(&s) % (size - len), len, s);
+        }
+        if ((op < 6 || have == 0) && have < MAXS) {
+            snprintf(names[have], sizeof(names[have]), "snap-%d", counter++);
+            CHECK_EQ(snap_op(p, "create", names[have]), 0);
+            shadows[have] = malloc(size);
+            memcpy(shadows[have], cur, size);
+            have++;
+        } else if (op < 8) {
+            int k = (int)(rng_next(&s) % (uint64_t)have);
+            CHECK_EQ(snap_op(p, "apply", names[k]), 0);
+            memcpy(cur, shadows[k], size);
+        } else {
+            int k = (int)(rng_next(&s) % (uint64_t)have);
+            CHECK_EQ(snap_op(p, "delete", names[k]), 0);
+            free(shadows[k]);
+            shadows[k] = shadows[have - 1];
+            memcpy(names[k], names[have - 1], sizeof(names[k]));
+            have--;
+        }
+        qemu_check_clean(p);
+        for (int k = 0; k < have; k++)
+            list[k] = names[k];
+        qemu_lists(p, list, have);
+        if (step % 5 == 4) {
+            qemu_reads_same(p, cur, size, NULL);
+            for (int k = 0; k < have; k++) {
+                char opt[128];
+                snprintf(opt, sizeof(opt), "-l snapshot.name=%s", names[k]);
+                qemu_reads_same(p, shadows[k], size, opt);
+            }
+        }
+    }
+    /* QEMU applies ours too. */
+    if (have) {
+        run_ok("%s snapshot -a %s '%s'", qemu_img, names[0], p);
+        struct vmm_disk *d = open_disk(p, VMM_DISK_RDONLY);
+        CHECK(d != NULL);
+        if (d) {
+            CHECK(disk_matches(d, shadows[0], size));
+            vmm_disk_close(d);
+        }
+    }
+    for (int k = 0; k < have; k++)
+        free(shadows[k]);
+    free(cur);
+}
+
+/* Snapshots made by qemu-img over data written by qemu-io, applied and deleted by us. */
+static void qemu_made_case(unsigned cluster_kib, const char *extra_opts)
+{
+    char p[256]; /* tpath() reuses its buffers */
+    snprintf(p, sizeof(p), "%s", tpath("qsnap.qcow2"));
+    const uint64_t size = 8 * MiB;
+    uint8_t *cur = calloc(1, size), *s1 = malloc(size), *s2 = malloc(size);
+
+    unlink(p);
+    run_ok("%s create -f qcow2 -o cluster_size=%uk%s '%s' 8M", qemu_img, cluster_kib,
+           extra_opts ? extra_opts : "", p);
+    run_ok("%s -f qcow2 -c 'write -P 0x11 0 3M' -c 'write -P 0x22 5M 1M' '%s'", qemu_io, p);
+    memset(cur, 0x11, 3 * MiB);
+    memset(cur + 5 * MiB, 0x22, 1 * MiB);
+    run_ok("%s snapshot -c q1 '%s'", qemu_img, p);
+    memcpy(s1, cur, size);
+    run_ok("%s -f qcow2 -c 'write -P 0x33 1M 3M' -c 'write -z 5M 512k' '%s'", qemu_io, p);
+    memset(cur + 1 * MiB, 0x33, 3 * MiB);
+    memset(cur + 5 * MiB, 0, 512 * 1024);
+    run_ok("%s snapshot -c q2 '%s'", qemu_img, p);
+    memcpy(s2, cur, size);
+    run_ok("%s -f qcow2 -c 'write -P 0x44 0 8M' '%s'", qemu_io, p);
+    memset(cur, 0x44, size);
+
+    struct vmm_disk *d = open_disk(p, 0);
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    struct vmm_disk_snapshot *l;
+    size_t n;
+    struct vmm_error err = {0};
+    CHECK_EQ(vmm_disk_snapshot_list(d, &l, &n, &err), 0);
+    CHECK_EQ(n, 2);
+    if (n == 2)
+        CHECK(!strcmp(l[0].name, "q1") && !strcmp(l[1].name, "q2") && l[0].disk_size == size);
+    vmm_disk_snapshot_list_free(l, n);
+    CHECK(disk_matches(d, cur, size));
+    CHECK_EQ(vmm_disk_snapshot_apply(d, "q1", &err), 0);
+    CHECK(disk_matches(d, s1, size));
+    vmm_disk_close(d);
+    qemu_check_clean(p);
+    qemu_reads_same(p, s1, size, NULL);
+
+    CHECK_EQ(snap_op(p, "delete", "q1"), 0);
+    qemu_check_clean(p);
+    CHECK_EQ(snap_op(p, "apply", "q2"), 0);
+    qemu_check_clean(p);
+    qemu_reads_same(p, s2, size, NULL);
+    write_ours(p, s2, 2 * MiB + 100, 1 * MiB, 95);
+    CHECK_EQ(snap_op(p, "create", "ours"), 0);
+    const char *names[] = {"q2", "ours"};
+    qemu_lists(p, names, 2);
+    qemu_check_clean(p);
+    run_ok("%s snapshot -d q2 '%s'", qemu_img, p);
+    CHECK_EQ(snap_op(p, "delete", "ours"), 0);
+    qemu_check_clean(p);
+    qemu_reads_same(p, s2, size, NULL);
+    free(cur);
+    free(s1);
+    free(s2);
+}
+
+static void test_qemu_snapshots(void)
+{
+    qemu_made_case(64, NULL);
+    qemu_made_case(4, NULL);
+    qemu_made_case(64, ",compat=0.10"); /* v2 */
+    qemu_made_case(64, ",refcount_bits=64");
+}
+
+/* A snapshot with VM state (savevm in a machine without devices): listed, its disk applied. */
+static void test_vm_state_snapshot(void)
+{
+    char out[4096];
+    char p[256]; /* tpath() reuses its buffers */
+    snprintf(p, sizeof(p), "%s", tpath("vmstate.qcow2"));
+    const uint64_t size = 8 * MiB;
+
+    if (sh(out, sizeof(out), "%s --version", qemu_system) != 0) {
+        printf("(no %s: VM state snapshots not covered)\n", qemu_system);
+        return;
+    }
+    unlink(p);
+    run_ok("%s create -f qcow2 '%s' 8M", qemu_img, p);
+    run_ok("%s -f qcow2 -c 'write -P 0x5a 1M 2M' '%s'", qemu_io, p);
+    run_ok("printf 'savevm vm1\\nquit\\n' | timeout 120 %s -machine none -nodefaults -display "
+           "none -drive file='%s',if=none,id=d0,format=qcow2 -monitor stdio >/dev/null",
+           qemu_system, p);
+    run_ok("%s -f qcow2 -c 'write -P 0x6b 0 8M' '%s'", qemu_io, p);
+
+    uint8_t *want = calloc(1, size);
+    memset(want + 1 * MiB, 0x5a, 2 * MiB);
+    struct vmm_disk *d = open_disk(p, 0);
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    struct vmm_disk_snapshot *l;
+    size_t n;
+    struct vmm_error err = {0};
+    CHECK_EQ(vmm_disk_snapshot_list(d, &l, &n, &err), 0);
+    CHECK_EQ(n, 1);
+    if (n == 1)
+        CHECK(!strcmp(l[0].name, "vm1") && l[0].vm_state_size > 0);
+    vmm_disk_snapshot_list_free(l, n);
+    CHECK_EQ(vmm_disk_snapshot_apply(d, "vm1", &err), 0);
+    CHECK(disk_matches(d, want, size));
+    vmm_disk_close(d);
+    qemu_check_clean(p);
+    qemu_reads_same(p, want, size, NULL);
+    CHECK_EQ(snap_op(p, "delete", "vm1"), 0);
+    qemu_check_clean(p);
+    qemu_reads_same(p, want, size, NULL);
+    free(want);
+}
+
 int main(void)
 {
     char out[512];
@@ -372,6 +606,8 @@ int main(void)
         qemu_img = getenv("QEMU_IMG");
     if (getenv("QEMU_IO") && getenv("QEMU_IO")[0])
         qemu_io = getenv("QEMU_IO");
+    if (getenv("QEMU_SYSTEM") && getenv("QEMU_SYSTEM")[0])
+        qemu_system = getenv("QEMU_SYSTEM");
     if (sh(out, sizeof(out), "%s --version", qemu_img) != 0)
         TEST_SKIP("qemu-img not found (install qemu-utils)");
     have_qemu_io = sh(out, sizeof(out), "%s --version", qemu_io) == 0;
@@ -385,6 +621,9 @@ int main(void)
     RUN_TEST(test_snapshot_cow);
     RUN_TEST(test_zero_clusters_qemu_io);
     RUN_TEST(test_refusals);
+    RUN_TEST(test_our_snapshots);
+    RUN_TEST(test_qemu_snapshots);
+    RUN_TEST(test_vm_state_snapshot);
     if (!test_failures)
         tmpdir_remove();
     else

@@ -166,3 +166,65 @@ const char *vmm_disk_format_name(enum vmm_disk_format format)
     }
     return "unknown";
 }
+
+/* ---- internal snapshots ---- */
+
+static int no_snapshots(struct vmm_disk *disk, struct vmm_error *err)
+{
+    vmm_error_set(err, -ENOTSUP,
+                  "Snapshots need a qcow2 disk image; this one is %s. Convert it with "
+                  "\"qemu-img convert -O qcow2\" first.",
+                  disk->ops->name);
+    return -ENOTSUP;
+}
+
+int vmm_disk_snapshot_list(struct vmm_disk *disk, struct vmm_disk_snapshot **list, size_t *n,
+                           struct vmm_error *err)
+{
+    *list = NULL;
+    *n = 0;
+    if (!disk->ops->snapshot_list)
+        return no_snapshots(disk, err);
+    return disk->ops->snapshot_list(disk, list, n, err);
+}
+
+void vmm_disk_snapshot_list_free(struct vmm_disk_snapshot *list, size_t n)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].id);
+        free(list[i].name);
+    }
+    free(list);
+}
+
+int vmm_disk_snapshot_create(struct vmm_disk *disk, const char *name, uint64_t vm_clock_nsec,
+                             struct vmm_error *err)
+{
+    if (!disk->ops->snapshot_create)
+        return no_snapshots(disk, err);
+    return disk->ops->snapshot_create(disk, name, vm_clock_nsec, err);
+}
+
+int vmm_disk_snapshot_apply(struct vmm_disk *disk, const char *name, struct vmm_error *err)
+{
+    if (!disk->ops->snapshot_apply)
+        return no_snapshots(disk, err);
+    return disk->ops->snapshot_apply(disk, name, err);
+}
+
+int vmm_disk_snapshot_delete(struct vmm_disk *disk, const char *name, struct vmm_error *err)
+{
+    if (!disk->ops->snapshot_delete)
+        return no_snapshots(disk, err);
+    return disk->ops->snapshot_delete(disk, name, err);
+}
+
+int vmm_disk_snapshot_rename(struct vmm_disk *disk, const char *name, const char *new_name,
+                             struct vmm_error *err)
+{
+    if (!disk->ops->snapshot_rename)
+        return no_snapshots(disk, err);
+    return disk->ops->snapshot_rename(disk, name, new_name, err);
+}

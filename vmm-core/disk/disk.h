@@ -55,6 +55,17 @@ struct vmm_disk_info {
     char error[256];         /* why the image went read-only during I/O, or "" */
 };
 
+/* An internal snapshot of a disk image (qcow2), as listed. */
+struct vmm_disk_snapshot {
+    char *id;   /* unique within the image, e.g. "3"; as stored, may hold any bytes */
+    char *name; /* as stored, may hold any bytes: sanitise before showing */
+    uint64_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec; /* guest clock when taken */
+    uint64_t vm_state_size; /* VM state QEMU saved with it (0 for Terrarium's snapshots) */
+    uint64_t disk_size;     /* the virtual size when taken */
+};
+
 struct vmm_disk;
 
 /*
@@ -75,6 +86,15 @@ struct vmm_disk_ops {
     int (*discard)(struct vmm_disk *disk, uint64_t off, uint64_t len);
     int (*write_zeroes)(struct vmm_disk *disk, uint64_t off, uint64_t len, unsigned flags);
     void (*get_info)(struct vmm_disk *disk, struct vmm_disk_info *info);
+    /* Internal snapshots; NULL when the format has none. They fill err on failure. */
+    int (*snapshot_list)(struct vmm_disk *disk, struct vmm_disk_snapshot **list, size_t *n,
+                         struct vmm_error *err);
+    int (*snapshot_create)(struct vmm_disk *disk, const char *name, uint64_t vm_clock_nsec,
+                           struct vmm_error *err);
+    int (*snapshot_apply)(struct vmm_disk *disk, const char *name, struct vmm_error *err);
+    int (*snapshot_delete)(struct vmm_disk *disk, const char *name, struct vmm_error *err);
+    int (*snapshot_rename)(struct vmm_disk *disk, const char *name, const char *new_name,
+                           struct vmm_error *err);
 };
 
 struct vmm_disk {
@@ -111,6 +131,28 @@ void vmm_disk_get_info(struct vmm_disk *disk, struct vmm_disk_info *info);
 const char *vmm_disk_format_name(enum vmm_disk_format format);
 
 /*
+ * Internal snapshots of the disk contents (qcow2 only; other formats give
+ * -ENOTSUP with a sentence). Machine state lives elsewhere; snapshots that
+ * QEMU saved with VM state are listed and applied (their disk part).
+ *
+ * A snapshot is found by name, else by id. Names are 1..255 bytes and unique.
+ * create records the virtual clock given (0 if none). apply makes the disk
+ * read as it did when the snapshot was taken; the snapshot stays. Each call
+ * is crash-safe (an interruption leaks clusters at worst) and ends durable.
+ * The caller keeps guest I/O away from the disk during apply (the VM is paused).
+ */
+VMM_WUR int vmm_disk_snapshot_list(struct vmm_disk *disk, struct vmm_disk_snapshot **list,
+                                   size_t *n, struct vmm_error *err);
+void vmm_disk_snapshot_list_free(struct vmm_disk_snapshot *list, size_t n);
+VMM_WUR int vmm_disk_snapshot_create(struct vmm_disk *disk, const char *name,
+                                     uint64_t vm_clock_nsec, struct vmm_error *err);
+VMM_WUR int vmm_disk_snapshot_apply(struct vmm_disk *disk, const char *name, struct vmm_error *err);
+VMM_WUR int vmm_disk_snapshot_delete(struct vmm_disk *disk, const char *name,
+                                     struct vmm_error *err);
+VMM_WUR int vmm_disk_snapshot_rename(struct vmm_disk *disk, const char *name, const char *new_name,
+                                     struct vmm_error *err);
+
+/*
  * Creates a qcow2 v3 image (16-bit refcounts, zlib compression type) at path,
  * which must not exist yet. cluster_bits 0 means 16 (64 KiB); 9..21 are
  * accepted. backing_file is optional and written as given (a relative name is
@@ -124,8 +166,11 @@ VMM_WUR int vmm_qcow2_create(const char *path, uint64_t size, unsigned cluster_b
 
 /* Consistency check of an open qcow2 image: every cluster's refcount against its references. */
 struct vmm_qcow2_check {
-    uint64_t errors;       /* refcount lower than references, bad pointers, overlaps */
-    uint64_t leaks;        /* clusters with a refcount but fewer references */
+    uint64_t errors; /* refcount lower than references, bad pointers, overlaps */
+    uint64_t leaks;  /* clusters with a refcount but fewer references */
+    /* Active clusters with refcount 1 whose copied flag is clear: harmless (a write copies them
+     * once more), left by an interrupted snapshot operation; qemu-img check -r all clears them. */
+    uint64_t copied_unset;
     uint64_t clusters;     /* host clusters examined */
     char first_error[256]; /* a sentence about the first error, or "" */
 };

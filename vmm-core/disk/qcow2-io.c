@@ -818,4 +818,9 @@ const struct vmm_disk_ops vmm_disk_qcow2_ops = {
     .discard = qcow2_discard,
     .write_zeroes = qcow2_write_zeroes,
     .get_info = qcow2_get_info,
+    .snapshot_list = qcow2_snapshot_list,
+    .snapshot_create = qcow2_snapshot_create,
+    .snapshot_apply = qcow2_snapshot_apply,
+    .snapshot_delete = qcow2_snapshot_delete,
+    .snapshot_rename = qcow2_snapshot_rename,
 };

@@ -483,7 +483,12 @@ static int load_snapshots(struct open_ctx *ctx)
         s->l1_offset = qcow2_be64(h);
         s->l1_size = qcow2_be32(h + 8);
         uint16_t id_len = qcow2_be16(h + 12), name_len = qcow2_be16(h + 14);
+        s->date_sec = qcow2_be32(h + 16);
+        s->date_nsec = qcow2_be32(h + 20);
+        s->vm_clock_nsec = qcow2_be64(h + 24);
         s->vm_state_size = qcow2_be32(h + 32);
+        s->disk_size = q->disk.size;
+        s->icount = UINT64_MAX;
         uint32_t extra = qcow2_be32(h + 36);
         if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
             REFUSE(ctx, -EINVAL,
@@ -514,6 +519,17 @@ static int load_snapshots(struct open_ctx *ctx)
             s->vm_state_size = qcow2_be64(v);
         if (extra >= 16)
             s->disk_size = qcow2_be64(v + 8);
+        if (extra >= 24)
+            s->icount = qcow2_be64(v + 16);
+        if (extra) {
+            s->extra = malloc(extra);
+            if (!s->extra) {
+                free(v);
+                REFUSE(ctx, -ENOMEM, "Out of memory reading the snapshots of %s.", ctx->path);
+            }
+            memcpy(s->extra, v, extra);
+            s->extra_len = extra;
+        }
         memcpy(s->id, v + extra, id_len);
         s->id[id_len] = 0;
         memcpy(s->name, v + extra + id_len, name_len);
@@ -539,6 +555,26 @@ static int load_snapshots(struct open_ctx *ctx)
         REFUSE(ctx, -EINVAL,
                "The disk image %s is damaged: its snapshot table overlaps other metadata.",
                ctx->path);
+    /*
+     * Deleting or applying a snapshot frees an L1 table: in a writable image a
+     * snapshot's must not lie on anything else. (Read-only, one may look at a
+     * snapshot by pointing the header's L1 at it.)
+     */
+    for (uint32_t i = 0; !(q->disk.flags & VMM_DISK_RDONLY) && i < q->nb_snapshots; i++) {
+        const struct qcow2_snapshot *s = &q->snapshots[i];
+        uint64_t len = round_up((uint64_t)s->l1_size * 8, cs);
+        if (s->l1_size &&
+            (ranges_overlap(s->l1_offset, len, 0, cs) ||
+             ranges_overlap(s->l1_offset, len, q->rt_offset, (uint64_t)q->rt_clusters * cs) ||
+             ranges_overlap(s->l1_offset, len, q->l1_offset,
+                            round_up((uint64_t)q->l1_size * 8, cs)) ||
+             ranges_overlap(s->l1_offset, len, q->snapshots_offset,
+                            round_up(q->snapshots_size, cs))))
+            REFUSE(ctx, -EINVAL,
+                   "The disk image %s is damaged: the L1 table of snapshot %u overlaps other "
+                   "metadata.",
+                   ctx->path, i);
+    }
     return 0;
 }
 
@@ -632,13 +668,7 @@ static void release(struct qcow2 *q)
 {
     qcow2_cache_destroy(&q->l2_cache);
     qcow2_cache_destroy(&q->rb_cache);
-    if (q->snapshots) {
-        for (uint32_t i = 0; i < q->nb_snapshots; i++) {
-            free(q->snapshots[i].id);
-            free(q->snapshots[i].name);
-        }
-    }
-    free(q->snapshots);
+    qcow2_free_snapshot_array(q->snapshots, q->nb_snapshots);
     free(q->l1);
     free(q->rt);
     free(q->pending_free);

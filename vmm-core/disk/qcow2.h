@@ -28,8 +28,10 @@
 
 /* Header field offsets. */
 #define QCOW2_HDR_BACKING_OFFSET 8
+#define QCOW2_HDR_L1_SIZE 36 /* l1_size, then l1_table_offset */
 #define QCOW2_HDR_L1_OFFSET 40
-#define QCOW2_HDR_RT_OFFSET 48 /* refcount_table_offset, then refcount_table_clusters */
+#define QCOW2_HDR_RT_OFFSET 48    /* refcount_table_offset, then refcount_table_clusters */
+#define QCOW2_HDR_NB_SNAPSHOTS 60 /* nb_snapshots, then snapshots_offset */
 #define QCOW2_HDR_INCOMPAT 72
 #define QCOW2_HDR_AUTOCLEAR 88
 
@@ -68,6 +70,11 @@
 #define QCOW2_MAX_SNAPSHOT_EXTRA 1024u
 #define QCOW2_MAX_BACKING_NAME 1023u
 
+/* Extra data we write in snapshot entries: vm_state_size, disk_size, icount. */
+#define QCOW2_SNAPSHOT_EXTRA_OURS 24u
+/* Longest snapshot name we create. */
+#define QCOW2_SNAPSHOT_NAME_MAX 255u
+
 /* Pending refcount decrements held before a metadata flush is forced. */
 #define QCOW2_PENDING_FREE_MAX 8192
 
@@ -92,10 +99,15 @@ struct qcow2_cache {
 struct qcow2_snapshot {
     uint64_t l1_offset;
     uint32_t l1_size;
+    uint32_t date_sec, date_nsec;
+    uint64_t vm_clock_nsec;
     uint64_t vm_state_size;
-    uint64_t disk_size;
+    uint64_t disk_size; /* the virtual size when taken (the current one if not recorded) */
+    uint64_t icount;    /* UINT64_MAX when absent */
     char *id;
     char *name;
+    uint8_t *extra; /* the entry's extra data as found, kept when the table is rewritten */
+    uint32_t extra_len;
 };
 
 enum qcow2_ctype { QCOW2_UNALLOCATED, QCOW2_ZERO_CLUSTER, QCOW2_NORMAL, QCOW2_COMPRESSED_CLUSTER };
@@ -228,6 +240,17 @@ void qcow2_refblock_set(const struct qcow2 *q, void *blk, uint64_t i, uint64_t v
 enum qcow2_ctype qcow2_classify(struct qcow2 *q, uint64_t entry, uint64_t *host);
 int qcow2_check_entry(struct qcow2 *q, uint64_t entry, enum qcow2_ctype *type, uint64_t *host);
 void qcow2_compressed_range(struct qcow2 *q, uint64_t entry, uint64_t *off, uint64_t *len);
+
+/* qcow2-snapshot.c */
+void qcow2_free_snapshot_array(struct qcow2_snapshot *s, uint32_t n);
+int qcow2_snapshot_list(struct vmm_disk *disk, struct vmm_disk_snapshot **list, size_t *n,
+                        struct vmm_error *err);
+int qcow2_snapshot_create(struct vmm_disk *disk, const char *name, uint64_t vm_clock_nsec,
+                          struct vmm_error *err);
+int qcow2_snapshot_apply(struct vmm_disk *disk, const char *name, struct vmm_error *err);
+int qcow2_snapshot_delete(struct vmm_disk *disk, const char *name, struct vmm_error *err);
+int qcow2_snapshot_rename(struct vmm_disk *disk, const char *name, const char *new_name,
+                          struct vmm_error *err);
 
 extern const struct vmm_disk_ops vmm_disk_qcow2_ops;
 int qcow2_open(struct vmm_disk *disk, const char *path, int depth, struct vmm_error *err);
