@@ -38,6 +38,7 @@ struct _TrmMachine {
     GArray *forwards; /* TrmForward */
     TrmMachineState state;
     char *failure;
+    GBytes *thumbnail;
 };
 
 G_DEFINE_FINAL_TYPE(TrmMachine, trm_machine, G_TYPE_OBJECT)
@@ -50,6 +51,7 @@ enum {
     PROP_STATE,
     PROP_FAILURE,
     PROP_BROKEN,
+    PROP_THUMBNAIL,
     N_PROPS,
 };
 
@@ -81,6 +83,7 @@ static void trm_machine_finalize(GObject *object)
     g_array_unref(self->drives);
     g_array_unref(self->forwards);
     g_free(self->failure);
+    g_clear_pointer(&self->thumbnail, g_bytes_unref);
     G_OBJECT_CLASS(trm_machine_parent_class)->finalize(object);
 }
 
@@ -106,6 +109,9 @@ static void trm_machine_get_property(GObject *object, guint id, GValue *value, G
     case PROP_BROKEN:
         g_value_set_string(value, self->broken);
         break;
+    case PROP_THUMBNAIL:
+        g_value_set_boxed(value, self->thumbnail);
+        break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
     }
@@ -124,6 +130,7 @@ static void trm_machine_class_init(TrmMachineClass *klass)
                                          TRM_MACHINE_STATE_OFF, f);
     props[PROP_FAILURE] = g_param_spec_string("failure", NULL, NULL, NULL, f);
     props[PROP_BROKEN] = g_param_spec_string("broken-reason", NULL, NULL, NULL, f);
+    props[PROP_THUMBNAIL] = g_param_spec_boxed("thumbnail", NULL, NULL, G_TYPE_BYTES, f);
     g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
@@ -696,4 +703,18 @@ const char *trm_machine_state_to_string(TrmMachineState state)
         return _("Stopped unexpectedly");
     }
     return "";
+}
+
+GBytes *trm_machine_get_thumbnail(TrmMachine *self)
+{
+    return self->thumbnail;
+}
+
+void trm_machine_set_thumbnail(TrmMachine *self, GBytes *png)
+{
+    if (self->thumbnail == png)
+        return;
+    g_clear_pointer(&self->thumbnail, g_bytes_unref);
+    self->thumbnail = png ? g_bytes_ref(png) : NULL;
+    g_object_notify_by_pspec(G_OBJECT(self), props[PROP_THUMBNAIL]);
 }

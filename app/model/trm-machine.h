@@ -97,6 +97,10 @@ const char *trm_machine_get_failure(TrmMachine *self);
 void trm_machine_set_failure(TrmMachine *self, const char *failure);
 const char *trm_machine_state_to_string(TrmMachineState state);
 
+/* The last screen as PNG (from the running machine or thumbnail.png); may be NULL. */
+GBytes *trm_machine_get_thumbnail(TrmMachine *self);
+void trm_machine_set_thumbnail(TrmMachine *self, GBytes *png);
+
 /* Paths inside the machine's directory. */
 char *trm_machine_dup_ini_path(TrmMachine *self);
 char *trm_machine_dup_log_path(TrmMachine *self);
