@@ -151,10 +151,12 @@ static GtkWidget *create_tile(gpointer item, gpointer data)
     GtkWidget *name = gtk_label_new(NULL);
     gtk_widget_add_css_class(name, "heading");
     gtk_label_set_ellipsize(GTK_LABEL(name), PANGO_ELLIPSIZE_END);
+    gtk_label_set_max_width_chars(GTK_LABEL(name), 20);
     gtk_label_set_xalign(GTK_LABEL(name), 0);
     GtkWidget *os = gtk_label_new(NULL);
     gtk_widget_add_css_class(os, "dim-label");
     gtk_label_set_ellipsize(GTK_LABEL(os), PANGO_ELLIPSIZE_END);
+    gtk_label_set_max_width_chars(GTK_LABEL(os), 20);
     gtk_label_set_xalign(GTK_LABEL(os), 0);
     GtkWidget *state = gtk_label_new(NULL);
     gtk_widget_add_css_class(state, "caption");
