@@ -9,7 +9,7 @@ endif
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := $(shell sed -e 's/\#.*//' .ci/debian-packages.txt)
 
-.PHONY: all deps build run check format clean
+.PHONY: all deps build run app check format clean
 
 all: build
 
@@ -32,6 +32,9 @@ build: deps $(BUILD)/build.ninja
 
 run: build
 	./app/runner/run-demo.sh $(BUILD)
+
+app: build
+	GSETTINGS_SCHEMA_DIR=$(BUILD)/data $(BUILD)/app/ui/terrarium
 
 check: build
 	python3 tests/check.py $(BUILD)

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * terrarium            the library (single instance)
+ * terrarium --machine UUID   one running machine and its window
+ */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <locale.h>
+
+#include "trm-application.h"
+#include "trm-machine-application.h"
+
+int main(int argc, char **argv)
+{
+    setlocale(LC_ALL, "");
+    bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+    bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+    textdomain(GETTEXT_PACKAGE);
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--machine") == 0) {
+            if (i + 1 >= argc) {
+                g_printerr("terrarium: --machine needs a machine's UUID\n");
+                return 2;
+            }
+            g_autoptr(TrmMachineApplication) app = trm_machine_application_new(argv[i + 1]);
+            char *args[] = {argv[0], NULL};
+            int rc = g_application_run(G_APPLICATION(app), 1, args);
+            return rc ? rc : trm_machine_application_get_exit_status(app);
+        }
+    }
+    g_autoptr(TrmApplication) app = trm_application_new();
+    return g_application_run(G_APPLICATION(app), argc, argv);
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <gtk/gtk.h>
+
+G_BEGIN_DECLS
+
+struct vmm_vm;
+
+#define TRM_TYPE_DISPLAY_VIEW (trm_display_view_get_type())
+G_DECLARE_FINAL_TYPE(TrmDisplayView, trm_display_view, TRM, DISPLAY_VIEW, GtkGLArea)
+
+GtkWidget *trm_display_view_new(void);
+/* The VM whose screen is shown and who gets the input; NULL detaches. */
+void trm_display_view_set_vm(TrmDisplayView *self, struct vmm_vm *vm);
+/* TRUE: scale to fit the widget keeping the aspect; FALSE: one guest pixel per device pixel. */
+void trm_display_view_set_fit(TrmDisplayView *self, gboolean fit);
+gboolean trm_display_view_get_fit(TrmDisplayView *self);
+/* Has the VM a display adapter? FALSE until the first frame, and while vmm reports -ENODEV. */
+gboolean trm_display_view_get_has_display(TrmDisplayView *self);
+gboolean trm_display_view_get_grabbed(TrmDisplayView *self);
+void trm_display_view_ungrab(TrmDisplayView *self);
+/* A copy of the current guest screen (opaque RGB), or NULL without one. */
+GdkTexture *trm_display_view_dup_texture(TrmDisplayView *self);
+/* Sends a key combination (evdev codes), pressed in order and released in reverse. */
+void trm_display_view_send_keys(TrmDisplayView *self, const guint *codes, guint n);
+/* Release keys, as the GSettings nick ("ctrl-alt", "ctrl-alt-shift", "right-ctrl"). */
+void trm_display_view_set_release_keys(TrmDisplayView *self, const char *nick);
+/* A sentence naming the release keys, for the overlay hint. */
+const char *trm_display_view_get_release_label(TrmDisplayView *self);
+
+G_END_DECLS

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "trm-machine.h"
+
+G_BEGIN_DECLS
+
+#define TRM_TYPE_MACHINE_CLIENT (trm_machine_client_get_type())
+G_DECLARE_FINAL_TYPE(TrmMachineClient, trm_machine_client, TRM, MACHINE_CLIENT, GObject)
+
+TrmMachineClient *trm_machine_client_new(TrmMachine *machine);
+TrmMachine *trm_machine_client_get_machine(TrmMachineClient *self);
+/* Starts the machine's own process and connects to it. */
+gboolean trm_machine_client_start(TrmMachineClient *self, GError **error);
+/* Connects to a machine process that is already running (a restarted library). */
+void trm_machine_client_attach(TrmMachineClient *self);
+gboolean trm_machine_client_is_connected(TrmMachineClient *self);
+/* A Machine1 method without arguments (or PresentWindow); failures come as "error". */
+void trm_machine_client_call(TrmMachineClient *self, const char *method);
+/* The machine process's id when this library started it, else 0. */
+GPid trm_machine_client_get_pid(TrmMachineClient *self);
+/* The last lines of the machine's log, for "stopped unexpectedly". */
+char *trm_machine_client_dup_log_tail(TrmMachine *machine, guint lines);
+
+G_END_DECLS

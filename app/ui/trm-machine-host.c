@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One running machine, hosted in this process: vmm-core in-process, the
+ * org.terrarium.Machine1 interface on a peer-to-peer D-Bus socket for the
+ * library, and a run lock so a machine runs at most once.
+ *
+ * vmm-core calls back from its own threads (serial output); everything that
+ * touches GObjects is bounced to the main context.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
+
+#include "trm-dbus-machine1.h"
+#include "trm-error.h"
+#include "trm-host-check.h"
+#include "trm-machine-host.h"
+#include "trm-runtime.h"
+#include "vmm/vmm.h"
+
+#define SERIAL_KEEP (64 * 1024)
+#define OBJECT_PATH "/org/terrarium/Machine1"
+
+struct _TrmMachineHost {
+    GObject parent_instance;
+    TrmMachine *machine;
+    struct vmm_vm *vm;
+    int lock_fd;
+    GDBusServer *server;
+    TrmDBusMachine1 *skeleton;
+    GPtrArray *connections;
+    GThread *waiter;
+    const char *state;
+    GMutex serial_lock;
+    GString *serial_pending; /* from vmm threads, under serial_lock */
+    GString *serial;         /* main thread */
+    guint serial_idle;
+    TrmScreenshotFunc screenshot;
+    gpointer screenshot_data;
+    char *socket_path;
+    /* Strings the vmm_config points at. */
+    GPtrArray *strings;
+};
+
+G_DEFINE_FINAL_TYPE(TrmMachineHost, trm_machine_host, G_TYPE_OBJECT)
+
+enum { SIGNAL_STATE_CHANGED, SIGNAL_STOPPED, SIGNAL_SERIAL, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void set_state(TrmMachineHost *self, const char *state)
+{
+    if (g_strcmp0(self->state, state) == 0)
+        return;
+    self->state = state;
+    trm_dbus_machine1_set_state(self->skeleton, state);
+    g_signal_emit(self, signals[SIGNAL_STATE_CHANGED], 0);
+}
+
+static void trm_machine_host_dispose(GObject *object)
+{
+    TrmMachineHost *self = TRM_MACHINE_HOST(object);
+    if (self->vm) {
+        vmm_vm_request_stop(self->vm);
+        if (self->waiter)
+            g_thread_join(g_steal_pointer(&self->waiter));
+        vmm_vm_destroy(self->vm);
+        self->vm = NULL;
+    }
+    if (self->server) {
+        g_dbus_server_stop(self->server);
+        g_clear_object(&self->server);
+        g_unlink(self->socket_path);
+    }
+    g_clear_pointer(&self->connections, g_ptr_array_unref);
+    g_clear_object(&self->skeleton);
+    g_clear_object(&self->machine);
+    g_clear_handle_id(&self->serial_idle, g_source_remove);
+    if (self->lock_fd >= 0) {
+        close(self->lock_fd);
+        self->lock_fd = -1;
+    }
+    G_OBJECT_CLASS(trm_machine_host_parent_class)->dispose(object);
+}
+
+static void trm_machine_host_finalize(GObject *object)
+{
+    TrmMachineHost *self = TRM_MACHINE_HOST(object);
+    g_string_free(self->serial_pending, TRUE);
+    g_string_free(self->serial, TRUE);
+    g_mutex_clear(&self->serial_lock);
+    g_ptr_array_unref(self->strings);
+    g_free(self->socket_path);
+    G_OBJECT_CLASS(trm_machine_host_parent_class)->finalize(object);
+}
+
+static void trm_machine_host_class_init(TrmMachineHostClass *klass)
+{
+    GObjectClass *object_class = G_OBJECT_CLASS(klass);
+    object_class->dispose = trm_machine_host_dispose;
+    object_class->finalize = trm_machine_host_finalize;
+    signals[SIGNAL_STATE_CHANGED] =
+        g_signal_new("state-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 0);
+    /* (exit status, a sentence) */
+    signals[SIGNAL_STOPPED] =
+        g_signal_new("stopped", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                     G_TYPE_NONE, 2, G_TYPE_INT, G_TYPE_STRING);
+    /* New serial output (the text added). */
+    signals[SIGNAL_SERIAL] =
+        g_signal_new("serial-output", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+}
+
+static void trm_machine_host_init(TrmMachineHost *self)
+{
+    self->lock_fd = -1;
+    self->state = "starting";
+    self->connections = g_ptr_array_new_with_free_func(g_object_unref);
+    g_mutex_init(&self->serial_lock);
+    self->serial_pending = g_string_new(NULL);
+    self->serial = g_string_new(NULL);
+    self->strings = g_ptr_array_new_with_free_func(g_free);
+}
+
+static gboolean flush_serial(gpointer data)
+{
+    TrmMachineHost *self = data;
+    g_mutex_lock(&self->serial_lock);
+    g_autofree char *text =
+        g_utf8_make_valid(self->serial_pending->str, (gssize)self->serial_pending->len);
+    g_string_truncate(self->serial_pending, 0);
+    self->serial_idle = 0;
+    g_mutex_unlock(&self->serial_lock);
+    g_string_append(self->serial, text);
+    if (self->serial->len > SERIAL_KEEP)
+        g_string_erase(self->serial, 0, (gssize)(self->serial->len - SERIAL_KEEP / 2));
+    g_signal_emit(self, signals[SIGNAL_SERIAL], 0, text);
+    return G_SOURCE_REMOVE;
+}
+
+/* Called from any vmm thread. */
+static void on_serial_out(void *opaque, const uint8_t *buf, size_t len)
+{
+    TrmMachineHost *self = opaque;
+    /* The log the library shows when the machine fails. */
+    if (write(STDERR_FILENO, buf, len) < 0) {
+        /* nowhere to report it */
+    }
+    g_mutex_lock(&self->serial_lock);
+    if (self->serial_pending->len < SERIAL_KEEP)
+        g_string_append_len(self->serial_pending, (const char *)buf, (gssize)len);
+    if (!self->serial_idle)
+        self->serial_idle = g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, flush_serial,
+                                            g_object_ref(self), g_object_unref);
+    g_mutex_unlock(&self->serial_lock);
+}
+
+static const char *keep(TrmMachineHost *self, char *s)
+{
+    if (s)
+        g_ptr_array_add(self->strings, s);
+    return s;
+}
+
+static void build_config(TrmMachineHost *self, struct vmm_config *cfg)
+{
+    TrmMachine *m = self->machine;
+    vmm_config_init(cfg);
+    cfg->mem_mib = trm_machine_get_memory_mib(m);
+    cfg->ncpus = trm_machine_get_cpus(m);
+    cfg->serial_out_fd = -1;
+    cfg->serial_in_fd = -1;
+    cfg->serial_out_cb = on_serial_out;
+    cfg->serial_out_opaque = self;
+    cfg->vga = TRUE;
+    cfg->kvm_device = g_getenv("TERRARIUM_KVM_DEVICE");
+    if (trm_machine_get_boot(m) == TRM_BOOT_KERNEL) {
+        cfg->kernel = keep(self, g_strdup(trm_machine_get_kernel(m)));
+        cfg->initrd = keep(self, g_strdup(trm_machine_get_initrd(m)));
+        cfg->cmdline = keep(self, g_strdup(trm_machine_get_cmdline(m)));
+    }
+    gboolean have_cd = FALSE;
+    for (guint i = 0; i < trm_machine_get_n_drives(m) && cfg->ndrives < VMM_MAX_DRIVES; i++) {
+        const TrmDrive *d = trm_machine_get_drive(m, i);
+        struct vmm_drive_config *dc = &cfg->drives[cfg->ndrives++];
+        dc->path = keep(self, trm_machine_dup_drive_path(m, i));
+        dc->media = d->cdrom ? VMM_MEDIA_CDROM : VMM_MEDIA_DISK;
+        dc->bus = d->virtio ? VMM_DRIVE_VIRTIO : VMM_DRIVE_IDE;
+        dc->readonly = d->readonly || trm_machine_get_live(m);
+        have_cd = have_cd || d->cdrom;
+    }
+    /* A machine installing from a CD boots it until the disk has a system. */
+    cfg->boot_order = have_cd ? "dc" : "c";
+}
+
+/* Only the user who owns this machine may talk to it. */
+static gboolean on_authorize(GDBusAuthObserver *observer, GIOStream *stream,
+                             GCredentials *credentials, gpointer data)
+{
+    if (!credentials)
+        return FALSE;
+    GError *error = NULL;
+    uid_t uid = g_credentials_get_unix_user(credentials, &error);
+    g_clear_error(&error);
+    return uid == getuid();
+}
+
+static void on_connection_closed(GDBusConnection *conn, gboolean remote, GError *error,
+                                 TrmMachineHost *self)
+{
+    g_dbus_interface_skeleton_unexport_from_connection(G_DBUS_INTERFACE_SKELETON(self->skeleton),
+                                                       conn);
+    g_ptr_array_remove(self->connections, conn);
+}
+
+static gboolean on_new_connection(GDBusServer *server, GDBusConnection *conn, TrmMachineHost *self)
+{
+    g_autoptr(GError) error = NULL;
+    if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->skeleton), conn,
+                                          OBJECT_PATH, &error)) {
+        g_warning("D-Bus export: %s", error->message);
+        return FALSE;
+    }
+    g_ptr_array_add(self->connections, g_object_ref(conn));
+    g_signal_connect_object(conn, "closed", G_CALLBACK(on_connection_closed), self, 0);
+    return TRUE;
+}
+
+static gboolean fail_call(GDBusMethodInvocation *inv, GError *error)
+{
+    g_dbus_method_invocation_return_error_literal(inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
+                                                  error ? error->message : _("It failed."));
+    g_clear_error(&error);
+    return TRUE;
+}
+
+static gboolean handle_pause(TrmDBusMachine1 *s, GDBusMethodInvocation *inv, TrmMachineHost *self)
+{
+    GError *error = NULL;
+    if (!trm_machine_host_pause(self, &error))
+        return fail_call(inv, error);
+    trm_dbus_machine1_complete_pause(s, inv);
+    return TRUE;
+}
+
+static gboolean handle_resume(TrmDBusMachine1 *s, GDBusMethodInvocation *inv, TrmMachineHost *self)
+{
+    GError *error = NULL;
+    if (!trm_machine_host_resume(self, &error))
+        return fail_call(inv, error);
+    trm_dbus_machine1_complete_resume(s, inv);
+    return TRUE;
+}
+
+static gboolean handle_shutdown(TrmDBusMachine1 *s, GDBusMethodInvocation *inv,
+                                TrmMachineHost *self)
+{
+    GError *error = NULL;
+    if (!trm_machine_host_shutdown(self, &error))
+        return fail_call(inv, error);
+    trm_dbus_machine1_complete_shutdown(s, inv);
+    return TRUE;
+}
+
+static gboolean handle_power_off(TrmDBusMachine1 *s, GDBusMethodInvocation *inv,
+                                 TrmMachineHost *self)
+{
+    trm_machine_host_power_off(self);
+    trm_dbus_machine1_complete_power_off(s, inv);
+    return TRUE;
+}
+
+static gboolean handle_reset(TrmDBusMachine1 *s, GDBusMethodInvocation *inv, TrmMachineHost *self)
+{
+    return fail_call(inv, g_error_new_literal(TRM_ERROR, TRM_ERROR_INVALID,
+                                              _("Resetting is not available yet: shut the "
+                                                "machine down and start it again.")));
+}
+
+static gboolean handle_take_snapshot(TrmDBusMachine1 *s, GDBusMethodInvocation *inv,
+                                     const char *name, const char *desc, gboolean with_ram,
+                                     TrmMachineHost *self)
+{
+    return fail_call(inv, g_error_new_literal(TRM_ERROR, TRM_ERROR_INVALID,
+                                              _("Snapshots are not available yet.")));
+}
+
+static gboolean handle_screenshot(TrmDBusMachine1 *s, GDBusMethodInvocation *inv, guint max_w,
+                                  guint max_h, TrmMachineHost *self)
+{
+    g_autoptr(GBytes) png =
+        self->screenshot ? self->screenshot(max_w, max_h, self->screenshot_data) : NULL;
+    if (!png)
+        return fail_call(inv, g_error_new_literal(TRM_ERROR, TRM_ERROR_INVALID,
+                                                  _("This machine has no display.")));
+    GVariant *v = g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, png, TRUE);
+    trm_dbus_machine1_complete_screenshot(s, inv, v);
+    return TRUE;
+}
+
+static gboolean handle_present(TrmDBusMachine1 *s, GDBusMethodInvocation *inv, guint ts,
+                               TrmMachineHost *self)
+{
+    GApplication *app = g_application_get_default();
+    if (app)
+        g_action_group_activate_action(G_ACTION_GROUP(app), "present", NULL);
+    trm_dbus_machine1_complete_present_window(s, inv);
+    return TRUE;
+}
+
+static gboolean start_server(TrmMachineHost *self, GError **error)
+{
+    const char *uuid = trm_machine_get_uuid(self->machine);
+    self->socket_path = trm_runtime_dup_socket_path(uuid);
+    /* We hold the run lock: a socket left here belongs to a dead process. */
+    g_unlink(self->socket_path);
+    g_autofree char *address = g_dbus_address_escape_value(self->socket_path);
+    g_autofree char *full = g_strconcat("unix:path=", address, NULL);
+    g_autofree char *guid = g_dbus_generate_guid();
+    g_autoptr(GDBusAuthObserver) observer = g_dbus_auth_observer_new();
+    g_signal_connect(observer, "authorize-authenticated-peer", G_CALLBACK(on_authorize), NULL);
+    self->server =
+        g_dbus_server_new_sync(full, G_DBUS_SERVER_FLAGS_NONE, guid, observer, NULL, error);
+    if (!self->server)
+        return FALSE;
+    g_chmod(self->socket_path, 0600);
+    g_signal_connect(self->server, "new-connection", G_CALLBACK(on_new_connection), self);
+    g_dbus_server_start(self->server);
+    return TRUE;
+}
+
+TrmMachineHost *trm_machine_host_new(TrmMachine *machine, GError **error)
+{
+    if (trm_machine_get_broken_reason(machine)) {
+        g_set_error_literal(error, TRM_ERROR, TRM_ERROR_BROKEN,
+                            trm_machine_get_broken_reason(machine));
+        return NULL;
+    }
+    g_autoptr(TrmMachineHost) self = g_object_new(TRM_TYPE_MACHINE_HOST, NULL);
+    self->machine = g_object_ref(machine);
+    self->lock_fd = trm_runtime_lock_machine(trm_machine_get_uuid(machine), error);
+    if (self->lock_fd < 0)
+        return NULL;
+    if (!trm_host_check_kvm(g_getenv("TERRARIUM_KVM_DEVICE"), error))
+        return NULL;
+    if (trm_machine_get_boot(machine) == TRM_BOOT_FIRMWARE && !trm_host_check_firmware(NULL, error))
+        return NULL;
+
+    self->skeleton = trm_dbus_machine1_skeleton_new();
+    trm_dbus_machine1_set_uuid(self->skeleton, trm_machine_get_uuid(machine));
+    trm_dbus_machine1_set_state(self->skeleton, self->state);
+    g_signal_connect(self->skeleton, "handle-pause", G_CALLBACK(handle_pause), self);
+    g_signal_connect(self->skeleton, "handle-resume", G_CALLBACK(handle_resume), self);
+    g_signal_connect(self->skeleton, "handle-shutdown", G_CALLBACK(handle_shutdown), self);
+    g_signal_connect(self->skeleton, "handle-power-off", G_CALLBACK(handle_power_off), self);
+    g_signal_connect(self->skeleton, "handle-reset", G_CALLBACK(handle_reset), self);
+    g_signal_connect(self->skeleton, "handle-take-snapshot", G_CALLBACK(handle_take_snapshot),
+                     self);
+    g_signal_connect(self->skeleton, "handle-screenshot", G_CALLBACK(handle_screenshot), self);
+    g_signal_connect(self->skeleton, "handle-present-window", G_CALLBACK(handle_present), self);
+
+    struct vmm_config cfg;
+    build_config(self, &cfg);
+    struct vmm_error verr = {0};
+    self->vm = vmm_machine_create(&cfg, &verr);
+    if (!self->vm) {
+        g_set_error(error, TRM_ERROR, TRM_ERROR_INVALID, "%s",
+                    verr.msg[0] ? verr.msg : _("The machine could not be created."));
+        return NULL;
+    }
+    if (!start_server(self, error))
+        return NULL;
+    return g_steal_pointer(&self);
+}
+
+typedef struct {
+    TrmMachineHost *self;
+    struct vmm_exit ex;
+} ExitMsg;
+
+static gboolean on_vm_exited(gpointer data)
+{
+    ExitMsg *m = data;
+    TrmMachineHost *self = m->self;
+    int status = 0;
+    const char *reason = "";
+    g_autofree char *owned = NULL;
+    switch (m->ex.reason) {
+    case VMM_EXIT_POWEROFF:
+    case VMM_EXIT_RESET:
+    case VMM_EXIT_STOPPED:
+    case VMM_EXIT_NONE:
+        reason = _("The machine was shut down.");
+        break;
+    case VMM_EXIT_TEST:
+        status = m->ex.status;
+        reason = owned = g_strdup_printf(_("The machine ended with status %d."), status);
+        break;
+    case VMM_EXIT_ERROR:
+        status = 1;
+        reason = m->ex.msg[0] ? m->ex.msg : _("The machine failed.");
+        break;
+    }
+    set_state(self, "stopped");
+    trm_dbus_machine1_emit_stopped(self->skeleton, status, reason);
+    for (guint i = 0; i < self->connections->len; i++)
+        g_dbus_connection_flush_sync(self->connections->pdata[i], NULL, NULL);
+    g_signal_emit(self, signals[SIGNAL_STOPPED], 0, status, reason);
+    g_object_unref(self);
+    g_free(m);
+    return G_SOURCE_REMOVE;
+}
+
+static gpointer wait_thread(gpointer data)
+{
+    TrmMachineHost *self = data;
+    ExitMsg *m = g_new0(ExitMsg, 1);
+    vmm_vm_wait(self->vm, &m->ex);
+    m->self = g_object_ref(self);
+    g_idle_add(on_vm_exited, m);
+    return NULL;
+}
+
+gboolean trm_machine_host_start(TrmMachineHost *self, GError **error)
+{
+    struct vmm_error verr = {0};
+    if (vmm_vm_start(self->vm, &verr) < 0) {
+        g_set_error(error, TRM_ERROR, TRM_ERROR_INVALID, "%s",
+                    verr.msg[0] ? verr.msg : _("The machine could not start."));
+        return FALSE;
+    }
+    self->waiter = g_thread_new("vmm-wait", wait_thread, self);
+    set_state(self, "running");
+    return TRUE;
+}
+
+TrmMachine *trm_machine_host_get_machine(TrmMachineHost *self)
+{
+    return self->machine;
+}
+
+struct vmm_vm *trm_machine_host_get_vm(TrmMachineHost *self)
+{
+    return self->vm;
+}
+
+const char *trm_machine_host_get_state(TrmMachineHost *self)
+{
+    return self->state;
+}
+
+gboolean trm_machine_host_pause(TrmMachineHost *self, GError **error)
+{
+    if (g_strcmp0(self->state, "running") != 0) {
+        g_set_error_literal(error, TRM_ERROR, TRM_ERROR_INVALID, _("The machine is not running."));
+        return FALSE;
+    }
+    if (vmm_vm_pause(self->vm) < 0) {
+        g_set_error_literal(error, TRM_ERROR, TRM_ERROR_INVALID,
+                            _("The machine could not be paused."));
+        return FALSE;
+    }
+    set_state(self, "paused");
+    return TRUE;
+}
+
+gboolean trm_machine_host_resume(TrmMachineHost *self, GError **error)
+{
+    if (g_strcmp0(self->state, "paused") != 0) {
+        g_set_error_literal(error, TRM_ERROR, TRM_ERROR_INVALID, _("The machine is not paused."));
+        return FALSE;
+    }
+    if (vmm_vm_resume(self->vm) < 0) {
+        g_set_error_literal(error, TRM_ERROR, TRM_ERROR_INVALID,
+                            _("The machine could not be resumed."));
+        return FALSE;
+    }
+    set_state(self, "running");
+    return TRUE;
+}
+
+gboolean trm_machine_host_shutdown(TrmMachineHost *self, GError **error)
+{
+    int rc = vmm_vm_power_button(self->vm);
+    if (rc == -ENODEV) {
+        g_set_error_literal(error, TRM_ERROR, TRM_ERROR_INVALID,
+                            _("This machine has no power button the system can see. Shut it "
+                              "down from inside, or use Force Off."));
+        return FALSE;
+    }
+    if (rc < 0) {
+        g_set_error_literal(error, TRM_ERROR, TRM_ERROR_INVALID,
+                            _("The power button could not be pressed."));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void trm_machine_host_power_off(TrmMachineHost *self)
+{
+    if (g_strcmp0(self->state, "paused") == 0 && vmm_vm_resume(self->vm) < 0)
+        g_warning("resume before power off failed");
+    vmm_vm_request_stop(self->vm);
+}
+
+void trm_machine_host_set_screenshot_func(TrmMachineHost *self, TrmScreenshotFunc func,
+                                          gpointer user_data)
+{
+    self->screenshot = func;
+    self->screenshot_data = user_data;
+}
+
+void trm_machine_host_set_display_size(TrmMachineHost *self, guint width, guint height)
+{
+    trm_dbus_machine1_set_display_width(self->skeleton, width);
+    trm_dbus_machine1_set_display_height(self->skeleton, height);
+}
+
+const char *trm_machine_host_get_serial_text(TrmMachineHost *self)
+{
+    return self->serial->str;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "trm-machine.h"
+
+G_BEGIN_DECLS
+
+struct vmm_vm;
+
+/* Produces the current screen as PNG scaled into max_w x max_h (0: no limit), or NULL. */
+typedef GBytes *(*TrmScreenshotFunc)(guint max_w, guint max_h, gpointer user_data);
+
+#define TRM_TYPE_MACHINE_HOST (trm_machine_host_get_type())
+G_DECLARE_FINAL_TYPE(TrmMachineHost, trm_machine_host, TRM, MACHINE_HOST, GObject)
+
+/*
+ * The machine process's core: takes the run lock, checks the host, builds the
+ * VM from machine.ini and listens on the machine's D-Bus socket. NULL with a
+ * sentence for the user when any of that fails.
+ */
+TrmMachineHost *trm_machine_host_new(TrmMachine *machine, GError **error);
+gboolean trm_machine_host_start(TrmMachineHost *self, GError **error);
+TrmMachine *trm_machine_host_get_machine(TrmMachineHost *self);
+struct vmm_vm *trm_machine_host_get_vm(TrmMachineHost *self);
+/* "starting", "running", "paused", "stopped" (as the D-Bus State property). */
+const char *trm_machine_host_get_state(TrmMachineHost *self);
+gboolean trm_machine_host_pause(TrmMachineHost *self, GError **error);
+gboolean trm_machine_host_resume(TrmMachineHost *self, GError **error);
+gboolean trm_machine_host_shutdown(TrmMachineHost *self, GError **error);
+void trm_machine_host_power_off(TrmMachineHost *self);
+void trm_machine_host_set_screenshot_func(TrmMachineHost *self, TrmScreenshotFunc func,
+                                          gpointer user_data);
+void trm_machine_host_set_display_size(TrmMachineHost *self, guint width, guint height);
+/* Everything the guest wrote to its serial port so far (bounded). */
+const char *trm_machine_host_get_serial_text(TrmMachineHost *self);
+
+G_END_DECLS

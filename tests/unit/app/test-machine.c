@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* machine.ini round trips, hostile machine.ini files and the machine store. */
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+
+#include "trm-error.h"
+#include "trm-machine-store.h"
+#include "trm-machine.h"
+
+static void test_round_trip(void)
+{
+    g_autoptr(TrmMachine) m =
+        trm_machine_new("/nonexistent/dir", "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    trm_machine_set_name(m, "Debian «test» 机器");
+    trm_machine_set_os(m, "http://debian.org/debian/11", "Debian 11");
+    trm_machine_set_memory_mib(m, 3072);
+    trm_machine_set_cpus(m, 4);
+    trm_machine_set_live(m, TRUE);
+    trm_machine_set_kernel_boot(m, "/boot/vmlinuz", "/boot/initrd.img", "console=ttyS0 quiet");
+    g_assert_true(trm_machine_add_drive(m, "disk.raw", FALSE, FALSE, NULL));
+    g_assert_true(trm_machine_add_drive(m, "/srv/iso/debian=11.iso", TRUE, FALSE, NULL));
+    g_assert_true(trm_machine_add_forward(m, "tcp:2222:22", NULL));
+    g_assert_true(trm_machine_add_forward(m, "udp:5353:53", NULL));
+    g_assert_false(trm_machine_add_forward(m, "tcp:0:22", NULL));
+
+    gsize len;
+    g_autofree char *data = trm_machine_to_data(m, &len);
+    g_autoptr(TrmMachine) back =
+        trm_machine_new("/nonexistent/dir", "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    g_autoptr(GError) error = NULL;
+    g_assert_true(trm_machine_load_from_data(back, data, len, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(trm_machine_get_name(back), ==, "Debian «test» 机器");
+    g_assert_cmpstr(trm_machine_get_os_id(back), ==, "http://debian.org/debian/11");
+    g_assert_cmpstr(trm_machine_get_os_name(back), ==, "Debian 11");
+    g_assert_cmpuint(trm_machine_get_memory_mib(back), ==, 3072);
+    g_assert_cmpuint(trm_machine_get_cpus(back), ==, 4);
+    g_assert_true(trm_machine_get_live(back));
+    g_assert_cmpint(trm_machine_get_boot(back), ==, TRM_BOOT_KERNEL);
+    g_assert_cmpstr(trm_machine_get_kernel(back), ==, "/boot/vmlinuz");
+    g_assert_cmpstr(trm_machine_get_initrd(back), ==, "/boot/initrd.img");
+    g_assert_cmpstr(trm_machine_get_cmdline(back), ==, "console=ttyS0 quiet");
+    g_assert_cmpuint(trm_machine_get_n_drives(back), ==, 2);
+    const TrmDrive *d0 = trm_machine_get_drive(back, 0), *d1 = trm_machine_get_drive(back, 1);
+    g_assert_cmpstr(d0->path, ==, "disk.raw");
+    g_assert_false(d0->cdrom);
+    g_assert_false(d0->readonly);
+    g_assert_cmpstr(d1->path, ==, "/srv/iso/debian=11.iso");
+    g_assert_true(d1->cdrom);
+    g_assert_true(d1->readonly);
+    g_autofree char *abs0 = trm_machine_dup_drive_path(back, 0);
+    g_assert_cmpstr(abs0, ==, "/nonexistent/dir/disk.raw");
+    g_assert_cmpuint(trm_machine_get_n_forwards(back), ==, 2);
+    g_assert_false(trm_machine_get_forward(back, 0)->udp);
+    g_assert_cmpuint(trm_machine_get_forward(back, 0)->host_port, ==, 2222);
+    g_assert_cmpuint(trm_machine_get_forward(back, 0)->guest_port, ==, 22);
+    g_assert_true(trm_machine_get_forward(back, 1)->udp);
+
+    /* Firmware boot drops the kernel settings. */
+    trm_machine_set_firmware_boot(back);
+    g_autofree char *data2 = trm_machine_to_data(back, &len);
+    g_autoptr(TrmMachine) back2 = trm_machine_new("/x", NULL);
+    g_assert_true(trm_machine_load_from_data(back2, data2, len, NULL));
+    g_assert_cmpint(trm_machine_get_boot(back2), ==, TRM_BOOT_FIRMWARE);
+    g_assert_null(trm_machine_get_kernel(back2));
+}
+
+static const char *const hostile[] = {
+    "",
+    "garbage without groups",
+    "[Machine]\n",
+    "[Machine]\nName=\nMemoryMiB=512\nCpus=1\n",
+    "[Machine]\nName=   \nMemoryMiB=512\nCpus=1\n",
+    "[Machine]\nName=a\\nb\nMemoryMiB=512\nCpus=1\n",
+    "[Machine]\nName=x\nMemoryMiB=0\nCpus=1\n",
+    "[Machine]\nName=x\nMemoryMiB=-5\nCpus=1\n",
+    "[Machine]\nName=x\nMemoryMiB=99999999999999999999\nCpus=1\n",
+    "[Machine]\nName=x\nMemoryMiB=512abc\nCpus=1\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=0\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=65\n",
+    "[Machine]\nName=x\nMemoryMiB=512\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\nLive=perhaps\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n[Boot]\nFirmware=uefi-from-mars\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n[Boot]\nFirmware=kernel\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n[Drive 0]\nMedia=disk\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n[Drive 0]\nPath=a\nMedia=floppy\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n[Drive 0]\nPath=a\nBus=scsi\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n[Drive 0]\nPath=a\\tb\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n[Network]\nForwards=tcp:22\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n[Network]\nForwards=sctp:1:2\n",
+    "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n[Network]\nForwards=tcp:1:70000\n",
+    "[Machine]\nName=x\nUuid=00000000-0000-0000-0000-000000000000\nMemoryMiB=512\nCpus=1\n",
+};
+
+static void test_hostile(void)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(hostile); i++) {
+        g_autoptr(TrmMachine) m = trm_machine_new("/x", "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+        g_autoptr(GError) error = NULL;
+        gboolean ok = trm_machine_load_from_data(m, hostile[i], strlen(hostile[i]), &error);
+        if (ok)
+            g_test_message("accepted hostile input %zu: %s", i, hostile[i]);
+        g_assert_false(ok);
+        g_assert_error(error, TRM_ERROR, TRM_ERROR_BROKEN);
+        g_assert_true(g_utf8_validate(error->message, -1, NULL));
+    }
+
+    /* Invalid UTF-8 in the name, NUL bytes, nine drives, a huge file. */
+    const char bad_utf8[] = "[Machine]\nName=\xff\xfe\nMemoryMiB=512\nCpus=1\n";
+    const char with_nul[] = "[Machine]\nName=x\0\nMemoryMiB=512\nCpus=1\n";
+    g_autoptr(TrmMachine) m = trm_machine_new("/x", NULL);
+    g_assert_false(trm_machine_load_from_data(m, bad_utf8, sizeof(bad_utf8) - 1, NULL));
+    g_assert_false(trm_machine_load_from_data(m, with_nul, sizeof(with_nul) - 1, NULL));
+    g_autoptr(GString) nine = g_string_new("[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n");
+    for (int i = 0; i < 9; i++)
+        g_string_append_printf(nine, "[Drive %d]\nPath=d%d\n", i, i);
+    g_assert_false(trm_machine_load_from_data(m, nine->str, nine->len, NULL));
+    g_autoptr(GString) huge = g_string_new("[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n#");
+    while (huge->len <= TRM_MACHINE_INI_MAX)
+        g_string_append(huge, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    g_assert_false(trm_machine_load_from_data(m, huge->str, huge->len, NULL));
+
+    /* The smallest valid file still loads, with defaults. */
+    const char *ok = "[Machine]\nName=x\nMemoryMiB=512\nCpus=1\n";
+    g_assert_true(trm_machine_load_from_data(m, ok, strlen(ok), NULL));
+    g_assert_cmpint(trm_machine_get_boot(m), ==, TRM_BOOT_FIRMWARE);
+    g_assert_cmpuint(trm_machine_get_n_drives(m), ==, 0);
+}
+
+static char *write_machine(const char *root, const char *uuid, const char *ini, gssize len)
+{
+    char *dir = g_build_filename(root, uuid, NULL);
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+    if (ini) {
+        g_autofree char *path = g_build_filename(dir, "machine.ini", NULL);
+        g_assert_true(g_file_set_contents(path, ini, len, NULL));
+    }
+    return dir;
+}
+
+static void test_store(void)
+{
+    g_autoptr(TrmMachineStore) store = trm_machine_store_new(NULL);
+    g_autofree char *expect_root =
+        g_build_filename(g_get_user_data_dir(), "terrarium", "machines", NULL);
+    g_assert_cmpstr(trm_machine_store_get_root(store), ==, expect_root);
+    trm_machine_store_reload(store);
+    GListModel *model = trm_machine_store_get_model(store);
+    g_assert_cmpuint(g_list_model_get_n_items(model), ==, 0);
+
+    g_autoptr(GError) error = NULL;
+    TrmMachine *b = trm_machine_store_create(store, "Beta", &error);
+    g_assert_no_error(error);
+    TrmMachine *a = trm_machine_store_create(store, "alpha", &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(a);
+    g_assert_cmpuint(g_list_model_get_n_items(model), ==, 2);
+    trm_machine_set_memory_mib(b, 777);
+    g_assert_true(trm_machine_add_drive(b, "disk.raw", FALSE, FALSE, NULL));
+    g_assert_true(trm_machine_store_save(store, b, NULL));
+    g_autofree char *b_uuid = g_strdup(trm_machine_get_uuid(b));
+    g_autofree char *disk = trm_machine_dup_drive_path(b, 0);
+    g_assert_true(g_file_set_contents(disk, "bootsector", -1, NULL));
+
+    /* Hostile neighbours: a corrupt machine, a directory without machine.ini, a stray name. */
+    const char *root = trm_machine_store_get_root(store);
+    g_autofree char *d1 =
+        write_machine(root, "2b4e28ba-2fa1-11d2-883f-0016d3cca427", "\x01\x02\xff", 3);
+    g_autofree char *d2 = write_machine(root, "3b4e28ba-2fa1-11d2-883f-0016d3cca427", NULL, 0);
+    g_autofree char *d3 = write_machine(root, "not-a-machine", "[Machine]\nName=x\n", -1);
+    g_autofree char *d4 = g_build_filename(root, "4b4e28ba-2fa1-11d2-883f-0016d3cca427", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(d4, 0700), ==, 0);
+    g_autofree char *d4ini = g_build_filename(d4, "machine.ini", NULL);
+    g_assert_cmpint(g_mkdir(d4ini, 0700), ==, 0); /* a directory where the file should be */
+
+    g_autoptr(TrmMachineStore) again = trm_machine_store_new(root);
+    trm_machine_store_reload(again);
+    GListModel *m2 = trm_machine_store_get_model(again);
+    g_assert_cmpuint(g_list_model_get_n_items(m2), ==, 5);
+    guint broken = 0;
+    for (guint i = 0; i < 5; i++) {
+        g_autoptr(TrmMachine) m = g_list_model_get_item(m2, i);
+        if (trm_machine_get_broken_reason(m)) {
+            broken++;
+            g_autofree char *base = g_path_get_basename(trm_machine_get_dir(m));
+            g_assert_cmpstr(trm_machine_get_name(m), ==, base);
+        }
+    }
+    g_assert_cmpuint(broken, ==, 3);
+    TrmMachine *b2 = trm_machine_store_find(again, b_uuid);
+    g_assert_nonnull(b2);
+    g_assert_null(trm_machine_get_broken_reason(b2));
+    g_assert_cmpuint(trm_machine_get_memory_mib(b2), ==, 777);
+    /* Sorted by name, case-insensitively by collation: alpha before Beta. */
+    g_autoptr(TrmMachine) first = NULL;
+    for (guint i = 0; i < 5 && !first; i++) {
+        g_autoptr(TrmMachine) m = g_list_model_get_item(m2, i);
+        if (!trm_machine_get_broken_reason(m))
+            first = g_object_ref(m);
+    }
+    g_assert_cmpstr(trm_machine_get_name(first), ==, "alpha");
+
+    /* Delete keeping disks: the disk moves to kept-disks with its contents. */
+    g_assert_true(trm_machine_store_delete(again, b2, FALSE, &error));
+    g_assert_no_error(error);
+    g_assert_false(g_file_test(disk, G_FILE_TEST_EXISTS));
+    g_autofree char *kept_dir = trm_machine_store_dup_kept_disks_dir(again);
+    g_autofree char *kept = g_build_filename(kept_dir, "Beta - disk.raw", NULL);
+    g_autofree char *contents = NULL;
+    g_assert_true(g_file_get_contents(kept, &contents, NULL, NULL));
+    g_assert_cmpstr(contents, ==, "bootsector");
+    g_assert_cmpuint(g_list_model_get_n_items(m2), ==, 4);
+
+    /* Delete with disks: nothing of it stays. */
+    TrmMachine *a2 = trm_machine_store_find(again, trm_machine_get_uuid(a));
+    g_assert_true(trm_machine_add_drive(a2, "disk.raw", FALSE, FALSE, NULL));
+    g_autofree char *adisk = trm_machine_dup_drive_path(a2, 0);
+    g_assert_true(g_file_set_contents(adisk, "x", -1, NULL));
+    g_autofree char *adir = g_strdup(trm_machine_get_dir(a2));
+    g_assert_true(trm_machine_store_delete(again, a2, TRUE, &error));
+    g_assert_false(g_file_test(adir, G_FILE_TEST_EXISTS));
+    (void)d1, (void)d2, (void)d3;
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+    g_test_add_func("/machine/round-trip", test_round_trip);
+    g_test_add_func("/machine/hostile", test_hostile);
+    g_test_add_func("/machine/store", test_store);
+    return g_test_run();
+}
