@@ -61,7 +61,27 @@ static void usage(FILE *f)
                "  --test-exit          let the guest end the run with a status of its choice\n"
                "                       (write it to I/O port 0xf4)\n"
                "  -v, --verbose        more messages from the VMM (repeatable)\n"
+               "\n"
+               "Signals: SIGINT/SIGTERM stop the machine; SIGUSR2 presses its ACPI power\n"
+               "button (the guest shuts itself down).\n"
                "  -h, --help           this text\n");
+}
+
+/* SIGUSR2 presses the power button: a thread waits for it (the press takes locks). */
+static void *power_button_thread(void *arg)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    for (;;) {
+        int sig;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        struct vmm_vm *vm = arg;
+        if (vmm_vm_power_button(vm) < 0)
+            fprintf(stderr, "terrarium-run: this machine has no power button\n");
+    }
+    return NULL;
 }
 
 static void on_signal(int sig)
@@ -246,6 +266,12 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
+    /* Blocked before any thread exists, so only the power-button waiter sees SIGUSR2. */
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+
     struct vmm_config cfg;
     vmm_config_init(&cfg);
     const char *serial = "stdio";
@@ -424,6 +450,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (stdio)
         raw_tty();
+
+    pthread_t pb_thread;
+    if (pthread_create(&pb_thread, NULL, power_button_thread, vm) == 0)
+        pthread_detach(pb_thread);
 
     if (vmm_vm_start(vm, &err) < 0) {
         fprintf(stderr, "terrarium-run: %s\n", err.msg);
