@@ -18,6 +18,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "script.h"
 #include "vmm/vmm.h"
 
 static struct vmm_vm *the_vm;
@@ -43,8 +44,8 @@ static void usage(FILE *f)
                "                       (by default its kernel is unpacked once and kept in\n"
                "                       $XDG_CACHE_HOME/terrarium/kernels)\n"
                "  --bios FILE          firmware image (default /usr/share/seabios/bios.bin)\n"
-               "  --boot ORDER         boot devices in order: c disk, d CD-ROM, n network\n"
-               "                       (default cd)\n"
+               "  --boot ORDER         boot devices in order: c disk, d CD-ROM, n network,\n"
+               "                       or one of cdrom, disk, network (default cd)\n"
                "  --boot-menu          let the firmware offer its boot menu (F12)\n"
                "  --firmware-log FILE  write the firmware's debug output (port 0x402) to FILE\n"
                "  --rtc-localtime      the CMOS clock holds local time (default UTC)\n"
@@ -54,7 +55,11 @@ static void usage(FILE *f)
                "  --disk FILE          a hard disk image (raw, or qcow2 if named *.qcow2)\n"
                "  --drive file=PATH[,if=ide][,media=disk|cdrom][,format=raw|qcow2][,readonly=on]\n"
                "                       a drive, spelled out (repeatable)\n"
-               "  --vga-text-dump FILE when the machine stops, write its text screen to FILE\n"
+               "  --vga-text-dump FILE keep the text screen in FILE (rewritten when it changes)\n"
+               "  --keys-at S:KEYS     type KEYS S seconds after start: comma-separated key\n"
+               "                       names (ret, esc, tab, up, down, f1..f12, a..z, 0..9, ...)\n"
+               "                       and text=LITERAL items (repeatable)\n"
+               "  --keys-when TEXT=>KEYS  type KEYS once TEXT shows on the text screen\n"
                "  --expect-screen STR  stop the machine with status 0 once STR shows on its\n"
                "                       text screen; status 3 if it has not after\n"
                "  --expect-timeout S   seconds (default 60)\n"
@@ -169,52 +174,6 @@ static int parse_drive(const char *spec, struct vmm_drive_config *d)
     return ret;
 }
 
-/* --expect-screen: polls the text screen until the string shows or time runs out. */
-struct screen_watch {
-    const char *want;
-    unsigned timeout_s;
-    struct vmm_vm *vm;
-    volatile int result; /* 0 seen, 3 timed out, -1 still watching */
-};
-
-static void *watch_screen(void *arg)
-{
-    struct screen_watch *w = arg;
-    static char text[128 * 258];
-    struct timespec start, now, nap = {0, 200 * 1000 * 1000};
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        nanosleep(&nap, NULL);
-        if (vmm_vm_state(w->vm) == VMM_STATE_STOPPED)
-            return NULL;
-        if (vmm_display_text(w->vm, text, sizeof(text)) == 0 && strstr(text, w->want)) {
-            w->result = 0;
-            break;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec >= (time_t)w->timeout_s) {
-            w->result = 3;
-            break;
-        }
-    }
-    vmm_vm_request_stop(w->vm);
-    return NULL;
-}
-
-static void write_text_dump(struct vmm_vm *vm, const char *path)
-{
-    static char text[128 * 258];
-    int r = vmm_display_text(vm, text, sizeof(text));
-    if (r == -ENOTTY)
-        snprintf(text, sizeof(text), "(the display is in a graphics mode)\n");
-    else if (r < 0)
-        snprintf(text, sizeof(text), "(no display: %s)\n", strerror(-r));
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
-        fprintf(stderr, "terrarium-run: cannot write the text dump %s: %s\n", path,
-                strerror(errno));
-}
-
 int main(int argc, char **argv)
 {
     enum {
@@ -239,6 +198,8 @@ int main(int argc, char **argv)
         OPT_TEXT_DUMP,
         OPT_EXPECT_SCREEN,
         OPT_EXPECT_TIMEOUT,
+        OPT_KEYS_AT,
+        OPT_KEYS_WHEN,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -262,6 +223,8 @@ int main(int argc, char **argv)
         {"vga-text-dump", required_argument, NULL, OPT_TEXT_DUMP},
         {"expect-screen", required_argument, NULL, OPT_EXPECT_SCREEN},
         {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
+        {"keys-at", required_argument, NULL, OPT_KEYS_AT},
+        {"keys-when", required_argument, NULL, OPT_KEYS_WHEN},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -276,10 +239,7 @@ int main(int argc, char **argv)
     vmm_config_init(&cfg);
     const char *serial = "stdio";
     const char *firmware_log = NULL;
-    const char *text_dump = NULL;
-    struct screen_watch watch = {.timeout_s = 60, .result = -1};
-    pthread_t watcher;
-    bool watching = false;
+    static struct script script = {.expect_timeout_s = 60};
     int vga = -1;
     int verbose = 1;
     uint64_t v;
@@ -322,7 +282,17 @@ int main(int argc, char **argv)
             cfg.bios = optarg;
             break;
         case OPT_BOOT:
-            cfg.boot_order = optarg;
+            if (strcmp(optarg, "cdrom") == 0)
+                cfg.boot_order = "dc";
+            else if (strcmp(optarg, "disk") == 0)
+                cfg.boot_order = "cd";
+            else if (strcmp(optarg, "network") == 0)
+                cfg.boot_order = "n";
+            else if (strcmp(optarg, "kernel") == 0 && !cfg.kernel) {
+                fprintf(stderr, "terrarium-run: --boot kernel needs --kernel FILE first\n");
+                return 2;
+            } else if (strcmp(optarg, "kernel") != 0)
+                cfg.boot_order = optarg;
             break;
         case OPT_BOOT_MENU:
             cfg.boot_menu = true;
@@ -363,15 +333,23 @@ int main(int argc, char **argv)
             cfg.ndrives++;
             break;
         case OPT_TEXT_DUMP:
-            text_dump = optarg;
+            script.text_dump = optarg;
             break;
         case OPT_EXPECT_SCREEN:
-            watch.want = optarg;
+            script.expect = optarg;
             break;
         case OPT_EXPECT_TIMEOUT:
             if (parse_uint("--expect-timeout", optarg, 24 * 3600, &v) < 0)
                 return 2;
-            watch.timeout_s = (unsigned)v;
+            script.expect_timeout_s = (unsigned)v;
+            break;
+        case OPT_KEYS_AT:
+            if (script_add_keys(&script, optarg) < 0)
+                return 2;
+            break;
+        case OPT_KEYS_WHEN:
+            if (script_add_keys_when(&script, optarg) < 0)
+                return 2;
             break;
         case 'v':
             verbose++;
@@ -394,7 +372,7 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.vga = vga < 0 ? !cfg.kernel : vga == 1;
-    if ((text_dump || watch.want) && !cfg.vga) {
+    if ((script.text_dump || script.expect) && !cfg.vga) {
         fprintf(stderr, "terrarium-run: --vga-text-dump needs a display adapter (--vga std)\n");
         return 2;
     }
@@ -460,17 +438,11 @@ int main(int argc, char **argv)
         vmm_vm_destroy(vm);
         return 1;
     }
-    if (watch.want) {
-        watch.vm = vm;
-        watching = pthread_create(&watcher, NULL, watch_screen, &watch) == 0;
-    }
+    script_start(&script, vm);
     struct vmm_exit ex;
     vmm_vm_wait(vm, &ex);
-    if (watching)
-        pthread_join(watcher, NULL);
+    script_finish(&script, vm);
     the_vm = NULL;
-    if (text_dump)
-        write_text_dump(vm, text_dump);
     vmm_vm_destroy(vm);
     restore_tty();
     if (out_fd >= 0)
@@ -485,11 +457,11 @@ int main(int argc, char **argv)
     case VMM_EXIT_TEST:
         return ex.status;
     case VMM_EXIT_STOPPED:
-        if (watch.result == 0)
+        if (script.expect_result == 0)
             return 0;
-        if (watch.result == 3) {
+        if (script.expect_result == 3) {
             fprintf(stderr, "terrarium-run: \"%s\" did not show on the screen in %u s\n",
-                    watch.want, watch.timeout_s);
+                    script.expect, script.expect_timeout_s);
             return 3;
         }
         fprintf(stderr, "terrarium-run: stopped\n");

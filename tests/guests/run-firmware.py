@@ -98,7 +98,8 @@ GRUB_ISO = "/usr/lib/grub-rescue/grub-rescue-cdrom.iso"
 def boot_grub(args):
     """Debian's GRUB rescue CD: SeaBIOS finds the ATAPI drive, El Torito boots
     it, GRUB reads its modules from the ISO and draws its menu on the VGA text
-    screen, which the runner watches."""
+    screen, which the runner watches; a 'c' typed over PS/2 once the menu
+    shows opens GRUB's command line."""
     if not os.path.exists(GRUB_ISO):
         print(f"SKIP (CD boot only): {GRUB_ISO} is missing (the grub-rescue-pc package)")
         return 0
@@ -107,10 +108,11 @@ def boot_grub(args):
         dump = os.path.join(d, "screen.txt")
         cmd = [args.runner, "--mem", str(args.mem), "--serial", "none", "--cdrom", GRUB_ISO,
                "--firmware-log", fwlog, "--vga-text-dump", dump,
-               "--expect-screen", "GNU GRUB", "--expect-timeout", "110"]
+               "--keys-when", "GNU GRUB=>c", "--expect-screen", "grub>",
+               "--expect-timeout", "200"]
         print("run-firmware:", " ".join(cmd), flush=True)
         t0 = time.monotonic()
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=260)
         elapsed = time.monotonic() - t0
         log = open(fwlog, errors="replace").read() if os.path.exists(fwlog) else ""
         screen = open(dump, errors="replace").read() if os.path.exists(dump) else ""
@@ -118,9 +120,10 @@ def boot_grub(args):
     for w in ["Start SeaVGABIOS", "DVD/CD [ata1-0: Terrarium DVD-ROM", "Booting from DVD/CD"]:
         if w not in log:
             problems.append(f"firmware log lacks {w!r}")
-    if p.returncode != 0 or "GNU GRUB" not in screen:
-        problems.append(f"GRUB's menu never showed (status {p.returncode}: {p.stderr.strip()})")
-    print(f"run-firmware: GRUB's menu after {elapsed:.1f} s")
+    if p.returncode != 0 or "GNU GRUB" not in screen or "grub>" not in screen:
+        problems.append(f"GRUB's command line never showed after its menu and a 'c' typed "
+                        f"over PS/2 (status {p.returncode}: {p.stderr.strip()})")
+    print(f"run-firmware: GRUB's command line after {elapsed:.1f} s")
     if problems:
         print("----- screen -----")
         print(screen)
@@ -129,7 +132,7 @@ def boot_grub(args):
         for pr in problems:
             print("FAIL:", pr)
         return 1
-    print("ok: 4 checks (CD boot)")
+    print("ok: 4 checks (CD boot, PS/2 key)")
     return 0
 
 
