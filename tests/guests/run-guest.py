@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 
 SKIP = 77
@@ -154,12 +155,30 @@ def main():
     p.add_argument("--stdin-after", metavar="TEXT",
                    help="feed --stdin only once TEXT appeared on the serial output")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--vga", action="store_true", help="a std-VGA on the board (QEMU has one)")
+    p.add_argument("--keys-at", metavar="S:KEYS",
+                   help="keys the host types (terrarium-run --keys-at; not under QEMU)")
+    p.add_argument("--expect-dump", metavar="TEXT",
+                   help="text that must be on the VGA text screen at the end (terrarium-run)")
+    p.add_argument("--terrarium-only", action="store_true",
+                   help="needs terrarium-run's host-side scripting: skip under QEMU")
     args = p.parse_args()
+    if args.qemu and args.terrarium_only:
+        skip("this case drives the machine through terrarium-run options QEMU lacks")
+    dump_dir = tempfile.mkdtemp(prefix="run-guest-")
+    dump = os.path.join(dump_dir, "screen.txt")
 
     if not os.path.exists(args.kernel):
         print(f"run-guest: no guest image at {args.kernel}")
         return 1
     cmd = build_command(args)
+    if not args.qemu:
+        if args.vga:
+            cmd += ["--vga", "std"]
+        if args.keys_at:
+            cmd += ["--keys-at", args.keys_at]
+        if args.expect_dump:
+            cmd += ["--vga-text-dump", dump]
     want = expected_status(args)
     print("run-guest: " + " ".join(repr(c) if (" " in c or not c) else c for c in cmd), flush=True)
 
@@ -188,6 +207,11 @@ def main():
     for r in args.reject:
         if r in out:
             problems.append(f"serial output contains {r!r}")
+    if args.expect_dump and not args.qemu:
+        screen = open(dump, errors="replace").read() if os.path.exists(dump) else ""
+        if args.expect_dump not in screen:
+            problems.append(f"the VGA text screen lacks {args.expect_dump!r}: {screen[:400]!r}")
+    shutil.rmtree(dump_dir, ignore_errors=True)
 
     print(f"run-guest: status {status} after {elapsed:.1f} s")
     print("----- serial output -----")

@@ -27,6 +27,13 @@ static inline uint8_t inb(uint16_t port)
     return val;
 }
 
+static inline uint32_t inl(uint16_t port)
+{
+    uint32_t val;
+    __asm__ volatile("inl %1, %0" : "=a"(val) : "Nd"(port));
+    return val;
+}
+
 static inline uint32_t mmio_read32(uintptr_t addr)
 {
     return *(volatile uint32_t *)addr;
