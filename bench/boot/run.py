@@ -43,6 +43,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import benchdoc  # noqa: E402
+
 SECTION = "boot"
 SRC = Path(__file__).resolve().parents[2]
 LAB_DIR = SRC / "tests" / "lab"
@@ -646,30 +649,6 @@ def build_section(result):
     return "\n".join(body) + "\n"
 
 
-def write_section(path, section):
-    """Replaces the `## boot …` section of path (or appends one); other
-    sections stay as they are."""
-    p = Path(path)
-    text = p.read_text() if p.exists() else \
-        "# Benchmarks\n\nResults of `bench/`; each benchmark keeps one section, rewritten " \
-        "when it is run again. See bench/README.md.\n"
-    lines = text.splitlines(keepends=True)
-    start = end = None
-    for i, line in enumerate(lines):
-        if start is None and (line.startswith(f"## {SECTION} ") or line.strip() == f"## {SECTION}"):
-            start = i
-        elif start is not None and line.startswith("## "):
-            end = i
-            break
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = len(lines) if end is None else end
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    p.write_text(new)
-
-
 # ------------------------------------------------------------------ main
 
 def main():
@@ -740,7 +719,7 @@ def main():
     section = build_section(result)
     print(section)
     if args.output:
-        write_section(args.output, section)
+        benchdoc.write_section(args.output, SECTION, section)
         print(f"bench-boot: wrote the \"{SECTION}\" section of {args.output}", file=sys.stderr)
 
 

@@ -31,6 +31,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import benchdoc  # noqa: E402
+
 SECTION = "exit"
 QEMU_EXIT_OK = 1  # isa-debug-exit ends QEMU with (value << 1) | 1; the guest writes 0
 QEMU_COMMON = [
@@ -391,30 +394,6 @@ def build_section(timing, memory, vmms, args):
     return "\n".join(body) + "\n"
 
 
-def write_section(path, section):
-    """Replaces the `## exit …` section of path (or appends one); other
-    sections stay as they are."""
-    p = Path(path)
-    text = p.read_text() if p.exists() else \
-        "# Benchmarks\n\nResults of `bench/`; each benchmark keeps one section, rewritten " \
-        "when it is run again. See bench/README.md.\n"
-    lines = text.splitlines(keepends=True)
-    start = end = None
-    for i, line in enumerate(lines):
-        if start is None and (line.startswith(f"## {SECTION} ") or line.strip() == f"## {SECTION}"):
-            start = i
-        elif start is not None and line.startswith("## "):
-            end = i
-            break
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = len(lines) if end is None else end
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    p.write_text(new)
-
-
 # ------------------------------------------------------------------ main
 
 def main():
@@ -462,7 +441,7 @@ def main():
     section = build_section(timing, memory, vmms, args)
     print(section)
     if args.output:
-        write_section(args.output, section)
+        benchdoc.write_section(args.output, SECTION, section)
         print(f"bench-exit: wrote the \"{SECTION}\" section of {args.output}", file=sys.stderr)
 
 

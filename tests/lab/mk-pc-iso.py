@@ -16,6 +16,10 @@ a PC's devices and prints what the guest found, as KEY=value markers:
     PWRBTN=<ff_pwr_btn count>       then `poweroff -f` (ACPI S5)
 
 Usage: mk-pc-iso.py OUTPUT.iso   (rebuilds only when an input changed)
+       mk-pc-iso.py --installer OUTPUT.iso
+           the Debian installer's netboot kernel and initrd instead, in VGA
+           text mode (fb=false, bochs-drm not loaded), so its first screen is
+           on the VGA text console
 Needs busybox-static, isolinux, syslinux-common and xorriso.
 """
 
@@ -117,24 +121,41 @@ def initramfs(kernel):
     return a.bytes()
 
 
+DI_DIR = "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64"
+DI_APPEND = "vga=normal fb=false modprobe.blacklist=bochs,bochs_drm noxsave --- quiet"
+
+
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    installer = args[:1] == ["--installer"]
+    if installer:
+        args = args[1:]
+    if len(args) != 1:
         raise SystemExit(__doc__)
-    out = sys.argv[1]
+    out = args[0]
     for p in (ISOLINUX, LDLINUX):
         if not os.path.isfile(p):
             raise SystemExit(f"SKIP: {p} missing (install isolinux and syslinux-common)")
     xorriso = shutil.which("xorriso")
     if not xorriso:
         raise SystemExit("SKIP: xorriso is not installed")
-    kernel = lab.find_kernel()
-    try:
-        rd = initramfs(kernel)
-    except lab.Skip as e:
-        raise SystemExit(f"SKIP: {e}")
+    cfg = CFG
+    if installer:
+        kernel = os.path.join(DI_DIR, "linux")
+        if not os.path.isfile(kernel):
+            raise SystemExit("SKIP: install debian-installer-12-netboot-amd64")
+        with open(os.path.join(DI_DIR, "initrd.gz"), "rb") as f:
+            rd = f.read()
+        cfg = CFG.replace(APPEND, DI_APPEND)
+    else:
+        kernel = lab.find_kernel()
+        try:
+            rd = initramfs(kernel)
+        except lab.Skip as e:
+            raise SystemExit(f"SKIP: {e}")
     with open(kernel, "rb") as f:
         kdata = f.read()
-    key = hashlib.sha256(kdata + rd + CFG.encode() + CD_TEXT.encode()).hexdigest()
+    key = hashlib.sha256(kdata + rd + cfg.encode() + CD_TEXT.encode()).hexdigest()
     stamp = out + ".sha256"
     if os.path.exists(out) and os.path.exists(stamp) and open(stamp).read() == key:
         return
@@ -144,7 +165,7 @@ def main():
         shutil.copy(ISOLINUX, os.path.join(d, "isolinux"))
         shutil.copy(LDLINUX, os.path.join(d, "isolinux"))
         with open(os.path.join(d, "isolinux", "isolinux.cfg"), "w") as f:
-            f.write(CFG)
+            f.write(cfg)
         with open(os.path.join(d, "boot", "vmlinuz"), "wb") as f:
             f.write(kdata)
         with open(os.path.join(d, "boot", "initrd"), "wb") as f:
