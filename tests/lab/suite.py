@@ -73,7 +73,14 @@ CASES = [
     # presses the ACPI power button.
     dict(name="lab-qemu-pc-iso", vmm="qemu", guest="pc-iso", cpus=2, mem=512, ci=False),
     dict(name="lab-terrarium-pc-iso", vmm="terrarium", guest="pc-iso", cpus=2, mem=512, ci=True),
+    # The Debian installer from a CD (ISOLINUX around its netboot kernel and initrd) on the
+    # VGA text console: its first screen, then a key typed over PS/2 moves past it.
+    dict(name="lab-terrarium-di-iso", vmm="terrarium", guest="di-iso", cpus=1, mem=1024,
+         ci=True),
 ]
+DI_ISO = "installer.iso"
+DI_FIRST = "Select a language"
+DI_SECOND = "Select your location"
 PC_ISO = "pc-guest.iso"
 PC_CD_TEXT = "hello from the Terrarium lab CD"
 # What the PC guest must find: (slot, vendor:device, driver or None for "any").
@@ -105,6 +112,11 @@ def guest_files(case, work_dir):
             if not os.path.isfile(p):
                 raise lab.Skip(f"{p} missing (install debian-installer-12-netboot-amd64)")
         return DI_KERNEL, DI_INITRD
+    if case["guest"] == "di-iso":
+        iso = os.path.join(work_dir, DI_ISO)
+        if not os.path.isfile(iso):
+            raise lab.Skip("the installer ISO could not be built (see mk-pc-iso.py's message)")
+        return iso, None
     if case["guest"] == "pc-iso":
         iso = os.path.join(work_dir, PC_ISO)
         if not os.path.isfile(iso):
@@ -123,6 +135,13 @@ GUEST_APPEND = "console=ttyS0 noxsave"
 
 
 def vmm_command(case, kernel, initrd, terrarium_run):
+    if case["guest"] == "di-iso":
+        # {OUTDIR} is filled in inside the lab (run_case): the screen goes next to the log.
+        return [terrarium_run, "--cdrom", kernel, "--mem", str(case["mem"]),
+                "--cpus", str(case["cpus"]), "--serial", "none",
+                "--vga-text-dump", "{OUTDIR}/" + case["name"] + ".screen.txt",
+                "--keys-when", DI_FIRST + "=>ret", "--expect-screen", DI_SECOND,
+                "--expect-timeout", str(INSTALLER_TIMEOUT)]
     if case["guest"] == "pc-iso":
         if case["vmm"] == "qemu":
             return [shutil.which("qemu-system-x86_64") or "qemu-system-x86_64",
@@ -172,6 +191,8 @@ def plan(names, work_dir, terrarium_run):
         c["timeout"] = INSTALLER_TIMEOUT if case["guest"] == "installer" else BUSYBOX_TIMEOUT
         if case["guest"] == "installer":
             c["stop_on"] = DI_LANGUAGE
+        if case["guest"] == "di-iso":
+            c["timeout"] = INSTALLER_TIMEOUT + 30
         if case["guest"] == "pc-iso":
             c["timeout"] = PC_TIMEOUT
             if case["vmm"] == "terrarium":
@@ -224,6 +245,9 @@ def run_batch(names, work_dir, terrarium_run, session):
             # A failure only skips the PC cases (guest_files says so).
             subprocess.call([sys.executable, os.path.join(HERE, "mk-pc-iso.py"),
                              os.path.join(work_dir, PC_ISO)])
+        if any(CASE_BY_NAME[n]["guest"] == "di-iso" for n in names):
+            subprocess.call([sys.executable, os.path.join(HERE, "mk-pc-iso.py"), "--installer",
+                             os.path.join(work_dir, DI_ISO)])
         runnable, batch["skipped"] = plan(names, work_dir, terrarium_run)
         spec_path = os.path.join(suite_dir, "spec.json")
         with open(spec_path, "w") as f:
@@ -300,6 +324,14 @@ def evaluate(case, res):
             else "finish (init markers, then power off / reboot)"
         fails.append(f"did not {what} within {res['timeout']} s")
     rc = res.get("returncode")
+    if case["guest"] == "di-iso":
+        screen = res.get("screen", "")
+        if rc != 0:
+            fails.append(f"terrarium-run exited with {rc}: '{DI_SECOND}' never showed after "
+                         f"'{DI_FIRST}' and a Return typed over PS/2 (3 = not in time)")
+        if DI_SECOND not in screen:
+            fails.append(f"the last text screen lacks '{DI_SECOND}'")
+        return fails
     if case["guest"] == "installer":
         if res.get("match_s") is None:
             fails.append(f"never showed '{DI_LANGUAGE}' on the serial port")
@@ -442,6 +474,8 @@ def run_case(c, outdir):
     res = dict(name=c["name"], cmd=c["cmd"], timeout=c["timeout"], markers={},
                init_s=None, match_s=None, sigint_s=None, stopped_s=None, press_s=None,
                timed_out=False, returncode=None, wall_start=time.time())
+    c = dict(c, cmd=[a.replace("{OUTDIR}", outdir) for a in c["cmd"]])
+    res["cmd"] = c["cmd"]
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen(c["cmd"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -500,6 +534,10 @@ def run_case(c, outdir):
     res["seconds"] = end - t0
     if res["sigint_s"] is not None and not res["timed_out"]:
         res["stopped_s"] = end - t0 - res["sigint_s"]
+    screen = os.path.join(outdir, f"{c['name']}.screen.txt")
+    if os.path.exists(screen):
+        with open(screen, errors="replace") as f:
+            res["screen"] = f.read()
     text = bytes(clean).decode(errors="replace").replace("\r", "")
     for line in text.splitlines():
         line = line.strip()
