@@ -126,6 +126,46 @@ int script_add_keys_when(struct script *s, const char *spec)
     return parse_keys(s, st, arrow + 2, spec);
 }
 
+int script_add_keys_on_serial(struct script *s, const char *spec)
+{
+    int r = script_add_keys_when(s, spec);
+    if (r == 0)
+        s->steps[s->nsteps - 1].on_serial = true;
+    return r;
+}
+
+bool script_wants_serial(const struct script *s)
+{
+    for (unsigned i = 0; i < s->nsteps; i++)
+        if (s->steps[i].on_serial)
+            return true;
+    return false;
+}
+
+/* The last bytes COM1 sent, enough to find a text cut across two writes. */
+static char serial_tail[512];
+static size_t serial_len;
+
+void script_serial_out(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct script *s = opaque;
+    for (size_t i = 0; i < len; i++) {
+        if (serial_len == sizeof(serial_tail) - 1) {
+            memmove(serial_tail, serial_tail + 256, serial_len - 256);
+            serial_len -= 256;
+        }
+        serial_tail[serial_len++] = buf[i] ? (char)buf[i] : ' ';
+        serial_tail[serial_len] = '\0';
+        for (unsigned k = 0; k < s->nsteps; k++) {
+            struct key_step *st = &s->steps[k];
+            size_t n = strlen(st->when);
+            if (st->on_serial && !atomic_load(&st->seen) && n <= serial_len &&
+                memcmp(serial_tail + serial_len - n, st->when, n) == 0)
+                atomic_store(&st->seen, true);
+        }
+    }
+}
+
 static int parse_keys(struct script *s, struct key_step *st, const char *keys, const char *spec)
 {
     char *copy = strdup(keys), *save = NULL;
@@ -244,13 +284,15 @@ static void *script_main(void *arg)
     for (;;) {
         if (vmm_vm_state(vm) == VMM_STATE_STOPPED && since(&t0) > 1)
             return NULL;
-        bool need_text = s->text_dump || s->expect || (next < s->nsteps && s->steps[next].when[0]);
+        bool need_text = s->text_dump || s->expect ||
+                         (next < s->nsteps && s->steps[next].when[0] && !s->steps[next].on_serial);
         if (need_text)
             refresh_dump(s, vm, text);
         /* Steps run in order: each waits for its time or its text. */
         while (next < s->nsteps &&
-               (s->steps[next].when[0] ? strstr(text, s->steps[next].when) != NULL
-                                       : since(&t0) >= s->steps[next].at_s))
+               (s->steps[next].on_serial ? atomic_load(&s->steps[next].seen)
+                : s->steps[next].when[0] ? strstr(text, s->steps[next].when) != NULL
+                                         : since(&t0) >= s->steps[next].at_s))
             type_step(vm, &s->steps[next++]);
         if (s->text_dump || s->expect) {
             if (s->expect && strstr(text, s->expect)) {

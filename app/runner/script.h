@@ -9,7 +9,10 @@
  * (--expect-screen).
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "vmm/vmm.h"
 
@@ -23,7 +26,9 @@ struct key_event {
 
 struct key_step {
     double at_s;
-    char when[128]; /* or: once this shows on the text screen */
+    char when[128]; /* or: once this shows on the text screen ... */
+    bool on_serial; /* ... or on COM1's output */
+    _Atomic bool seen;
     unsigned nkeys;
     struct key_event keys[SCRIPT_MAX_KEYS];
 };
@@ -46,6 +51,11 @@ struct script {
 int script_add_keys(struct script *s, const char *spec);
 /* "TEXT=>KEYS": the same keys, typed once TEXT shows on the text screen. */
 int script_add_keys_when(struct script *s, const char *spec);
+/* "TEXT=>KEYS": typed once TEXT shows on COM1's output (see script_serial_out). */
+int script_add_keys_on_serial(struct script *s, const char *spec);
+/* A vmm_serial_out_fn: scans COM1's output for the awaited texts. opaque = the script. */
+void script_serial_out(void *opaque, const uint8_t *buf, size_t len);
+bool script_wants_serial(const struct script *s);
 
 /* Starts the script's thread (keys, dump, expectation); false if it has nothing to do. */
 bool script_start(struct script *s, struct vmm_vm *vm);

@@ -60,6 +60,7 @@ static void usage(FILE *f)
                "                       names (ret, esc, tab, up, down, f1..f12, a..z, 0..9, ...)\n"
                "                       and text=LITERAL items (repeatable)\n"
                "  --keys-when TEXT=>KEYS  type KEYS once TEXT shows on the text screen\n"
+               "  --keys-on-serial TEXT=>KEYS  type KEYS once TEXT comes out of COM1\n"
                "  --expect-screen STR  stop the machine with status 0 once STR shows on its\n"
                "                       text screen; status 3 if it has not after\n"
                "  --expect-timeout S   seconds (default 60)\n"
@@ -200,6 +201,7 @@ int main(int argc, char **argv)
         OPT_EXPECT_TIMEOUT,
         OPT_KEYS_AT,
         OPT_KEYS_WHEN,
+        OPT_KEYS_ON_SERIAL,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -225,6 +227,7 @@ int main(int argc, char **argv)
         {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
         {"keys-at", required_argument, NULL, OPT_KEYS_AT},
         {"keys-when", required_argument, NULL, OPT_KEYS_WHEN},
+        {"keys-on-serial", required_argument, NULL, OPT_KEYS_ON_SERIAL},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -351,6 +354,10 @@ int main(int argc, char **argv)
             if (script_add_keys_when(&script, optarg) < 0)
                 return 2;
             break;
+        case OPT_KEYS_ON_SERIAL:
+            if (script_add_keys_on_serial(&script, optarg) < 0)
+                return 2;
+            break;
         case 'v':
             verbose++;
             break;
@@ -400,6 +407,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (script_wants_serial(&script)) {
+        cfg.serial_out_cb = script_serial_out;
+        cfg.serial_out_opaque = &script;
+    }
     int fwlog_fd = -1;
     if (firmware_log) {
         fwlog_fd = open(firmware_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
