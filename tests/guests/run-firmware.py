@@ -106,6 +106,7 @@ def boot_grub(args):
         fwlog = os.path.join(d, "firmware.log")
         dump = os.path.join(d, "screen.txt")
         cmd = [args.runner, "--mem", str(args.mem), "--serial", "none", "--cdrom", GRUB_ISO,
+               "--display", "none",
                "--firmware-log", fwlog, "--vga-text-dump", dump,
                "--expect-screen", "GNU GRUB", "--expect-timeout", "110"]
         print("run-firmware:", " ".join(cmd), flush=True)
