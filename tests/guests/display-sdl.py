@@ -9,6 +9,10 @@ the way a window manager closes it (WM_DELETE_WINDOW): the first close
 presses the power button (SeaBIOS ignores it: the run goes on and the title
 says so), the second forces the machine off.
 
+A second run checks the keyboard end to end: X key events for Escape go
+through the window (SDL scancode, evdev code, i8042) into SeaBIOS, which
+must open its boot menu (--boot-menu, --expect-screen "Select boot device").
+
 Re-runs itself under xvfb-run. Exit 77 (skip) without xvfb-run or xwininfo,
 /dev/kvm, the seabios package, or a runner built with SDL."""
 import argparse
@@ -58,17 +62,50 @@ class ClientMessage(ctypes.Structure):
                 ("l", ctypes.c_long * 5), ("pad", ctypes.c_long * 12)]
 
 
-def close_window(wid):
-    """What a window manager sends when the user clicks the close button."""
+class KeyEvent(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong),
+                ("root", ctypes.c_ulong), ("subwindow", ctypes.c_ulong), ("time", ctypes.c_ulong),
+                ("x", ctypes.c_int), ("y", ctypes.c_int), ("x_root", ctypes.c_int),
+                ("y_root", ctypes.c_int), ("state", ctypes.c_uint), ("keycode", ctypes.c_uint),
+                ("same_screen", ctypes.c_int), ("pad", ctypes.c_long * 16)]
+
+
+def xlib():
     x11 = ctypes.CDLL(ctypes.util.find_library("X11"))
     x11.XOpenDisplay.restype = ctypes.c_void_p
     x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
     x11.XInternAtom.restype = ctypes.c_ulong
     x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XDefaultRootWindow.restype = ctypes.c_ulong
+    x11.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
     x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
                                ctypes.c_void_p]
+    x11.XSetInputFocus.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong]
     x11.XFlush.argtypes = [ctypes.c_void_p]
     x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    return x11
+
+
+def send_key(wid, keycode):
+    """A press and a release of one X keycode (9 is Escape: evdev KEY_ESC + 8), with the
+    keyboard focus on the window first, as a window manager would give it."""
+    x11 = xlib()
+    dpy = x11.XOpenDisplay(None)
+    if not dpy:
+        return
+    x11.XSetInputFocus(dpy, wid, 2, 0)  # RevertToParent, CurrentTime
+    for kind, mask in ((2, 1 << 0), (3, 1 << 1)):  # KeyPress/KeyPressMask, KeyRelease/...Mask
+        ev = KeyEvent(type=kind, send_event=1, display=dpy, window=wid,
+                      root=x11.XDefaultRootWindow(dpy), keycode=keycode, same_screen=1)
+        x11.XSendEvent(dpy, wid, 1, mask, ctypes.byref(ev))
+    x11.XFlush(dpy)
+    x11.XCloseDisplay(dpy)
+
+
+def close_window(wid):
+    """What a window manager sends when the user clicks the close button."""
+    x11 = xlib()
     dpy = x11.XOpenDisplay(None)
     if not dpy:
         return False
@@ -149,6 +186,29 @@ def inner(runner):
                   f"presented at the window's size ({img.width}x{img.height})")
         check(p.returncode == 130, f"the forced stop ended the run with status 130 "
               f"(got {p.returncode})")
+
+        # The keyboard: Escape, again and again until SeaBIOS's boot prompt has taken one.
+        dump = os.path.join(d, "screen.txt")
+        cmd = [runner, "--mem", "64", "--vga", "std", "--serial", "none", "--display", "sdl",
+               "--boot-menu", "--expect-screen", "Select boot device", "--expect-timeout", "60",
+               "--vga-text-dump", dump]
+        env.pop("TERRARIUM_SDL_READBACK")
+        print("display-sdl:", " ".join(cmd), flush=True)
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env, stdin=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        while p.poll() is None and time.monotonic() - t0 < 70:
+            info = window_info()
+            if info and info[2]:  # focus can only go to a mapped window
+                send_key(info[3], 9)
+            time.sleep(0.2)
+        if p.poll() is None:
+            p.kill()
+        _, err = p.communicate()
+        text = open(dump).read() if os.path.exists(dump) else ""
+        check(p.returncode == 0 and "Select boot device" in text,
+              f"Escape typed into the window opened SeaBIOS's boot menu (status {p.returncode}"
+              f"{': ' + err.strip() if err.strip() else ''})")
     print(f"{len(problems)} problems")
     return 1 if problems else 0
 
