@@ -71,8 +71,16 @@ class KeyEvent(ctypes.Structure):
                 ("same_screen", ctypes.c_int), ("pad", ctypes.c_long * 16)]
 
 
+# The window goes away when the run ends: an X error then is expected, not fatal (Xlib's
+# default handler would exit this script).
+X_ERROR_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(
+    lambda dpy, ev: 0)
+
+
 def xlib():
     x11 = ctypes.CDLL(ctypes.util.find_library("X11"))
+    x11.XSetErrorHandler.argtypes = [X_ERROR_HANDLER.__class__]
+    x11.XSetErrorHandler(X_ERROR_HANDLER)
     x11.XOpenDisplay.restype = ctypes.c_void_p
     x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
     x11.XInternAtom.restype = ctypes.c_ulong
@@ -87,19 +95,26 @@ def xlib():
     return x11
 
 
-def send_key(wid, keycode):
-    """A press and a release of one X keycode (9 is Escape: evdev KEY_ESC + 8), with the
-    keyboard focus on the window first, as a window manager would give it."""
+def type_key_until(wid, keycode, done, limit_s):
+    """Presses and releases one X keycode (9 is Escape: evdev KEY_ESC + 8) every 50 ms until
+    done() or limit_s, the keyboard focus on the window first, as a window manager would give
+    it. Each event has its own time stamp: SDL takes a release and a press with the same time
+    for autorepeat."""
     x11 = xlib()
     dpy = x11.XOpenDisplay(None)
     if not dpy:
         return
     x11.XSetInputFocus(dpy, wid, 2, 0)  # RevertToParent, CurrentTime
-    for kind, mask in ((2, 1 << 0), (3, 1 << 1)):  # KeyPress/KeyPressMask, KeyRelease/...Mask
-        ev = KeyEvent(type=kind, send_event=1, display=dpy, window=wid,
-                      root=x11.XDefaultRootWindow(dpy), keycode=keycode, same_screen=1)
-        x11.XSendEvent(dpy, wid, 1, mask, ctypes.byref(ev))
-    x11.XFlush(dpy)
+    root = x11.XDefaultRootWindow(dpy)
+    stamp, t0 = 1000, time.monotonic()
+    while not done() and time.monotonic() - t0 < limit_s:
+        for kind, mask in ((2, 1 << 0), (3, 1 << 1)):  # KeyPress/KeyPressMask, KeyRelease/...
+            stamp += 20
+            ev = KeyEvent(type=kind, send_event=1, display=dpy, window=wid, root=root,
+                          time=stamp, keycode=keycode, same_screen=1)
+            x11.XSendEvent(dpy, wid, 1, mask, ctypes.byref(ev))
+            x11.XFlush(dpy)
+            time.sleep(0.025)
     x11.XCloseDisplay(dpy)
 
 
@@ -144,7 +159,8 @@ def inner(runner):
             time.sleep(0.5)
             geo = window_info()
             shown = banner_shown(rb)
-            if geo and geo[:2] == (720, 400) and shown and shown[1] > 0:
+            # a slow machine prints the banner a letter at a time: wait for several
+            if geo and geo[:2] == (720, 400) and shown and shown[1] > 100:
                 break
         alive = p.poll() is None
         title = None
@@ -188,20 +204,29 @@ def inner(runner):
               f"(got {p.returncode})")
 
         # The keyboard: Escape, again and again until SeaBIOS's boot prompt has taken one.
-        dump = os.path.join(d, "screen.txt")
+        # Typing starts once the firmware has set its keyboard up: keys that land in the middle
+        # of its reset handshake can make it give the keyboard up (as on a real PC).
+        dump, fwlog = os.path.join(d, "screen.txt"), os.path.join(d, "firmware.log")
         cmd = [runner, "--mem", "64", "--vga", "std", "--serial", "none", "--display", "sdl",
                "--boot-menu", "--expect-screen", "Select boot device", "--expect-timeout", "60",
-               "--vga-text-dump", dump]
+               "--vga-text-dump", dump, "--firmware-log", fwlog]
         env.pop("TERRARIUM_SDL_READBACK")
         print("display-sdl:", " ".join(cmd), flush=True)
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=env, stdin=subprocess.DEVNULL)
-        t0 = time.monotonic()
-        while p.poll() is None and time.monotonic() - t0 < 70:
-            info = window_info()
-            if info and info[2]:  # focus can only go to a mapped window
-                send_key(info[3], 9)
-            time.sleep(0.2)
+        t0, info = time.monotonic(), None
+        def kbd_ready():
+            try:
+                return "PS2 keyboard initialized" in open(fwlog, errors="replace").read()
+            except OSError:
+                return False
+
+        while p.poll() is None and time.monotonic() - t0 < 60 and \
+                not (info and info[2] and kbd_ready()):
+            time.sleep(0.05)
+            info = window_info()  # focus can only go to a mapped window
+        if info and info[2]:
+            type_key_until(info[3], 9, lambda: p.poll() is not None, 70)
         if p.poll() is None:
             p.kill()
         _, err = p.communicate()
