@@ -6,6 +6,7 @@
  * 1 with one line on stderr for anything that went wrong, 2 for bad usage.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -18,8 +19,12 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "screenshot.h"
 #include "script.h"
 #include "vmm/vmm.h"
+#ifdef TRM_HAVE_SDL
+#include "display-sdl.h"
+#endif
 
 static struct vmm_vm *the_vm;
 static struct termios saved_tio;
@@ -55,6 +60,16 @@ static void usage(FILE *f)
                "  --disk FILE          a hard disk image (raw, or qcow2 if named *.qcow2)\n"
                "  --drive file=PATH[,if=ide][,media=disk|cdrom][,format=raw|qcow2][,readonly=on]\n"
                "                       a drive, spelled out (repeatable)\n"
+               "  --display sdl|none   show the display in an SDL window, or run headless\n"
+               "                       (default: sdl with a display adapter and a desktop\n"
+               "                       ($DISPLAY or $WAYLAND_DISPLAY), else none). Click\n"
+               "                       grabs the mouse, Ctrl+Alt+G releases it; closing the\n"
+               "                       window presses the power button, closing it again\n"
+               "                       forces the machine off\n"
+               "  --screenshot FILE    when the machine stops, write its screen to FILE (PNG)\n"
+               "  --screenshot-at SECONDS:FILE\n"
+               "                       write the screen to FILE (PNG) SECONDS after the start\n"
+               "                       (repeatable)\n"
                "  --vga-text-dump FILE keep the text screen in FILE (rewritten when it changes)\n"
                "  --keys-at S:KEYS     type KEYS S seconds after start: comma-separated key\n"
                "                       names (ret, esc, tab, up, down, f1..f12, a..z, 0..9, ...)\n"
@@ -175,6 +190,70 @@ static int parse_drive(const char *spec, struct vmm_drive_config *d)
     return ret;
 }
 
+/* Headless --screenshot-at: a frame clock of its own that ticks only when a shot is due. */
+struct shot_ticker {
+    struct vmm_vm *vm;
+    struct trm_shots *shots;
+    atomic_bool *vm_done;
+};
+
+static void *tick_shots(void *arg)
+{
+    struct shot_ticker *t = arg;
+    while (!atomic_load(t->vm_done)) {
+        uint64_t now = trm_now_ns(), wait = trm_shots_wait_ns(t->shots, now);
+        if (wait == UINT64_MAX)
+            break;
+        if (wait > 0) {
+            uint64_t nap_ns = wait < 50000000 ? wait : 50000000; /* look at vm_done often */
+            struct timespec nap = {0, (long)nap_ns};
+            nanosleep(&nap, NULL);
+            continue;
+        }
+        struct vmm_display_image img = {0};
+        struct vmm_rect damage[VMM_DISPLAY_MAX_DAMAGE];
+        unsigned n;
+        int rc = vmm_display_update(t->vm, &img, damage, &n);
+        trm_shots_take_due(t->shots, trm_now_ns(), rc, &img);
+    }
+    return NULL;
+}
+
+/* Waits for the VM on its own thread while the main thread runs the window. */
+struct vm_waiter {
+    struct vmm_vm *vm;
+    struct vmm_exit ex;
+    atomic_bool done;
+    void (*wake)(void *opaque);
+    void *wake_opaque;
+};
+
+static void *wait_vm(void *arg)
+{
+    struct vm_waiter *w = arg;
+    vmm_vm_wait(w->vm, &w->ex);
+    atomic_store(&w->done, true);
+    if (w->wake)
+        w->wake(w->wake_opaque);
+    return NULL;
+}
+
+#ifdef TRM_HAVE_SDL
+static void wake_sdl(void *opaque)
+{
+    trm_display_sdl_wake(opaque);
+}
+#endif
+
+static void write_screenshot(struct vmm_vm *vm, const char *path)
+{
+    struct vmm_display_image img = {0};
+    struct vmm_rect damage[VMM_DISPLAY_MAX_DAMAGE];
+    unsigned n;
+    int rc = vmm_display_update(vm, &img, damage, &n);
+    (void)trm_screenshot_write(path, rc, &img);
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -202,6 +281,9 @@ int main(int argc, char **argv)
         OPT_KEYS_AT,
         OPT_KEYS_WHEN,
         OPT_KEYS_ON_SERIAL,
+        OPT_DISPLAY,
+        OPT_SCREENSHOT,
+        OPT_SCREENSHOT_AT,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -228,6 +310,9 @@ int main(int argc, char **argv)
         {"keys-at", required_argument, NULL, OPT_KEYS_AT},
         {"keys-when", required_argument, NULL, OPT_KEYS_WHEN},
         {"keys-on-serial", required_argument, NULL, OPT_KEYS_ON_SERIAL},
+        {"display", required_argument, NULL, OPT_DISPLAY},
+        {"screenshot", required_argument, NULL, OPT_SCREENSHOT},
+        {"screenshot-at", required_argument, NULL, OPT_SCREENSHOT_AT},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -243,6 +328,9 @@ int main(int argc, char **argv)
     const char *serial = "stdio";
     const char *firmware_log = NULL;
     static struct script script = {.expect_timeout_s = 60};
+    const char *screenshot = NULL;
+    static struct trm_shots shots;
+    int display = -1; /* 1 sdl, 0 none, -1 by default */
     int vga = -1;
     int verbose = 1;
     uint64_t v;
@@ -358,6 +446,23 @@ int main(int argc, char **argv)
             if (script_add_keys_on_serial(&script, optarg) < 0)
                 return 2;
             break;
+        case OPT_DISPLAY:
+            if (strcmp(optarg, "sdl") == 0)
+                display = 1;
+            else if (strcmp(optarg, "none") == 0)
+                display = 0;
+            else {
+                fprintf(stderr, "terrarium-run: --display takes sdl or none, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_SCREENSHOT:
+            screenshot = optarg;
+            break;
+        case OPT_SCREENSHOT_AT:
+            if (trm_shots_add(&shots, optarg) < 0)
+                return 2;
+            break;
         case 'v':
             verbose++;
             break;
@@ -383,6 +488,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "terrarium-run: --vga-text-dump needs a display adapter (--vga std)\n");
         return 2;
     }
+    if ((screenshot || shots.n || display == 1) && !cfg.vga) {
+        fprintf(stderr, "terrarium-run: %s needs a display adapter (--vga std)\n",
+                display == 1 ? "--display sdl" : "--screenshot");
+        return 2;
+    }
+    if (display < 0) {
+        const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
+        display = cfg.vga && ((x && *x) || (wl && *wl));
+#ifndef TRM_HAVE_SDL
+        display = 0;
+#endif
+    }
+#ifndef TRM_HAVE_SDL
+    if (display == 1) {
+        fprintf(stderr, "terrarium-run: built without SDL: --display sdl is not available\n");
+        return 2;
+    }
+#endif
     vmm_log_set_level(verbose);
     /* For tests of the error paths; users never need it. */
     cfg.kvm_device = getenv("TERRARIUM_KVM_DEVICE");
@@ -444,16 +567,62 @@ int main(int argc, char **argv)
     if (pthread_create(&pb_thread, NULL, power_button_thread, vm) == 0)
         pthread_detach(pb_thread);
 
+#ifdef TRM_HAVE_SDL
+    struct trm_display_sdl *window = NULL;
+    if (display == 1) {
+        char why[256];
+        window = trm_display_sdl_open(vm, why, sizeof(why));
+        if (!window) {
+            fprintf(stderr, "terrarium-run: %s\n", why);
+            vmm_vm_destroy(vm);
+            restore_tty();
+            return 1;
+        }
+    }
+#endif
     if (vmm_vm_start(vm, &err) < 0) {
         fprintf(stderr, "terrarium-run: %s\n", err.msg);
+#ifdef TRM_HAVE_SDL
+        trm_display_sdl_close(window);
+#endif
         vmm_vm_destroy(vm);
         return 1;
     }
+    shots.start_ns = trm_now_ns();
     script_start(&script, vm);
+    static struct vm_waiter waiter;
+    waiter.vm = vm;
+    atomic_init(&waiter.done, false);
     struct vmm_exit ex;
-    vmm_vm_wait(vm, &ex);
+    if (display == 1) {
+#ifdef TRM_HAVE_SDL
+        pthread_t wt;
+        waiter.wake = wake_sdl;
+        waiter.wake_opaque = window;
+        if (pthread_create(&wt, NULL, wait_vm, &waiter) != 0) {
+            fprintf(stderr, "terrarium-run: cannot start a thread\n");
+            vmm_vm_request_stop(vm);
+            vmm_vm_wait(vm, &waiter.ex);
+        } else {
+            trm_display_sdl_run(window, &shots, &waiter.done);
+            pthread_join(wt, NULL);
+        }
+        trm_display_sdl_close(window);
+#endif
+    } else {
+        struct shot_ticker ticker = {.vm = vm, .shots = &shots, .vm_done = &waiter.done};
+        pthread_t tt;
+        bool ticking = shots.n && pthread_create(&tt, NULL, tick_shots, &ticker) == 0;
+        wait_vm(&waiter);
+        if (ticking)
+            pthread_join(tt, NULL);
+    }
+    ex = waiter.ex;
     script_finish(&script, vm);
     the_vm = NULL;
+    trm_shots_report_missed(&shots);
+    if (screenshot)
+        write_screenshot(vm, screenshot);
     vmm_vm_destroy(vm);
     restore_tty();
     if (out_fd >= 0)

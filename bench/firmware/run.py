@@ -46,10 +46,11 @@ def boot_image(path):
 
 def commands(spec):
     img = spec["image"]
-    t = [spec["terrarium"], "--disk", img, "--boot", "disk", "--test-exit", "--mem", "128",
-         "--serial", "none"]
+    # Read-only: the lab sees the host's files through a read-only mount.
+    t = [spec["terrarium"], "--drive", f"file={img},format=raw,readonly=on", "--boot", "disk",
+         "--test-exit", "--mem", "128", "--serial", "none", "--display", "none"]
     q = [spec["qemu"], "-accel", "kvm", "-M", "pc", "-cpu", "host", "-m", "128",
-         "-drive", f"file={img},format=raw,if=ide", "-boot", "c",
+         "-drive", f"file={img},format=raw,if=ide,readonly=on", "-boot", "c",
          "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
          "-display", "none", "-vga", "std", "-serial", "none", "-nic", "none",
          "-monitor", "none"]

@@ -107,6 +107,7 @@ def boot_grub(args):
         fwlog = os.path.join(d, "firmware.log")
         dump = os.path.join(d, "screen.txt")
         cmd = [args.runner, "--mem", str(args.mem), "--serial", "none", "--cdrom", GRUB_ISO,
+               "--display", "none",
                "--firmware-log", fwlog, "--vga-text-dump", dump,
                "--keys-when", "GNU GRUB=>c", "--expect-screen", "grub>",
                "--expect-timeout", "200"]

@@ -78,6 +78,17 @@ case("stray argument", ["--kernel", "x", "extra"], 2, "extra")
 case("bad --serial", ["--kernel", "x", "--serial", "tcp:1"], 2, "serial")
 case("non-numeric --cpus", ["--kernel", "x", "--cpus", "many"], 2, "--cpus")
 case("negative --mem", ["--kernel", "x", "--mem", "-5"], 2, "--mem")
+case("bad --display", ["--kernel", "x", "--display", "gtk"], 2, "--display")
+case("--screenshot-at without seconds", ["--screenshot-at", "soon:a.png"], 2, "--screenshot-at")
+case("--screenshot-at without a file", ["--screenshot-at", "5:"], 2, "--screenshot-at")
+case("--screenshot-at in the past", ["--screenshot-at", "-1:a.png"], 2, "--screenshot-at")
+case("--screenshot without a display adapter", ["--kernel", "x", "--screenshot", "a.png"], 2,
+     "display adapter")
+case("--display sdl without a display adapter", ["--kernel", "x", "--display", "sdl"], 2,
+     "display adapter")
+# No X server and no Wayland compositor to talk to: one line, before the VM starts.
+case("--display sdl without a desktop", ["--display", "sdl", "--serial", "none"], None, "SDL",
+     env={"DISPLAY": ":9876", "WAYLAND_DISPLAY": "", "SDL_VIDEODRIVER": "x11"}, needs_kvm=True)
 
 # the kernel file
 case("missing kernel", ["--kernel", os.path.join(work, "nope")], 1, "kernel", "no such file")
