@@ -18,6 +18,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "run-snapshot.h"
 #include "vmm/vmm.h"
 
 static struct vmm_vm *the_vm;
@@ -60,6 +61,13 @@ static void usage(FILE *f)
                "  --expect-timeout S   seconds (default 60)\n"
                "  --test-exit          let the guest end the run with a status of its choice\n"
                "                       (write it to I/O port 0xf4)\n"
+               "  --snapshot-save DIR  save the running machine into DIR on SIGUSR2 (and at\n"
+               "                       --snapshot-save-at); DIR/state and a sparse RAM file\n"
+               "  --snapshot-save-at S save it S seconds after the start\n"
+               "  --snapshot-save-exit stop the machine once it is saved (status 0)\n"
+               "  --snapshot-restore DIR\n"
+               "                       start the machine where it was saved; give the same\n"
+               "                       machine options (memory, CPUs, kernel, drives)\n"
                "  -v, --verbose        more messages from the VMM (repeatable)\n"
                "  -h, --help           this text\n");
 }
@@ -219,6 +227,10 @@ int main(int argc, char **argv)
         OPT_TEXT_DUMP,
         OPT_EXPECT_SCREEN,
         OPT_EXPECT_TIMEOUT,
+        OPT_SNAP_SAVE,
+        OPT_SNAP_SAVE_AT,
+        OPT_SNAP_SAVE_EXIT,
+        OPT_SNAP_RESTORE,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -242,6 +254,10 @@ int main(int argc, char **argv)
         {"vga-text-dump", required_argument, NULL, OPT_TEXT_DUMP},
         {"expect-screen", required_argument, NULL, OPT_EXPECT_SCREEN},
         {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
+        {"snapshot-save", required_argument, NULL, OPT_SNAP_SAVE},
+        {"snapshot-save-at", required_argument, NULL, OPT_SNAP_SAVE_AT},
+        {"snapshot-save-exit", no_argument, NULL, OPT_SNAP_SAVE_EXIT},
+        {"snapshot-restore", required_argument, NULL, OPT_SNAP_RESTORE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -256,6 +272,7 @@ int main(int argc, char **argv)
     bool watching = false;
     int vga = -1;
     int verbose = 1;
+    struct run_snapshot snap = {.save_at = -1};
     uint64_t v;
     int c;
     opterr = 0; /* one line of our own instead of getopt's message and the usage text */
@@ -347,6 +364,19 @@ int main(int argc, char **argv)
                 return 2;
             watch.timeout_s = (unsigned)v;
             break;
+        case OPT_SNAP_SAVE:
+            snap.save_dir = optarg;
+            break;
+        case OPT_SNAP_SAVE_AT:
+            if (run_snapshot_parse_at(optarg, &snap.save_at) < 0)
+                return 2;
+            break;
+        case OPT_SNAP_SAVE_EXIT:
+            snap.save_exit = true;
+            break;
+        case OPT_SNAP_RESTORE:
+            cfg.restore_from = optarg;
+            break;
         case 'v':
             verbose++;
             break;
@@ -368,6 +398,11 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.vga = vga < 0 ? !cfg.kernel : vga == 1;
+    if ((snap.save_at >= 0 || snap.save_exit) && !snap.save_dir) {
+        fprintf(stderr, "terrarium-run: --snapshot-save-at and --snapshot-save-exit need "
+                        "--snapshot-save DIR\n");
+        return 2;
+    }
     if ((text_dump || watch.want) && !cfg.vga) {
         fprintf(stderr, "terrarium-run: --vga-text-dump needs a display adapter (--vga std)\n");
         return 2;
@@ -408,6 +443,8 @@ int main(int argc, char **argv)
     }
 
     struct vmm_error err = {0};
+    struct timespec t_create;
+    clock_gettime(CLOCK_MONOTONIC, &t_create);
     struct vmm_vm *vm = vmm_machine_create(&cfg, &err);
     if (!vm) {
         fprintf(stderr, "terrarium-run: %s\n", err.msg[0] ? err.msg : "cannot create the VM");
@@ -430,12 +467,24 @@ int main(int argc, char **argv)
         vmm_vm_destroy(vm);
         return 1;
     }
+    if (cfg.restore_from && verbose > 1) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        fprintf(stderr, "terrarium-run: restored from %s; running after %.1f ms\n",
+                cfg.restore_from,
+                (t.tv_sec - t_create.tv_sec) * 1e3 + (t.tv_nsec - t_create.tv_nsec) / 1e6);
+    }
+    if (run_snapshot_start(&snap, vm) < 0) {
+        vmm_vm_destroy(vm);
+        return 1;
+    }
     if (watch.want) {
         watch.vm = vm;
         watching = pthread_create(&watcher, NULL, watch_screen, &watch) == 0;
     }
     struct vmm_exit ex;
     vmm_vm_wait(vm, &ex);
+    run_snapshot_stop(&snap);
     if (watching)
         pthread_join(watcher, NULL);
     the_vm = NULL;
@@ -455,6 +504,10 @@ int main(int argc, char **argv)
     case VMM_EXIT_TEST:
         return ex.status;
     case VMM_EXIT_STOPPED:
+        if (snap.save_exit && snap.saves > 0)
+            return 0;
+        if (snap.save_exit && snap.failures > 0)
+            return 1;
         if (watch.result == 0)
             return 0;
         if (watch.result == 3) {
