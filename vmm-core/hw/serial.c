@@ -436,6 +436,7 @@ void vmm_serial_state_loaded(struct vmm_serial *s)
 {
     s->ier &= UART_IER_MASK;
     s->mcr &= UART_MCR_MASK;
+    s->tx_count = 0;
     s->irq_level = -1;
     update_irq(s);
 }
