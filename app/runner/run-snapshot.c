@@ -14,7 +14,7 @@
 
 static int sig_pipe = -1;
 
-static void on_sigusr2(int sig)
+static void on_save_signal(int sig)
 {
     (void)sig;
     char c = 's';
@@ -108,10 +108,10 @@ int run_snapshot_start(struct run_snapshot *rs, struct vmm_vm *vm)
     sig_pipe = rs->pipe[1];
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_sigusr2;
+    sa.sa_handler = on_save_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR2, &sa, NULL);
+    sigaction(RUN_SNAPSHOT_SIGNAL, &sa, NULL);
     if (pthread_create(&rs->thread, NULL, saver, rs) != 0) {
         fprintf(stderr, "terrarium-run: cannot start the snapshot thread\n");
         return -1;
@@ -128,7 +128,7 @@ void run_snapshot_stop(struct run_snapshot *rs)
     ssize_t r = write(rs->pipe[1], &q, 1);
     (void)r;
     pthread_join(rs->thread, NULL);
-    signal(SIGUSR2, SIG_IGN);
+    signal(RUN_SNAPSHOT_SIGNAL, SIG_IGN);
     sig_pipe = -1;
     close(rs->pipe[0]);
     close(rs->pipe[1]);

@@ -61,7 +61,7 @@ static void usage(FILE *f)
                "  --expect-timeout S   seconds (default 60)\n"
                "  --test-exit          let the guest end the run with a status of its choice\n"
                "                       (write it to I/O port 0xf4)\n"
-               "  --snapshot-save DIR  save the running machine into DIR on SIGUSR2 (and at\n"
+               "  --snapshot-save DIR  save the running machine into DIR on SIGRTMIN+1 (and at\n"
                "                       --snapshot-save-at); DIR/state and a sparse RAM file\n"
                "  --snapshot-save-at S save it S seconds after the start\n"
                "  --snapshot-save-exit stop the machine once it is saved (status 0)\n"
@@ -69,7 +69,27 @@ static void usage(FILE *f)
                "                       start the machine where it was saved; give the same\n"
                "                       machine options (memory, CPUs, kernel, drives)\n"
                "  -v, --verbose        more messages from the VMM (repeatable)\n"
+               "\n"
+               "Signals: SIGINT/SIGTERM stop the machine; SIGUSR2 presses its ACPI power\n"
+               "button (the guest shuts itself down).\n"
                "  -h, --help           this text\n");
+}
+
+/* SIGUSR2 presses the power button: a thread waits for it (the press takes locks). */
+static void *power_button_thread(void *arg)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    for (;;) {
+        int sig;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        struct vmm_vm *vm = arg;
+        if (vmm_vm_power_button(vm) < 0)
+            fprintf(stderr, "terrarium-run: this machine has no power button\n");
+    }
+    return NULL;
 }
 
 static void on_signal(int sig)
@@ -262,6 +282,12 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
+    /* Blocked before any thread exists, so only the power-button waiter sees SIGUSR2. */
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+
     struct vmm_config cfg;
     vmm_config_init(&cfg);
     const char *serial = "stdio";
@@ -461,6 +487,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (stdio)
         raw_tty();
+
+    pthread_t pb_thread;
+    if (pthread_create(&pb_thread, NULL, power_button_thread, vm) == 0)
+        pthread_detach(pb_thread);
 
     if (vmm_vm_start(vm, &err) < 0) {
         fprintf(stderr, "terrarium-run: %s\n", err.msg);

@@ -67,10 +67,27 @@ CASES = [
          action="reboot", quiet=True, ci=True),
     dict(name="lab-terrarium-installer", vmm="terrarium", guest="installer", cpus=1, mem=1024,
          ci=True),
-    # Live state: busybox's shell saved (SIGUSR2), the VMM killed, restored in a new one.
+    # Live state: busybox's shell saved (SIGRTMIN+1), the VMM killed, restored in a new one.
     dict(name="lab-terrarium-snapshot", vmm="terrarium", guest="busybox", cpus=1, mem=512,
          action="shell", quiet=True, ci=True, snapshot=True),
+    # A PC from its firmware: SeaBIOS boots an ISOLINUX CD (mk-pc-iso.py) from the IDE
+    # CD-ROM; Linux finds ACPI, the CPUs, the RTC, the PCI functions and their drivers,
+    # reads the CD, gets a framebuffer on the VGA, then powers off when the host
+    # presses the ACPI power button.
+    dict(name="lab-qemu-pc-iso", vmm="qemu", guest="pc-iso", cpus=2, mem=512, ci=False),
+    dict(name="lab-terrarium-pc-iso", vmm="terrarium", guest="pc-iso", cpus=2, mem=512, ci=True),
 ]
+PC_ISO = "pc-guest.iso"
+PC_CD_TEXT = "hello from the Terrarium lab CD"
+# What the PC guest must find: (slot, vendor:device, driver or None for "any").
+PC_FUNCTIONS = [
+    ("0000:00:00.0", "0x8086:0x1237", None),
+    ("0000:00:01.0", "0x8086:0x7000", None),
+    ("0000:00:01.1", "0x8086:0x7010", "ata_piix"),
+    ("0000:00:01.3", "0x8086:0x7113", None),
+    ("0000:00:02.0", "0x1234:0x1111", "bochs-drm"),
+]
+PC_TIMEOUT = 300
 CASE_BY_NAME = {c["name"]: c for c in CASES}
 BOOT_CASE = "lab-boot"  # the lab itself: started, /dev/kvm present, batch finished
 
@@ -91,6 +108,11 @@ def guest_files(case, work_dir):
             if not os.path.isfile(p):
                 raise lab.Skip(f"{p} missing (install debian-installer-12-netboot-amd64)")
         return DI_KERNEL, DI_INITRD
+    if case["guest"] == "pc-iso":
+        iso = os.path.join(work_dir, PC_ISO)
+        if not os.path.isfile(iso):
+            raise lab.Skip("the PC guest ISO could not be built (see mk-pc-iso.py's message)")
+        return iso, None
     return lab.find_kernel(), os.path.join(work_dir, "guest-initramfs.cpio")
 
 
@@ -104,6 +126,14 @@ GUEST_APPEND = "console=ttyS0 noxsave"
 
 
 def vmm_command(case, kernel, initrd, terrarium_run):
+    if case["guest"] == "pc-iso":
+        if case["vmm"] == "qemu":
+            return [shutil.which("qemu-system-x86_64") or "qemu-system-x86_64",
+                    "-accel", "kvm", "-M", "pc", "-cpu", "host",
+                    "-m", str(case["mem"]), "-smp", str(case["cpus"]), "-cdrom", kernel,
+                    "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot"]
+        return [terrarium_run, "--cdrom", kernel, "--mem", str(case["mem"]),
+                "--cpus", str(case["cpus"]), "--serial", "stdio"]
     if case["guest"] == "installer":
         append = GUEST_APPEND
     else:
@@ -147,6 +177,10 @@ def plan(names, work_dir, terrarium_run):
             c["stop_on"] = DI_LANGUAGE
         if case.get("snapshot"):
             c["snap_dir"] = os.path.join(work_dir, "suite", "snapshot-state")
+        if case["guest"] == "pc-iso":
+            c["timeout"] = PC_TIMEOUT
+            if case["vmm"] == "terrarium":
+                c["press_on"] = "PWRBTN-WAITING"  # terrarium-run: SIGUSR2 = power button
         runnable.append(c)
     return runnable, skipped
 
@@ -191,6 +225,10 @@ def run_batch(names, work_dir, terrarium_run, session):
                               os.path.join(work_dir, "guest-initramfs.cpio")])
         if rc != 0:
             raise lab.Skip("could not build the guest initramfs (mk-initramfs.py failed)")
+        if any(CASE_BY_NAME[n]["guest"] == "pc-iso" for n in names):
+            # A failure only skips the PC cases (guest_files says so).
+            subprocess.call([sys.executable, os.path.join(HERE, "mk-pc-iso.py"),
+                             os.path.join(work_dir, PC_ISO)])
         runnable, batch["skipped"] = plan(names, work_dir, terrarium_run)
         spec_path = os.path.join(suite_dir, "spec.json")
         with open(spec_path, "w") as f:
@@ -281,6 +319,8 @@ def evaluate(case, res):
     if "TERRARIUM-INIT-OK" not in m:
         fails.append("guest init never printed TERRARIUM-INIT-OK")
         return fails
+    if case["guest"] == "pc-iso":
+        return fails + evaluate_pc(case, res, m)
     if m.get("NPROC") != str(case["cpus"]):
         fails.append(f"NPROC={m.get('NPROC')}, want {case['cpus']}")
     if m.get("CLOCKSOURCE") != "kvm-clock":
@@ -310,6 +350,53 @@ def evaluate_snapshot(res):
     if res.get("returncode") != 0:
         fails.append(f"the restored VMM exited with status {res.get('returncode')} after "
                      f"`poweroff -f`, want 0")
+    return fails
+
+
+def evaluate_pc(case, res, m):
+    fails = []
+    if m.get("NPROC") != str(case["cpus"]):
+        fails.append(f"NPROC={m.get('NPROC')}, want {case['cpus']} (CPUs from the MADT)")
+    if m.get("ACPI") != "on":
+        fails.append("Linux found no DSDT: ACPI is off")
+    if case["vmm"] == "terrarium":
+        try:
+            if int(m.get("ACPI-TRRIUM", "0")) < 5:
+                fails.append(f"only {m.get('ACPI-TRRIUM')} ACPI tables signed TRRIUM in dmesg")
+        except ValueError:
+            fails.append(f"ACPI-TRRIUM={m.get('ACPI-TRRIUM')!r}")
+    if not m.get("RTC", "").startswith("rtc_cmos"):
+        fails.append(f"RTC={m.get('RTC')!r}, want rtc_cmos")
+    try:
+        rtc = int(m.get("RTC-EPOCH", ""))
+        host = res["wall_start"] + (res.get("init_s") or 0)
+        if abs(rtc - host) > 180:
+            fails.append(f"the guest's RTC says {rtc}, the host {host:.0f}: off by "
+                         f"{rtc - host:.0f} s")
+    except (ValueError, KeyError):
+        fails.append(f"RTC-EPOCH={m.get('RTC-EPOCH')!r}")
+    pci = {}
+    for line in m.get("PCI", []):
+        parts = line.split()
+        if len(parts) == 3:
+            pci[parts[0]] = (parts[1], parts[2])
+    for slot, ids, drv in PC_FUNCTIONS:
+        got = pci.get(slot)
+        if not got or got[0] != ids:
+            fails.append(f"PCI {slot}: want {ids}, got {got}")
+        elif drv and got[1] != drv:
+            fails.append(f"PCI {slot} ({ids}): driver {got[1]}, want {drv}")
+    if "i8042 KBD port" not in m.get("SERIO", ""):
+        fails.append(f"SERIO={m.get('SERIO')!r}: no i8042 keyboard port")
+    if m.get("CD-FILE") != PC_CD_TEXT:
+        fails.append(f"CD-FILE={m.get('CD-FILE')!r}: the CD was not readable through sr_mod")
+    if "bochs" not in m.get("FB", ""):
+        fails.append(f"FB={m.get('FB')!r}: no bochs-drm framebuffer")
+    if case["vmm"] == "terrarium":
+        if m.get("PWRBTN", "0") in ("", "0"):
+            fails.append("the power-button press never reached the guest (ff_pwr_btn = 0)")
+        if not res.get("timed_out") and res.get("returncode") != 0:
+            fails.append(f"exited with status {res.get('returncode')} after poweroff, want 0")
     return fails
 
 
@@ -380,8 +467,8 @@ def run_case(c, outdir):
     """Runs one VMM; records markers, timings and how it ended."""
     logf = os.path.join(outdir, f"{c['name']}.log")
     res = dict(name=c["name"], cmd=c["cmd"], timeout=c["timeout"], markers={},
-               init_s=None, match_s=None, sigint_s=None, stopped_s=None,
-               timed_out=False, returncode=None)
+               init_s=None, match_s=None, sigint_s=None, stopped_s=None, press_s=None,
+               timed_out=False, returncode=None, wall_start=time.time())
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen(c["cmd"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -390,6 +477,7 @@ def run_case(c, outdir):
         res["error"] = f"cannot start {c['cmd'][0]}: {e}"
         return res
     stop_re = re.compile(c["stop_on"].encode()) if c.get("stop_on") else None
+    press_re = re.compile(c["press_on"].encode()) if c.get("press_on") else None
     clean = bytearray()  # output without escape sequences, built incrementally
     carry = b""  # an escape sequence possibly cut by the chunk boundary
     fd = proc.stdout.fileno()
@@ -419,6 +507,9 @@ def run_case(c, outdir):
             recent = bytes(clean[start:])  # only new text (+ overlap) is searched
             if res["init_s"] is None and b"TERRARIUM-INIT-OK" in recent:
                 res["init_s"] = time.monotonic() - t0
+            if press_re and res["press_s"] is None and press_re.search(recent):
+                res["press_s"] = time.monotonic() - t0
+                proc.send_signal(signal.SIGUSR2)
             if stop_re and res["match_s"] is None and stop_re.search(recent):
                 res["match_s"] = res["sigint_s"] = time.monotonic() - t0
                 proc.send_signal(signal.SIGINT)
@@ -442,8 +533,11 @@ def run_case(c, outdir):
         if line == "TERRARIUM-INIT-OK":
             res["markers"][line] = True
         mm = re.match(r"^(KERNEL|NPROC|CLOCKSOURCE|MSR-WARNINGS|UPTIME|TERRARIUM-ACTION|"
-                      r"TERRARIUM-ACTION-FAILED)=(.*)$", line)
-        if mm and mm.group(1) not in res["markers"]:
+                      r"TERRARIUM-ACTION-FAILED|ACPI|ACPI-TRRIUM|RTC|RTC-EPOCH|SERIO|CD-FILE|FB|"
+                      r"PWRBTN|INSMOD-FAILED)=(.*)$", line)
+        if line.startswith("PCI="):
+            res["markers"].setdefault("PCI", []).append(line[4:].strip())
+        elif mm and mm.group(1) not in res["markers"]:
             res["markers"][mm.group(1)] = mm.group(2).strip()
     return res
 
@@ -507,7 +601,7 @@ def run_snapshot_case(c, outdir):
             res["why"] = "the shell did not answer before the save"
             return res
         res["pre"] = m.group(1).decode()
-        first.proc.send_signal(signal.SIGUSR2)
+        first.proc.send_signal(signal.SIGRTMIN + 1)
         m = first.expect(rb"terrarium-run: saved the machine[^\n]*", 120)
         if not m:
             res["why"] = "no save confirmation"

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "hw/acpi-pm.h"
 
+#include <errno.h>
+
 #include "arch/x86/boot.h"
+#include "bus/pci.h"
 #include "core/irq.h"
 #include "core/log.h"
 #include "core/vm.h"
@@ -18,8 +21,23 @@
 #define PM1_CNT_SLP_EN (1u << 13)
 #define PM_TIMER_HZ 3579545ULL
 
+/* The PIIX4 power-management function (00:01.3) in front of the PM block. */
+#define PIIX4_PM_VENDOR 0x8086
+#define PIIX4_PM_DEVICE 0x7113
+#define PIIX4_PM_REVISION 0x03
+#define PIIX4_PM_CLASS 0x068000 /* bridge, other */
+#define PIIX4_PMBA 0x40         /* PM I/O base: bits 15:6, bit 0 reads 1 (I/O space) */
+#define PIIX4_PMREGMISC 0x80    /* bit 0: PM I/O space enable */
+#define PIIX4_PM_IO_LEN 64
+#define PIIX4_PM_SLOT 1
+#define PIIX4_PM_FUNC 3
+
 struct acpi_pm {
     struct vmm_device dev;
+    struct vmm_pci_dev pci;
+    bool plugged;
+    bool decoding; /* the PM block is claimed at io_base */
+    uint16_t io_base;
     struct vmm_irq sci;
     uint16_t sts;
     uint16_t en;
@@ -105,6 +123,72 @@ static void pm_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 
 static const struct vmm_io_ops pm_ops = {.read = pm_read, .write = pm_write};
 
+/*
+ * Claims or releases the PM block where PMBA and PMREGMISC say, device
+ * lock held. The I/O map may change while vCPUs run (core/iotrap.h).
+ */
+static void update_decode(struct acpi_pm *pm)
+{
+    bool on = vmm_pci_get8(&pm->pci, PIIX4_PMREGMISC) & 1;
+    uint16_t base = vmm_pci_get32(&pm->pci, PIIX4_PMBA) & 0xffc0;
+    if (base == 0)
+        on = false;
+    if (pm->decoding && (!on || base != pm->io_base)) {
+        if (vmm_iotrap_remove(pm->dev.vm, VMM_IO_PIO, pm->io_base, pm) < 0)
+            vmm_log(VMM_LOG_WARN, "ACPI PM: its block at 0x%x was not claimed", pm->io_base);
+        pm->decoding = false;
+    }
+    if (on && !pm->decoding) {
+        if (vmm_iotrap_add(pm->dev.vm, VMM_IO_PIO, base, PIIX4_PM_IO_LEN, &pm_ops, pm) < 0) {
+            vmm_log_ratelimited(VMM_LOG_WARN, "ACPI PM: I/O base 0x%x overlaps another device",
+                                base);
+            return;
+        }
+        pm->decoding = true;
+        pm->io_base = base;
+    }
+}
+
+static void pm_config_write(struct vmm_pci_dev *d, unsigned off, unsigned size)
+{
+    struct acpi_pm *pm = (struct acpi_pm *)((char *)d - offsetof(struct acpi_pm, pci));
+    if ((off < PIIX4_PMBA + 4 && off + size > PIIX4_PMBA) ||
+        (off <= PIIX4_PMREGMISC && off + size > PIIX4_PMREGMISC))
+        update_decode(pm);
+}
+
+static void pm_pci_reset(struct vmm_pci_dev *d)
+{
+    struct acpi_pm *pm = (struct acpi_pm *)((char *)d - offsetof(struct acpi_pm, pci));
+    update_decode(pm);
+}
+
+static const struct vmm_pci_dev_ops pm_pci_ops = {
+    .config_write = pm_config_write,
+    .reset = pm_pci_reset,
+};
+
+int vmm_acpi_pm_plug(struct vmm_device *dev, struct vmm_pci_bus *bus, bool preset)
+{
+    struct acpi_pm *pm = (struct acpi_pm *)dev;
+    struct vmm_pci_dev *d = &pm->pci;
+    vmm_pci_dev_init(d, &pm_pci_ops, &pm->dev.lock, PIIX4_PM_VENDOR, PIIX4_PM_DEVICE,
+                     PIIX4_PM_REVISION, PIIX4_PM_CLASS, 0);
+    vmm_pci_set32(d, PIIX4_PMBA, preset ? VMM_ACPI_PM_BASE | 1u : 1u);
+    vmm_pci_set_wmask(d, PIIX4_PMBA, 4, 0xffc0);
+    vmm_pci_set8(d, PIIX4_PMREGMISC, preset ? 1 : 0);
+    vmm_pci_set_wmask(d, PIIX4_PMREGMISC, 1, 0x01);
+    int r = vmm_pci_bus_add(bus, d, PIIX4_PM_SLOT, PIIX4_PM_FUNC);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&pm->dev.lock);
+    pm->plugged = true;
+    update_decode(pm);
+    bool ok = !preset || pm->decoding;
+    pthread_mutex_unlock(&pm->dev.lock);
+    return ok ? 0 : -EEXIST;
+}
+
 void vmm_acpi_pm_power_button(struct vmm_device *dev)
 {
     struct acpi_pm *pm = (struct acpi_pm *)dev;
@@ -131,10 +215,14 @@ static int pm_realize(struct vmm_device *dev, struct vmm_vm *vm, struct vmm_erro
     vmm_irq_init_gsi(vm, &pm->sci, VMM_ACPI_SCI_IRQ);
     pm->timer_epoch_ns = vmm_now_ns();
     pm->cnt = PM1_CNT_SCI_EN;
-    int r = vmm_iotrap_add(vm, VMM_IO_PIO, VMM_ACPI_PM_BASE, 12, &pm_ops, pm);
-    if (r)
-        vmm_error_set(err, r, "ACPI PM ports already claimed");
-    return r;
+    return 0;
+}
+
+static void pm_unrealize(struct vmm_device *dev)
+{
+    struct acpi_pm *pm = (struct acpi_pm *)dev;
+    if (pm->decoding && vmm_iotrap_remove(dev->vm, VMM_IO_PIO, pm->io_base, pm) == 0)
+        pm->decoding = false;
 }
 
 const struct vmm_device_type vmm_acpi_pm_type = {
@@ -142,4 +230,5 @@ const struct vmm_device_type vmm_acpi_pm_type = {
     .instance_size = sizeof(struct acpi_pm),
     .realize = pm_realize,
     .reset = pm_reset,
+    .unrealize = pm_unrealize,
 };

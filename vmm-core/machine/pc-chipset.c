@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/vm.h"
+#include "hw/acpi-pm.h"
 #include "hw/sysctl.h"
 #include "machine/pc.h"
 
@@ -236,6 +237,11 @@ int vmm_pc_chipset_init(struct vmm_pc *pc, struct vmm_error *err)
         r = vmm_piix3_init(&pc->piix3, &pc->bus, pc->pci_isa);
     if (r < 0) {
         vmm_error_set(err, r, "cannot set up the PCI chipset");
+        return r;
+    }
+    r = vmm_acpi_pm_plug(pc->acpi_pm, &pc->bus, !pc->firmware);
+    if (r < 0) {
+        vmm_error_set(err, r, "cannot plug the ACPI power management function");
         return r;
     }
     r = vmm_iotrap_add(vm, VMM_IO_PIO, PCI_CONFIG_ADDR_PORT, 4, &vmm_pci_config_addr_ops, &pc->bus);

@@ -319,6 +319,19 @@ int vmm_pc_firmware_config(struct vmm_pc *pc, struct vmm_error *err)
         r = vmm_fw_cfg_add_bytes(fw, FW_CFG_ARCH_LOCAL + 2, &irq0_override, 1);
     if (r >= 0)
         r = vmm_fw_cfg_add_file(fw, "etc/e820", e820, n * sizeof(e820[0]));
+    /* ACPI: the firmware places, links and checksums our tables itself. */
+    struct vmm_acpi_fw_cfg acpi;
+    if (r >= 0) {
+        r = vmm_acpi_build_fw_cfg(vm->ncpus, &acpi);
+        if (r >= 0) {
+            r = vmm_fw_cfg_add_file(fw, VMM_ACPI_TABLES_FILE, acpi.tables, acpi.tables_len);
+            if (r >= 0)
+                r = vmm_fw_cfg_add_file(fw, VMM_ACPI_RSDP_FILE, acpi.rsdp, sizeof(acpi.rsdp));
+            if (r >= 0)
+                r = vmm_fw_cfg_add_file(fw, VMM_ACPI_LOADER_FILE, acpi.loader, acpi.loader_len);
+            vmm_acpi_fw_cfg_free(&acpi);
+        }
+    }
     if (r < 0) {
         vmm_error_set(err, r, "cannot describe the machine to the firmware");
         return r;

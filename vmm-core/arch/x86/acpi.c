@@ -1,12 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Minimal ACPI tables for the PC board: RSDP (v2) -> RSDT/XSDT -> FADT (with
- * FACS and DSDT) and MADT. The fixed hardware they describe is hw/acpi-pm.c
- * (PM1 event/control blocks, PM timer, SCI on IRQ 9) and hw/sysctl.c (the
- * reset register). Everything lives in the reserved BIOS area after the MP
- * table, where guests scan for the RSDP.
+ * ACPI tables for the PC board: RSDP (v2) -> RSDT/XSDT -> FADT (with FACS
+ * and the iasl-compiled DSDT, dsdt.asl) and MADT. The fixed hardware they
+ * describe is hw/acpi-pm.c (PM1 event/control blocks, PM timer, SCI on IRQ
+ * 9, the fixed power button) and hw/sysctl.c (the reset register).
+ *
+ * The tables are built once, position-independent: one blob of tables and
+ * a separate RSDP, every pointer field recorded as a fixup (offset into the
+ * tables blob) and every checksum as a range. A directly booted kernel gets
+ * them laid out in the BIOS area after the MP table, where it scans for the
+ * RSDP; firmware gets the two blobs through fw_cfg with a table-loader
+ * script (QEMU's linker/loader commands) that makes it allocate, patch and
+ * checksum them itself.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/boot-internal.h"
@@ -50,34 +59,21 @@
 #define MPS_INTI_POLARITY_HIGH 0x1
 #define MPS_INTI_TRIGGER_LEVEL 0xC
 
-/* AML opcodes for the hand-assembled DSDT */
-#define AML_ZERO_OP 0x00
-#define AML_ONE_OP 0x01
-#define AML_NAME_OP 0x08
-#define AML_BYTE_PREFIX 0x0A
-#define AML_PACKAGE_OP 0x12
+/* The PCI interrupts the DSDT's link devices offer: level-triggered, active high. */
+static const uint8_t pci_irqs[] = {5, 10, 11};
 
-struct acpi_alloc {
-    struct vmm_guest_mem *mem;
-    uint64_t next;
-};
+/* dsdt.asl compiled (dsdt-aml.c, generated at build time). */
+extern const unsigned char vmm_dsdt_aml[];
+extern const size_t vmm_dsdt_aml_len;
 
-/* Hands out a zeroed, aligned block of the BIOS area; NULL when full. */
-static uint8_t *alloc_table(struct acpi_alloc *a, size_t size, uint64_t align, uint64_t *gpa)
-{
-    uint64_t addr = align_up(a->next, align);
-    uint8_t *p;
-
-    if (addr + size > BOOT_BIOS_END)
-        return NULL;
-    p = vmm_guest_ptr(a->mem, addr, size);
-    if (!p)
-        return NULL;
-    memset(p, 0, size);
-    a->next = addr + size;
-    *gpa = addr;
-    return p;
-}
+/* Table-loader commands (fw_cfg "etc/table-loader"), 128 bytes each. */
+#define LOADER_ENTRY_SIZE 128
+#define LOADER_FILESZ 56
+#define LOADER_ALLOCATE 1
+#define LOADER_ADD_POINTER 2
+#define LOADER_ADD_CHECKSUM 3
+#define LOADER_ZONE_HIGH 1
+#define LOADER_ZONE_FSEG 2
 
 static void put_header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 {
@@ -91,14 +87,6 @@ static void put_header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
     wr32(t + 32, ACPI_CREATOR_REVISION);
 }
 
-/* Sets the checksum byte (offset 9) so the whole table sums to zero. */
-static void seal(uint8_t *t)
-{
-    uint32_t len = rd32(t + 4);
-    t[9] = 0;
-    t[9] = boot_checksum(t, len);
-}
-
 static void put_gas(uint8_t *p, uint8_t space, uint8_t bits, uint8_t access, uint64_t addr)
 {
     p[0] = space;
@@ -108,48 +96,11 @@ static void put_gas(uint8_t *p, uint8_t space, uint8_t bits, uint8_t access, uin
     wr64(p + 4, addr);
 }
 
-/* An AML integer the way iasl encodes small constants. */
-static size_t aml_integer(uint8_t *p, uint8_t v)
-{
-    if (v == 0 || v == 1) {
-        p[0] = v == 0 ? AML_ZERO_OP : AML_ONE_OP;
-        return 1;
-    }
-    p[0] = AML_BYTE_PREFIX;
-    p[1] = v;
-    return 2;
-}
-
-/*
- * Name (_S5, Package () { SLP_TYP_S5, SLP_TYP_S5, 0, 0 }): the sleep type
- * the guest writes to PM1_CNT to power off. Returns the AML length.
- */
-static size_t build_dsdt_aml(uint8_t *aml)
-{
-    static const uint8_t values[4] = {VMM_ACPI_SLP_TYP_S5, VMM_ACPI_SLP_TYP_S5, 0, 0};
-    uint8_t elems[16];
-    size_t elen = 0, n = 0, pkglen;
-
-    for (unsigned i = 0; i < 4; i++)
-        elen += aml_integer(elems + elen, values[i]);
-    /* PkgLength counts itself, NumElements and the elements; one byte holds up to 63. */
-    pkglen = 1 + 1 + elen;
-    aml[n++] = AML_NAME_OP;
-    memcpy(aml + n, "_S5_", 4);
-    n += 4;
-    aml[n++] = AML_PACKAGE_OP;
-    aml[n++] = (uint8_t)pkglen;
-    aml[n++] = 4; /* NumElements */
-    memcpy(aml + n, elems, elen);
-    return n + elen;
-}
-
-static void build_fadt(uint8_t *f, uint64_t facs, uint64_t dsdt)
+/* Pointer fields (FACS, DSDT, X_DSDT) are the builder's: see build(). */
+static void build_fadt(uint8_t *f)
 {
     put_header(f, "FACP", FADT_SIZE, FADT_REVISION);
     /* The FACS is below 4 GiB: only the 32-bit pointer, as ACPI 6 requires X_ to be 0 then. */
-    wr32(f + 36, (uint32_t)facs);
-    wr32(f + 40, (uint32_t)dsdt);
     wr16(f + 46, VMM_ACPI_SCI_IRQ);
     wr32(f + 48, 0); /* SMI_CMD = 0: no SMM; the OS finds ACPI mode already on (SCI_EN=1) */
     wr32(f + 56, VMM_ACPI_PM_BASE);
@@ -165,16 +116,14 @@ static void build_fadt(uint8_t *f, uint64_t facs, uint64_t dsdt)
     wr32(f + 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP);
     put_gas(f + 116, GAS_SPACE_IO, 8, GAS_ACCESS_BYTE, VMM_RESET_PORT);
     f[128] = VMM_RESET_VALUE;
-    wr64(f + 140, dsdt); /* X_DSDT */
     put_gas(f + 148, GAS_SPACE_IO, 32, GAS_ACCESS_WORD, VMM_ACPI_PM_BASE);
     put_gas(f + 172, GAS_SPACE_IO, 16, GAS_ACCESS_WORD, VMM_ACPI_PM1_CNT);
     put_gas(f + 208, GAS_SPACE_IO, 32, GAS_ACCESS_DWORD, VMM_ACPI_PM_TMR);
-    seal(f);
 }
 
 static size_t madt_size(unsigned ncpus)
 {
-    return SDT_HEADER_SIZE + 8 + (size_t)ncpus * 8 + 12 + 2 * 10 + 6;
+    return SDT_HEADER_SIZE + 8 + (size_t)ncpus * 8 + 12 + (2 + sizeof(pci_irqs)) * 10 + 6;
 }
 
 static void build_madt(uint8_t *m, unsigned ncpus)
@@ -219,68 +168,250 @@ static void build_madt(uint8_t *m, unsigned ncpus)
     wr16(p + 8, MPS_INTI_POLARITY_HIGH | MPS_INTI_TRIGGER_LEVEL);
     p += 10;
 
+    /* The PCI interrupts the link devices route: level-triggered, active high, as _PRS says. */
+    for (unsigned i = 0; i < sizeof(pci_irqs); i++, p += 10) {
+        p[0] = MADT_INT_OVERRIDE;
+        p[1] = 10;
+        p[2] = 0;
+        p[3] = pci_irqs[i];
+        wr32(p + 4, pci_irqs[i]);
+        wr16(p + 8, MPS_INTI_POLARITY_HIGH | MPS_INTI_TRIGGER_LEVEL);
+    }
+
     p[0] = MADT_LAPIC_NMI;
     p[1] = 6;
     p[2] = 0xFF; /* all processors */
     wr16(p + 3, 0);
     p[5] = 1; /* LINT1 */
+}
 
-    seal(m);
+/* ---- the position-independent build ---- */
+
+#define MAX_FIXUPS 32
+#define MAX_CKSUMS 16
+#define TABLES_MAX (64u << 10)
+
+struct fixup {
+    bool in_rsdp;    /* the pointer field lives in the RSDP (else in the tables blob) */
+    uint32_t offset; /* of the pointer field */
+    uint8_t size;    /* 4 or 8 */
+};
+
+struct cksum {
+    bool in_rsdp;
+    uint32_t start, length, offset; /* offset of the checksum byte */
+};
+
+struct acpi_build {
+    uint8_t tables[TABLES_MAX];
+    uint32_t len;
+    uint8_t rsdp[RSDP_SIZE];
+    struct fixup fix[MAX_FIXUPS];
+    unsigned nfix;
+    struct cksum ck[MAX_CKSUMS];
+    unsigned nck;
+};
+
+static uint8_t *alloc_table(struct acpi_build *b, uint32_t size, uint32_t align, uint32_t *off)
+{
+    uint32_t at = (b->len + align - 1) & ~(align - 1);
+    if (at > TABLES_MAX || size > TABLES_MAX - at)
+        return NULL;
+    b->len = at + size;
+    *off = at;
+    memset(b->tables + at, 0, size);
+    return b->tables + at;
+}
+
+/* A pointer field holding `target` (an offset into the tables blob) until relocated. */
+static void add_pointer(struct acpi_build *b, bool in_rsdp, uint32_t offset, uint8_t size,
+                        uint32_t target)
+{
+    uint8_t *p = (in_rsdp ? b->rsdp : b->tables) + offset;
+    if (size == 4)
+        wr32(p, target);
+    else
+        wr64(p, target);
+    if (b->nfix < MAX_FIXUPS)
+        b->fix[b->nfix++] = (struct fixup){in_rsdp, offset, size};
+}
+
+static void add_table_cksum(struct acpi_build *b, uint32_t table)
+{
+    if (b->nck < MAX_CKSUMS)
+        b->ck[b->nck++] = (struct cksum){false, table, rd32(b->tables + table + 4), table + 9};
+}
+
+static int build(struct acpi_build *b, unsigned ncpus)
+{
+    uint32_t facs, dsdt, fadt, madt, rsdt, xsdt;
+    enum { NTABLES = 2 }; /* FADT, MADT */
+    uint8_t *t;
+
+    memset(b, 0, offsetof(struct acpi_build, tables));
+    b->len = 0;
+    b->nfix = b->nck = 0;
+    if (ncpus < 1 || ncpus > VMM_MAX_CPUS)
+        return -EINVAL;
+
+    t = alloc_table(b, FACS_SIZE, 64, &facs);
+    if (!t)
+        return -ENOSPC;
+    memcpy(t, "FACS", 4);
+    wr32(t + 4, FACS_SIZE);
+    t[32] = 1; /* version */
+
+    t = alloc_table(b, (uint32_t)vmm_dsdt_aml_len, 16, &dsdt);
+    if (!t)
+        return -ENOSPC;
+    memcpy(t, vmm_dsdt_aml, vmm_dsdt_aml_len);
+    add_table_cksum(b, dsdt);
+
+    t = alloc_table(b, FADT_SIZE, 16, &fadt);
+    if (!t)
+        return -ENOSPC;
+    build_fadt(t);
+    add_pointer(b, false, fadt + 36, 4, facs);
+    add_pointer(b, false, fadt + 40, 4, dsdt);
+    add_pointer(b, false, fadt + 140, 8, dsdt); /* X_DSDT */
+    add_table_cksum(b, fadt);
+
+    t = alloc_table(b, (uint32_t)madt_size(ncpus), 16, &madt);
+    if (!t)
+        return -ENOSPC;
+    build_madt(t, ncpus);
+    add_table_cksum(b, madt);
+
+    t = alloc_table(b, SDT_HEADER_SIZE + 4 * NTABLES, 16, &rsdt);
+    if (!t)
+        return -ENOSPC;
+    put_header(t, "RSDT", SDT_HEADER_SIZE + 4 * NTABLES, 1);
+    add_pointer(b, false, rsdt + SDT_HEADER_SIZE, 4, fadt);
+    add_pointer(b, false, rsdt + SDT_HEADER_SIZE + 4, 4, madt);
+    add_table_cksum(b, rsdt);
+
+    t = alloc_table(b, SDT_HEADER_SIZE + 8 * NTABLES, 16, &xsdt);
+    if (!t)
+        return -ENOSPC;
+    put_header(t, "XSDT", SDT_HEADER_SIZE + 8 * NTABLES, 1);
+    add_pointer(b, false, xsdt + SDT_HEADER_SIZE, 8, fadt);
+    add_pointer(b, false, xsdt + SDT_HEADER_SIZE + 8, 8, madt);
+    add_table_cksum(b, xsdt);
+
+    memcpy(b->rsdp, "RSD PTR ", 8);
+    memcpy(b->rsdp + 9, ACPI_OEM_ID, 6);
+    b->rsdp[15] = 2; /* revision: ACPI 2.0+ with XSDT */
+    wr32(b->rsdp + 20, RSDP_SIZE);
+    add_pointer(b, true, 16, 4, rsdt);
+    add_pointer(b, true, 24, 8, xsdt);
+    b->ck[b->nck++] = (struct cksum){true, 0, RSDP_V1_SIZE, 8};
+    b->ck[b->nck++] = (struct cksum){true, 0, RSDP_SIZE, 32};
+    return 0;
+}
+
+/* Relocates to tables_gpa and fills every checksum, as the firmware's loader would. */
+static void relocate(struct acpi_build *b, uint64_t tables_gpa)
+{
+    for (unsigned i = 0; i < b->nfix; i++) {
+        uint8_t *p = (b->fix[i].in_rsdp ? b->rsdp : b->tables) + b->fix[i].offset;
+        if (b->fix[i].size == 4)
+            wr32(p, rd32(p) + (uint32_t)tables_gpa);
+        else
+            wr64(p, rd64(p) + tables_gpa);
+    }
+    for (unsigned i = 0; i < b->nck; i++) {
+        uint8_t *base = b->ck[i].in_rsdp ? b->rsdp : b->tables;
+        base[b->ck[i].offset] = 0;
+        base[b->ck[i].offset] = boot_checksum(base + b->ck[i].start, b->ck[i].length);
+    }
 }
 
 int vmm_acpi_write(struct vmm_guest_mem *mem, unsigned ncpus)
 {
-    struct acpi_alloc a = {.mem = mem, .next = BOOT_ACPI_ADDR};
-    uint64_t rsdp_gpa, rsdt_gpa, xsdt_gpa, fadt_gpa, facs_gpa, madt_gpa, dsdt_gpa;
-    uint8_t aml[64];
-    size_t aml_len;
-    uint8_t *rsdp, *rsdt, *xsdt, *fadt, *facs, *madt, *dsdt;
-    enum { NTABLES = 2 }; /* FADT, MADT */
+    struct acpi_build *b = malloc(sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    int r = build(b, ncpus);
+    uint64_t tables_gpa = (BOOT_ACPI_ADDR + RSDP_SIZE + 63) & ~63ULL;
+    if (r == 0 && tables_gpa + b->len > BOOT_BIOS_END)
+        r = -ENOSPC;
+    uint8_t *rsdp = r ? NULL : vmm_guest_ptr(mem, BOOT_ACPI_ADDR, RSDP_SIZE);
+    uint8_t *tables = r ? NULL : vmm_guest_ptr(mem, tables_gpa, b->len);
+    if (r == 0 && (!rsdp || !tables))
+        r = -EFAULT;
+    if (r == 0) {
+        relocate(b, tables_gpa);
+        memcpy(rsdp, b->rsdp, RSDP_SIZE);
+        memcpy(tables, b->tables, b->len);
+    }
+    free(b);
+    return r;
+}
 
-    if (ncpus < 1 || ncpus > VMM_MAX_CPUS)
-        return -EINVAL;
-    if (!vmm_guest_ptr(mem, VMM_BIOS_START, BOOT_BIOS_END - VMM_BIOS_START))
-        return -EFAULT;
-    aml_len = build_dsdt_aml(aml);
+static uint8_t *loader_entry(struct vmm_acpi_fw_cfg *out, uint32_t cmd)
+{
+    uint8_t *e = out->loader + out->loader_len;
+    out->loader_len += LOADER_ENTRY_SIZE;
+    memset(e, 0, LOADER_ENTRY_SIZE);
+    wr32(e, cmd);
+    return e;
+}
 
-    rsdp = alloc_table(&a, RSDP_SIZE, 16, &rsdp_gpa);
-    rsdt = alloc_table(&a, SDT_HEADER_SIZE + 4 * NTABLES, 16, &rsdt_gpa);
-    xsdt = alloc_table(&a, SDT_HEADER_SIZE + 8 * NTABLES, 16, &xsdt_gpa);
-    fadt = alloc_table(&a, FADT_SIZE, 16, &fadt_gpa);
-    facs = alloc_table(&a, FACS_SIZE, 64, &facs_gpa);
-    madt = alloc_table(&a, madt_size(ncpus), 16, &madt_gpa);
-    dsdt = alloc_table(&a, SDT_HEADER_SIZE + aml_len, 16, &dsdt_gpa);
-    if (!rsdp || !rsdt || !xsdt || !fadt || !facs || !madt || !dsdt)
-        return -ENOSPC;
+int vmm_acpi_build_fw_cfg(unsigned ncpus, struct vmm_acpi_fw_cfg *out)
+{
+    struct acpi_build *b = malloc(sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    memset(out, 0, sizeof(*out));
+    int r = build(b, ncpus);
+    size_t nentries = 2 + b->nfix + b->nck;
+    if (r == 0) {
+        out->tables = malloc(b->len);
+        out->loader = malloc(nentries * LOADER_ENTRY_SIZE);
+        if (!out->tables || !out->loader)
+            r = -ENOMEM;
+    }
+    if (r < 0) {
+        vmm_acpi_fw_cfg_free(out);
+        free(b);
+        return r;
+    }
+    memcpy(out->tables, b->tables, b->len);
+    out->tables_len = b->len;
+    memcpy(out->rsdp, b->rsdp, RSDP_SIZE);
 
-    put_header(dsdt, "DSDT", (uint32_t)(SDT_HEADER_SIZE + aml_len), 2);
-    memcpy(dsdt + SDT_HEADER_SIZE, aml, aml_len);
-    seal(dsdt);
-
-    memcpy(facs, "FACS", 4);
-    wr32(facs + 4, FACS_SIZE);
-    facs[32] = 1; /* version */
-
-    build_fadt(fadt, facs_gpa, dsdt_gpa);
-    build_madt(madt, ncpus);
-
-    put_header(rsdt, "RSDT", SDT_HEADER_SIZE + 4 * NTABLES, 1);
-    wr32(rsdt + SDT_HEADER_SIZE, (uint32_t)fadt_gpa);
-    wr32(rsdt + SDT_HEADER_SIZE + 4, (uint32_t)madt_gpa);
-    seal(rsdt);
-
-    put_header(xsdt, "XSDT", SDT_HEADER_SIZE + 8 * NTABLES, 1);
-    wr64(xsdt + SDT_HEADER_SIZE, fadt_gpa);
-    wr64(xsdt + SDT_HEADER_SIZE + 8, madt_gpa);
-    seal(xsdt);
-
-    memcpy(rsdp, "RSD PTR ", 8);
-    memcpy(rsdp + 9, ACPI_OEM_ID, 6);
-    rsdp[15] = 2; /* revision: ACPI 2.0+ with XSDT */
-    wr32(rsdp + 16, (uint32_t)rsdt_gpa);
-    wr32(rsdp + 20, RSDP_SIZE);
-    wr64(rsdp + 24, xsdt_gpa);
-    rsdp[8] = boot_checksum(rsdp, RSDP_V1_SIZE);
-    rsdp[32] = boot_checksum(rsdp, RSDP_SIZE);
+    uint8_t *e = loader_entry(out, LOADER_ALLOCATE);
+    strcpy((char *)e + 4, VMM_ACPI_RSDP_FILE);
+    wr32(e + 4 + LOADER_FILESZ, 16);
+    e[4 + LOADER_FILESZ + 4] = LOADER_ZONE_FSEG;
+    e = loader_entry(out, LOADER_ALLOCATE);
+    strcpy((char *)e + 4, VMM_ACPI_TABLES_FILE);
+    wr32(e + 4 + LOADER_FILESZ, 64);
+    e[4 + LOADER_FILESZ + 4] = LOADER_ZONE_HIGH;
+    for (unsigned i = 0; i < b->nfix; i++) {
+        e = loader_entry(out, LOADER_ADD_POINTER);
+        strcpy((char *)e + 4, b->fix[i].in_rsdp ? VMM_ACPI_RSDP_FILE : VMM_ACPI_TABLES_FILE);
+        strcpy((char *)e + 4 + LOADER_FILESZ, VMM_ACPI_TABLES_FILE);
+        wr32(e + 4 + 2 * LOADER_FILESZ, b->fix[i].offset);
+        e[4 + 2 * LOADER_FILESZ + 4] = b->fix[i].size;
+    }
+    /* Checksums last: they cover the pointers the firmware just patched. */
+    for (unsigned i = 0; i < b->nck; i++) {
+        e = loader_entry(out, LOADER_ADD_CHECKSUM);
+        strcpy((char *)e + 4, b->ck[i].in_rsdp ? VMM_ACPI_RSDP_FILE : VMM_ACPI_TABLES_FILE);
+        wr32(e + 4 + LOADER_FILESZ, b->ck[i].offset);
+        wr32(e + 4 + LOADER_FILESZ + 4, b->ck[i].start);
+        wr32(e + 4 + LOADER_FILESZ + 8, b->ck[i].length);
+        /* The loader adds the negated sum to the byte: start it at zero. */
+        (b->ck[i].in_rsdp ? out->rsdp : out->tables)[b->ck[i].offset] = 0;
+    }
+    free(b);
     return 0;
+}
+
+void vmm_acpi_fw_cfg_free(struct vmm_acpi_fw_cfg *out)
+{
+    free(out->tables);
+    free(out->loader);
+    out->tables = out->loader = NULL;
 }

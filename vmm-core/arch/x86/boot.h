@@ -201,4 +201,22 @@ VMM_WUR int vmm_mptable_write(struct vmm_guest_mem *mem, unsigned ncpus);
 /* Writes RSDP/XSDT/FADT/FACS/MADT/DSDT into the BIOS area. */
 VMM_WUR int vmm_acpi_write(struct vmm_guest_mem *mem, unsigned ncpus);
 
+/*
+ * The same tables for firmware: the two fw_cfg files and the table-loader
+ * script ("etc/table-loader") with which the firmware places, links and
+ * checksums them. Free with vmm_acpi_fw_cfg_free. -ENOMEM, -EINVAL.
+ */
+#define VMM_ACPI_TABLES_FILE "etc/acpi/tables"
+#define VMM_ACPI_RSDP_FILE "etc/acpi/rsdp"
+#define VMM_ACPI_LOADER_FILE "etc/table-loader"
+struct vmm_acpi_fw_cfg {
+    uint8_t *tables;
+    size_t tables_len;
+    uint8_t rsdp[36];
+    uint8_t *loader;
+    size_t loader_len;
+};
+VMM_WUR int vmm_acpi_build_fw_cfg(unsigned ncpus, struct vmm_acpi_fw_cfg *out);
+void vmm_acpi_fw_cfg_free(struct vmm_acpi_fw_cfg *out);
+
 #endif
