@@ -2,7 +2,7 @@
 /*
  * The board's devices as declarative state (state-desc.h). Sections:
  *
- *   dev:serial  dev:rtc  dev:i8042  dev:fw-cfg  dev:vga  vga:vram
+ *   dev:serial  dev:rtc  dev:i8042  dev:acpi-pm  dev:fw-cfg  dev:vga  vga:vram
  *   pci:SS.F    every function on bus 0: its 256-byte configuration space
  *   ide:C       an IDE channel (device control, selection, bus master)
  *   ide:C.U     a present IDE drive's task file and modes
@@ -325,6 +325,9 @@ int vmm_snapshot_save_devices(struct vmm_vm *vm, struct vmm_state_writer *w, str
         r = add_desc(w, "dev:rtc", &vmm_rtc_state_desc, pc->rtc, &pc->rtc->dev.lock, err);
     if (!r && pc->i8042)
         r = add_desc(w, "dev:i8042", &vmm_i8042_state_desc, pc->i8042, &pc->i8042->dev.lock, err);
+    if (!r && pc->acpi_pm)
+        r = add_desc(w, "dev:acpi-pm", &vmm_acpi_pm_state_desc, pc->acpi_pm, &pc->acpi_pm->lock,
+                     err);
     if (!r && pc->fw_cfg)
         r = add_desc(w, "dev:fw-cfg", &vmm_fw_cfg_state_desc, pc->fw_cfg, &pc->fw_cfg->dev.lock,
                      err);
@@ -376,6 +379,9 @@ int vmm_snapshot_load_devices(struct vmm_vm *vm, const struct vmm_state_file *f,
         r = load_desc(f, "dev:rtc", &vmm_rtc_state_desc, pc->rtc, &pc->rtc->dev.lock, err);
     if (!r && pc->i8042)
         r = load_desc(f, "dev:i8042", &vmm_i8042_state_desc, pc->i8042, &pc->i8042->dev.lock, err);
+    if (!r && pc->acpi_pm)
+        r = load_desc(f, "dev:acpi-pm", &vmm_acpi_pm_state_desc, pc->acpi_pm, &pc->acpi_pm->lock,
+                      err);
     if (!r && pc->fw_cfg)
         r = load_desc(f, "dev:fw-cfg", &vmm_fw_cfg_state_desc, pc->fw_cfg, &pc->fw_cfg->dev.lock,
                       err);

@@ -51,6 +51,8 @@ extern const struct vmm_state_desc vmm_serial_state_desc;
 extern const struct vmm_state_desc vmm_rtc_state_desc;
 extern const struct vmm_state_desc vmm_i8042_state_desc;
 extern const struct vmm_state_desc vmm_fw_cfg_state_desc;
+/* hw/acpi-pm.c: obj is the device vmm_acpi_pm_type creates (pc->acpi_pm). */
+extern const struct vmm_state_desc vmm_acpi_pm_state_desc;
 
 /* Machine identity: what must match between the saved and the restoring machine. */
 struct vmm_snapshot_machine {
