@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -175,8 +176,6 @@ def plan(names, work_dir, terrarium_run):
         c["timeout"] = INSTALLER_TIMEOUT if case["guest"] == "installer" else BUSYBOX_TIMEOUT
         if case["guest"] == "installer":
             c["stop_on"] = DI_LANGUAGE
-        if case.get("snapshot"):
-            c["snap_dir"] = os.path.join(work_dir, "suite", "snapshot-state")
         if case["guest"] == "pc-iso":
             c["timeout"] = PC_TIMEOUT
             if case["vmm"] == "terrarium":
@@ -587,7 +586,8 @@ def run_snapshot_case(c, outdir):
     logf = os.path.join(outdir, f"{c['name']}.log")
     res = dict(name=c["name"], cmd=c["cmd"], timeout=c["timeout"], markers={})
     t0 = time.monotonic()
-    snap = c["snap_dir"]
+    # The host tree is read-only in the lab; its /tmp is a tmpfs (sparse files work).
+    snap = os.path.join(tempfile.mkdtemp(prefix="trm-snapshot-"), "state")
     shutil.rmtree(snap, ignore_errors=True)
     first = Console(c["cmd"] + ["--snapshot-save", snap], logf)
     try:
