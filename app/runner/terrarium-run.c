@@ -21,6 +21,7 @@
 
 #include "screenshot.h"
 #include "script.h"
+#include "run-snapshot.h"
 #include "vmm/vmm.h"
 #ifdef TRM_HAVE_SDL
 #include "display-sdl.h"
@@ -81,6 +82,13 @@ static void usage(FILE *f)
                "  --expect-timeout S   seconds (default 60)\n"
                "  --test-exit          let the guest end the run with a status of its choice\n"
                "                       (write it to I/O port 0xf4)\n"
+               "  --snapshot-save DIR  save the running machine into DIR on SIGRTMIN+1 (and at\n"
+               "                       --snapshot-save-at); DIR/state and a sparse RAM file\n"
+               "  --snapshot-save-at S save it S seconds after the start\n"
+               "  --snapshot-save-exit stop the machine once it is saved (status 0)\n"
+               "  --snapshot-restore DIR\n"
+               "                       start the machine where it was saved; give the same\n"
+               "                       machine options (memory, CPUs, kernel, drives)\n"
                "  -v, --verbose        more messages from the VMM (repeatable)\n"
                "\n"
                "Signals: SIGINT/SIGTERM stop the machine; SIGUSR2 presses its ACPI power\n"
@@ -284,6 +292,10 @@ int main(int argc, char **argv)
         OPT_DISPLAY,
         OPT_SCREENSHOT,
         OPT_SCREENSHOT_AT,
+        OPT_SNAP_SAVE,
+        OPT_SNAP_SAVE_AT,
+        OPT_SNAP_SAVE_EXIT,
+        OPT_SNAP_RESTORE,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -313,6 +325,10 @@ int main(int argc, char **argv)
         {"display", required_argument, NULL, OPT_DISPLAY},
         {"screenshot", required_argument, NULL, OPT_SCREENSHOT},
         {"screenshot-at", required_argument, NULL, OPT_SCREENSHOT_AT},
+        {"snapshot-save", required_argument, NULL, OPT_SNAP_SAVE},
+        {"snapshot-save-at", required_argument, NULL, OPT_SNAP_SAVE_AT},
+        {"snapshot-save-exit", no_argument, NULL, OPT_SNAP_SAVE_EXIT},
+        {"snapshot-restore", required_argument, NULL, OPT_SNAP_RESTORE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -333,6 +349,7 @@ int main(int argc, char **argv)
     int display = -1; /* 1 sdl, 0 none, -1 by default */
     int vga = -1;
     int verbose = 1;
+    struct run_snapshot snap = {.save_at = -1};
     uint64_t v;
     int c;
     opterr = 0; /* one line of our own instead of getopt's message and the usage text */
@@ -463,6 +480,19 @@ int main(int argc, char **argv)
             if (trm_shots_add(&shots, optarg) < 0)
                 return 2;
             break;
+        case OPT_SNAP_SAVE:
+            snap.save_dir = optarg;
+            break;
+        case OPT_SNAP_SAVE_AT:
+            if (run_snapshot_parse_at(optarg, &snap.save_at) < 0)
+                return 2;
+            break;
+        case OPT_SNAP_SAVE_EXIT:
+            snap.save_exit = true;
+            break;
+        case OPT_SNAP_RESTORE:
+            cfg.restore_from = optarg;
+            break;
         case 'v':
             verbose++;
             break;
@@ -484,6 +514,11 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.vga = vga < 0 ? !cfg.kernel : vga == 1;
+    if ((snap.save_at >= 0 || snap.save_exit) && !snap.save_dir) {
+        fprintf(stderr, "terrarium-run: --snapshot-save-at and --snapshot-save-exit need "
+                        "--snapshot-save DIR\n");
+        return 2;
+    }
     if ((script.text_dump || script.expect) && !cfg.vga) {
         fprintf(stderr, "terrarium-run: --vga-text-dump needs a display adapter (--vga std)\n");
         return 2;
@@ -546,6 +581,8 @@ int main(int argc, char **argv)
     }
 
     struct vmm_error err = {0};
+    struct timespec t_create;
+    clock_gettime(CLOCK_MONOTONIC, &t_create);
     struct vmm_vm *vm = vmm_machine_create(&cfg, &err);
     if (!vm) {
         fprintf(stderr, "terrarium-run: %s\n", err.msg[0] ? err.msg : "cannot create the VM");
@@ -588,6 +625,17 @@ int main(int argc, char **argv)
         vmm_vm_destroy(vm);
         return 1;
     }
+    if (cfg.restore_from && verbose > 1) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        fprintf(stderr, "terrarium-run: restored from %s; running after %.1f ms\n",
+                cfg.restore_from,
+                (t.tv_sec - t_create.tv_sec) * 1e3 + (t.tv_nsec - t_create.tv_nsec) / 1e6);
+    }
+    if (run_snapshot_start(&snap, vm) < 0) {
+        vmm_vm_destroy(vm);
+        return 1;
+    }
     shots.start_ns = trm_now_ns();
     script_start(&script, vm);
     static struct vm_waiter waiter;
@@ -618,6 +666,7 @@ int main(int argc, char **argv)
             pthread_join(tt, NULL);
     }
     ex = waiter.ex;
+    run_snapshot_stop(&snap);
     script_finish(&script, vm);
     the_vm = NULL;
     trm_shots_report_missed(&shots);
@@ -637,6 +686,10 @@ int main(int argc, char **argv)
     case VMM_EXIT_TEST:
         return ex.status;
     case VMM_EXIT_STOPPED:
+        if (snap.save_exit && snap.saves > 0)
+            return 0;
+        if (snap.save_exit && snap.failures > 0)
+            return 1;
         if (script.expect_result == 0)
             return 0;
         if (script.expect_result == 3) {

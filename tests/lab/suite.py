@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,6 +68,9 @@ CASES = [
          action="reboot", quiet=True, ci=True),
     dict(name="lab-terrarium-installer", vmm="terrarium", guest="installer", cpus=1, mem=1024,
          ci=True),
+    # Live state: busybox's shell saved (SIGRTMIN+1), the VMM killed, restored in a new one.
+    dict(name="lab-terrarium-snapshot", vmm="terrarium", guest="busybox", cpus=1, mem=512,
+         action="shell", quiet=True, ci=True, snapshot=True),
     # A PC from its firmware: SeaBIOS boots an ISOLINUX CD (mk-pc-iso.py) from the IDE
     # CD-ROM; Linux finds ACPI, the CPUs, the RTC, the PCI functions and their drivers,
     # reads the CD, gets a framebuffer on the VGA, then powers off when the host
@@ -340,6 +344,8 @@ def evaluate(case, res):
         elif rc not in (0, 130):
             fails.append(f"exited with status {rc} after SIGINT (want 0, or 130)")
         return fails
+    if case.get("snapshot"):
+        return evaluate_snapshot(res)
     m = res.get("markers", {})
     if "TERRARIUM-INIT-OK" not in m:
         fails.append("guest init never printed TERRARIUM-INIT-OK")
@@ -359,6 +365,22 @@ def evaluate(case, res):
         fails.append(f"the guest's `{case['action']} -f` did not stop the VMM")
     if not res.get("timed_out") and rc != 0:
         fails.append(f"{case['vmm']} exited with status {rc} after `{case['action']} -f`, want 0")
+    return fails
+
+
+def evaluate_snapshot(res):
+    fails = []
+    for step in ("booted", "pre", "saved", "killed", "restored", "post", "poweroff"):
+        if not res.get(step):
+            fails.append(f"the step '{step}' did not happen ({res.get('why', 'see the log')})")
+            return fails
+    pre, post = float(res["pre"]), float(res["post"])
+    if post < pre:
+        fails.append(f"the guest's clock went backwards: uptime {pre} s before the save, "
+                     f"{post} s after the restore")
+    if res.get("returncode") != 0:
+        fails.append(f"the restored VMM exited with status {res.get('returncode')} after "
+                     f"`poweroff -f`, want 0")
     return fails
 
 
@@ -411,6 +433,10 @@ def evaluate_pc(case, res, m):
 
 def timing_line(res):
     parts = [f"{res.get('seconds', 0):.1f} s total"]
+    for k, what in (("save_line", "save"), ("restore_line", "restore"),
+                    ("answer_s", "shell answered after restore (s)")):
+        if res.get(k) is not None:
+            parts.append(f"{what}: {res[k]}")
     if res.get("init_s") is not None:
         parts.append(f"init markers after {res['init_s']:.1f} s")
     if res.get("markers", {}).get("UPTIME"):
@@ -553,6 +579,106 @@ def run_case(c, outdir):
     return res
 
 
+class Console:
+    """A VMM process with its serial console on a pipe, read with a deadline."""
+
+    def __init__(self, cmd, logf):
+        self.log = open(logf, "ab")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.text = b""
+
+    def expect(self, pattern, timeout):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        start = 0
+        while True:
+            m = rx.search(ANSI.sub(b"", self.text), start)
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.proc.stdout.fileno()], [], [], min(left, 0.5))
+            if r:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    return None
+                self.log.write(chunk)
+                self.log.flush()
+                self.text += chunk
+
+    def send(self, line):
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def close(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+
+def run_snapshot_case(c, outdir):
+    """Boots busybox's shell, saves it, kills the VMM, restores it, asks the shell again."""
+    logf = os.path.join(outdir, f"{c['name']}.log")
+    res = dict(name=c["name"], cmd=c["cmd"], timeout=c["timeout"], markers={})
+    t0 = time.monotonic()
+    # The host tree is read-only in the lab; its /tmp is a tmpfs (sparse files work).
+    snap = os.path.join(tempfile.mkdtemp(prefix="trm-snapshot-"), "state")
+    shutil.rmtree(snap, ignore_errors=True)
+    first = Console(c["cmd"] + ["--snapshot-save", snap], logf)
+    try:
+        if not first.expect(rb"TERRARIUM-INIT-OK", c["timeout"]):
+            res["why"] = "no init markers"
+            return res
+        res["booted"] = time.monotonic() - t0
+        first.send("echo PRE=$(cut -d' ' -f1 /proc/uptime)")
+        m = first.expect(rb"PRE=([0-9.]+)", 60)
+        if not m:
+            res["why"] = "the shell did not answer before the save"
+            return res
+        res["pre"] = m.group(1).decode()
+        first.proc.send_signal(signal.SIGRTMIN + 1)
+        m = first.expect(rb"terrarium-run: saved the machine[^\n]*", 120)
+        if not m:
+            res["why"] = "no save confirmation"
+            return res
+        res["saved"] = True
+        res["save_line"] = m.group(0).decode(errors="replace").strip()
+        os.killpg(first.proc.pid, signal.SIGKILL)
+        first.proc.wait()
+        res["killed"] = True
+    finally:
+        first.close()
+    t1 = time.monotonic()
+    second = Console(c["cmd"] + ["--snapshot-restore", snap, "-v"], logf)
+    try:
+        m = second.expect(rb"terrarium-run: restored from[^\n]*", 60)
+        if not m:
+            res["why"] = "the restore did not start: " + tail(logf, 5)
+            return res
+        res["restored"] = True
+        res["restore_line"] = m.group(0).decode(errors="replace").strip()
+        second.send("echo POST=$(cut -d' ' -f1 /proc/uptime)")
+        m = second.expect(rb"POST=([0-9.]+)", 60)
+        if not m:
+            res["why"] = "the restored shell did not answer"
+            return res
+        res["post"] = m.group(1).decode()
+        res["answer_s"] = round(time.monotonic() - t1, 2)
+        second.send("poweroff -f")
+        try:
+            res["returncode"] = second.proc.wait(timeout=60)
+            res["poweroff"] = True
+        except subprocess.TimeoutExpired:
+            res["why"] = "poweroff -f did not end the restored VMM"
+    finally:
+        second.close()
+        res["seconds"] = time.monotonic() - t0
+    return res
+
+
 def inlab(spec_path, outdir):
     with open(spec_path) as f:
         cases = json.load(f)
@@ -561,7 +687,7 @@ def inlab(spec_path, outdir):
         log("[suite] no /dev/kvm in the lab; every case will fail")
     for c in cases:
         log(f"[suite] {c['name']}: {' '.join(c['cmd'])}")
-        res = run_case(c, outdir)
+        res = run_snapshot_case(c, outdir) if c.get("snapshot") else run_case(c, outdir)
         with open(os.path.join(outdir, f"{c['name']}.json"), "w") as f:
             json.dump(res, f, indent=1)
         fails = evaluate(CASE_BY_NAME[c["name"]], res)

@@ -253,6 +253,7 @@ void vmm_vm_destroy(struct vmm_vm *vm)
         d = next;
     }
     vmm_pc_destroy(vm);
+    vmm_snapshot_restore_free(vm);
     vmm_loop_destroy(vm->loop);
     vmm_vcpus_destroy(vm);
     vmm_mem_free(vm);

@@ -100,6 +100,8 @@ struct vmm_vm {
     struct kvm_pit_state2 pit_reset;
     int stop_eventfd;  /* written by vmm_vm_request_stop (signal-safe) */
     int reset_eventfd; /* written by vmm_vm_request_reset from any thread */
+    /* snapshot/: the state being restored, during machine creation only */
+    struct vmm_restore *restore;
 };
 
 enum vmm_request {
@@ -151,6 +153,16 @@ void vmm_vm_add_device(struct vmm_vm *vm, struct vmm_device *dev);
  */
 VMM_WUR int vmm_pc_reset(struct vmm_vm *vm, struct vmm_error *err);
 void vmm_pc_destroy(struct vmm_vm *vm);
+
+/*
+ * snapshot/machine-state.c, for vmm_machine_create with cfg.restore_from:
+ * prepare reads and checks the state file and maps the saved RAM (after
+ * vmm_mem_map, before vmm_mem_register); finish loads vCPUs, irqchip and
+ * devices once the board is built (instead of a boot state).
+ */
+VMM_WUR int vmm_snapshot_restore_prepare(struct vmm_vm *vm, struct vmm_error *err);
+VMM_WUR int vmm_snapshot_restore_finish(struct vmm_vm *vm, struct vmm_error *err);
+void vmm_snapshot_restore_free(struct vmm_vm *vm);
 
 /* arch/x86 */
 VMM_WUR int vmm_cpuid_setup(struct vmm_vm *vm, struct vmm_vcpu *vcpu, struct vmm_error *err);

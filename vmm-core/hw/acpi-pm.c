@@ -8,6 +8,7 @@
 #include "core/irq.h"
 #include "core/log.h"
 #include "core/vm.h"
+#include "snapshot/state-desc.h"
 
 #define PM1_STS_TMR (1u << 0)
 #define PM1_STS_PWRBTN (1u << 8)
@@ -231,4 +232,55 @@ const struct vmm_device_type vmm_acpi_pm_type = {
     .realize = pm_realize,
     .reset = pm_reset,
     .unrealize = pm_unrealize,
+};
+
+/* ---- Live state (snapshot/) ---- */
+
+/* The PM timer is saved as its age, so a restored one continues from the same count. */
+struct acpi_pm_state {
+    uint16_t sts, en, cnt;
+    uint64_t timer_ns;
+};
+
+static void pm_pre_save(void *obj, void *state)
+{
+    struct acpi_pm *pm = obj;
+    struct acpi_pm_state *s = state;
+    s->sts = pm->sts;
+    s->en = pm->en;
+    s->cnt = pm->cnt;
+    int64_t age = vmm_now_ns() - pm->timer_epoch_ns;
+    s->timer_ns = age > 0 ? (uint64_t)age : 0;
+}
+
+static int pm_post_load(void *obj, void *state, uint32_t version)
+{
+    struct acpi_pm *pm = obj;
+    struct acpi_pm_state *s = state;
+    (void)version;
+    /* As a guest write would leave them: SLP_EN reads 0, SCI_EN is always set. */
+    pm->sts = s->sts & PM1_STS_MASK;
+    pm->en = s->en & PM1_EN_MASK;
+    pm->cnt = (uint16_t)((s->cnt & ~PM1_CNT_SLP_EN) | PM1_CNT_SCI_EN);
+    pm->timer_epoch_ns = vmm_now_ns() - (int64_t)s->timer_ns;
+    update_sci(pm);
+    return 0;
+}
+
+static const struct vmm_state_field pm_fields[] = {
+    VMM_STATE_U16(struct acpi_pm_state, sts),
+    VMM_STATE_U16(struct acpi_pm_state, en),
+    VMM_STATE_U16(struct acpi_pm_state, cnt),
+    VMM_STATE_UINT_MAX(struct acpi_pm_state, timer_ns, 8, 1ULL << 62),
+};
+
+const struct vmm_state_desc vmm_acpi_pm_state_desc = {
+    .name = "acpi-pm",
+    .version = 1,
+    .min_version = 1,
+    .fields = pm_fields,
+    .nfields = VMM_STATE_NFIELDS(pm_fields),
+    .state_size = sizeof(struct acpi_pm_state),
+    .pre_save = pm_pre_save,
+    .post_load = pm_post_load,
 };

@@ -962,3 +962,12 @@ void vmm_i8042_reset(struct vmm_i8042 *c)
     reset_locked(c);
     unlock(c);
 }
+
+/* Snapshot restore (snapshot/dev-state.c), with the device lock held. */
+void vmm_i8042_state_loaded(struct vmm_i8042 *c)
+{
+    c->want_reset = false;
+    c->want_a20 = -1;
+    c->kbd_level = c->aux_level = -1;
+    update_irqs(c);
+}

@@ -238,4 +238,7 @@ unsigned vmm_i8042_kbd_room(struct vmm_i8042 *c);
 /* The keyboard LEDs as the guest last set them: bit 0 Scroll, 1 Num, 2 Caps Lock. */
 uint8_t vmm_i8042_kbd_leds(struct vmm_i8042 *c);
 
+/* Snapshot restore, lock held: re-derives both interrupt lines from the loaded state. */
+void vmm_i8042_state_loaded(struct vmm_i8042 *c);
+
 #endif

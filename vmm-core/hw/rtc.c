@@ -765,3 +765,29 @@ void vmm_rtc_reset(struct vmm_rtc *rtc)
     rtc->cmos[RTC_REG_C] = 0;
     end(rtc, now);
 }
+
+/* Snapshots ------------------------------------------------------------------- */
+
+int64_t vmm_rtc_wall_offset_ns(struct vmm_rtc *rtc)
+{
+    int64_t now = mono_now(rtc);
+    account(rtc, now);
+    update_irq(rtc);
+    return rtc_time(rtc, now) - rtc->clock.realtime_ns(rtc->clock.opaque);
+}
+
+void vmm_rtc_state_loaded(struct vmm_rtc *rtc, int64_t wall_offset_ns)
+{
+    int64_t now = mono_now(rtc);
+    rtc->index &= 0xff;
+    rtc->cmos[RTC_REG_A] &= ~RTC_A_UIP;
+    rtc->cmos[RTC_REG_C] &= RTC_C_PF | RTC_C_AF | RTC_C_UF;
+    rtc->running = (rtc->cmos[RTC_REG_A] & RTC_A_DV_MASK) == RTC_A_DV_32KHZ;
+    if (rtc->running)
+        rtc->delta_ns = rtc->clock.realtime_ns(rtc->clock.opaque) + wall_offset_ns - now;
+    rtc->accounted_ns = now;
+    rtc->irq_level = -1;
+    update_irq(rtc);
+    rtc->deadline_ns = 0; /* tell the owner, whatever it was told before */
+    rearm(rtc, now);
+}

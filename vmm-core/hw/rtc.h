@@ -198,4 +198,13 @@ VMM_WUR int vmm_rtc_set_boot_order(struct vmm_rtc *rtc, const enum vmm_rtc_boot_
 VMM_WUR int vmm_rtc_nvram_write(struct vmm_rtc *rtc, unsigned index, uint8_t val);
 VMM_WUR int vmm_rtc_nvram_read(struct vmm_rtc *rtc, unsigned index);
 
+/*
+ * Snapshot support, with the device lock held. The clock is saved as an
+ * offset from the host's wall clock, so a restored RTC keeps real time
+ * across the gap, as a battery-backed clock does; a stopped divider keeps
+ * frozen_ns. state_loaded re-derives everything else from the loaded CMOS.
+ */
+int64_t vmm_rtc_wall_offset_ns(struct vmm_rtc *rtc);
+void vmm_rtc_state_loaded(struct vmm_rtc *rtc, int64_t wall_offset_ns);
+
 #endif

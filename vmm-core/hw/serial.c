@@ -427,3 +427,16 @@ size_t vmm_serial_rx_space(struct vmm_serial *s)
     pthread_mutex_unlock(&s->dev.lock);
     return n;
 }
+
+/*
+ * Snapshot restore (snapshot/dev-state.c), with the device lock held: the
+ * registers were loaded; drive the line from them whatever it was before.
+ */
+void vmm_serial_state_loaded(struct vmm_serial *s)
+{
+    s->ier &= UART_IER_MASK;
+    s->mcr &= UART_MCR_MASK;
+    s->tx_count = 0;
+    s->irq_level = -1;
+    update_irq(s);
+}

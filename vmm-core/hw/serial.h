@@ -203,4 +203,7 @@ struct vmm_serial *vmm_serial_create(struct vmm_vm *vm, uint16_t port, unsigned 
  */
 void vmm_serial_destroy(struct vmm_serial *s);
 
+/* Snapshot restore, lock held: re-derives the interrupt line from the loaded registers. */
+void vmm_serial_state_loaded(struct vmm_serial *s);
+
 #endif

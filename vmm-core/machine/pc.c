@@ -202,8 +202,10 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
         r = read_file("initrd", cfg->initrd, ram, &vm->initrd, err);
     if (!r)
         r = vmm_mem_map(vm, ram, err);
-    if (!r && !pc->firmware)
-        r = load_image(vm, err);
+    if (!r && !pc->firmware && !cfg->restore_from)
+        r = load_image(vm, err); /* a restore loads it on the first guest reset */
+    if (!r && cfg->restore_from)
+        r = vmm_snapshot_restore_prepare(vm, err);
     if (!r)
         r = vmm_kvm_open(vm, err);
     if (!r)
@@ -244,7 +246,10 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     if (!vm->serial)
         goto fail;
 
-    if (!pc->firmware && vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err) < 0)
+    if (cfg->restore_from) {
+        if (vmm_snapshot_restore_finish(vm, err) < 0)
+            goto fail;
+    } else if (!pc->firmware && vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err) < 0)
         goto fail;
     return vm;
 fail:

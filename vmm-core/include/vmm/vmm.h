@@ -65,6 +65,14 @@ struct vmm_config {
     bool vga;            /* a std-VGA display adapter (always on for firmware boots) */
     struct vmm_drive_config drives[VMM_MAX_DRIVES];
     unsigned ndrives;
+    /*
+     * A directory written by vmm_vm_save_state(): the machine starts where it
+     * was saved instead of booting. The rest of the configuration must
+     * describe the same machine (memory, vCPUs, kernel or firmware, display,
+     * drives); disks are used as configured, so the caller first applies the
+     * disks' qcow2 internal snapshot taken with the state (same name).
+     */
+    const char *restore_from;
 };
 
 /* A guest writes a status to this port (any width) to end the VM with it. */
@@ -155,6 +163,25 @@ void vmm_input_key(struct vmm_vm *vm, unsigned evdev_code, bool pressed);
 void vmm_input_rel(struct vmm_vm *vm, int dx, int dy, int dwheel, unsigned buttons);
 void vmm_input_abs(struct vmm_vm *vm, uint32_t x, uint32_t y, int dwheel, unsigned buttons);
 bool vmm_input_abs_active(struct vmm_vm *vm);
+
+/*
+ * Live machine state. Pauses the machine (if it runs), saves vCPUs, the
+ * in-kernel irqchip, PIT and clock, every device and RAM into `dir` (created
+ * if needed: `state` plus a sparse RAM file, each written to a temporary file,
+ * fsynced and renamed, the directory fsynced), and resumes it. The guest is
+ * paused only while RAM is written; the state file is committed after. Disks
+ * are not part of it: take the disks' qcow2 internal snapshot (same name)
+ * while the machine is paused, or with it stopped, to have a matching pair.
+ * Any thread but a vCPU's. 0 or -errno with err set.
+ */
+struct vmm_save_stats {
+    uint64_t ram_size;    /* bytes of guest RAM */
+    uint64_t ram_written; /* bytes of it written (the rest are holes) */
+    uint64_t paused_ns;   /* how long the guest was paused */
+    uint64_t total_ns;    /* the whole save */
+};
+VMM_WUR int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats *stats,
+                              struct vmm_error *err);
 
 /* Presses the ACPI power button: the guest decides how to shut down. */
 VMM_WUR int vmm_vm_power_button(struct vmm_vm *vm);

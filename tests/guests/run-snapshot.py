@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Saves the counter guest mid-run and restores it in a new terrarium-run process.
+
+The first run is saved on SIGRTMIN+1 once the guest printed count --after, and stops
+(--snapshot-save-exit); the second starts from
+the saved directory and must continue the count where it stopped (the next line is the last
+one seen plus one, not a restart), with the PIT and LAPIC timer still firing (the guest
+fails itself otherwise), to its final line and exit status 0.
+
+Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+LINE = re.compile(rb"counter: (\d+) pit=(\d+) lapic=(\d+)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runner", required=True)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--append", default="")
+    ap.add_argument("--after", type=int, default=3, help="save after this count")
+    ap.add_argument("--mem", default="64")
+    args = ap.parse_args()
+    if not os.path.exists("/dev/kvm") or not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("SKIP: no usable /dev/kvm")
+        return 77
+    common = [args.runner, "--kernel", args.kernel, "--append", args.append, "--mem", args.mem,
+              "--serial", "stdio", "--test-exit"]
+    with tempfile.TemporaryDirectory(prefix="trm-snap-") as d:
+        snap = os.path.join(d, "state")
+        t0 = time.monotonic()
+        # Saved on the signal once the guest has counted to --after: no timing guesses.
+        proc = subprocess.Popen(common + ["--snapshot-save", snap, "--snapshot-save-exit"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        out = b""
+        want = b"counter: %d " % args.after
+        while want not in out:
+            chunk = proc.stdout.read1(4096)
+            if not chunk:
+                break
+            out += chunk
+        if want in out:
+            proc.send_signal(signal.SIGRTMIN + 1)
+        try:
+            rest, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, err = proc.communicate()
+        first = subprocess.CompletedProcess(proc.args, proc.returncode, out + rest, err)
+        sys.stdout.write(first.stdout.decode(errors="replace"))
+        sys.stdout.write(first.stderr.decode(errors="replace"))
+        if first.returncode != 0:
+            print(f"FAIL: the saving run ended with status {first.returncode}")
+            return 1
+        seen = [tuple(map(int, m.groups())) for m in LINE.finditer(first.stdout)]
+        if not seen:
+            print("FAIL: the guest printed no count before it was saved")
+            return 1
+        if b"counter: done" in first.stdout:
+            print("FAIL: the guest finished before it was saved; raise until=")
+            return 1
+        last = seen[-1]
+        files = sorted(os.listdir(snap))
+        ram = [f for f in files if f.startswith("ram-")]
+        if "state" not in files or len(ram) != 1:
+            print(f"FAIL: the state directory holds {files}")
+            return 1
+        st = os.stat(os.path.join(snap, ram[0]))
+        print(f"run-snapshot: saved after count {last[0]} ({time.monotonic() - t0:.2f} s); "
+              f"RAM file {st.st_size >> 20} MiB, {st.st_blocks * 512 >> 10} KiB allocated")
+        if st.st_blocks * 512 >= st.st_size:
+            print("FAIL: the RAM file is not sparse")
+            return 1
+
+        second = subprocess.run(common + ["--snapshot-restore", snap, "-v"],
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        sys.stdout.write(second.stdout.decode(errors="replace"))
+        sys.stdout.write(second.stderr.decode(errors="replace"))
+        if b"counter: start" in second.stdout:
+            print("FAIL: the restored guest started over")
+            return 1
+        # The save may fall in the middle of a line: the restored guest finishes it.
+        both = [tuple(map(int, m.groups())) for m in LINE.finditer(first.stdout + second.stdout)]
+        counts = [c[0] for c in both]
+        if counts != list(range(1, len(counts) + 1)):
+            print(f"FAIL: the counts across the restore are not 1, 2, 3, ...: {counts}")
+            return 1
+        if any(b[1] < a[1] or b[2] < a[2] for a, b in zip(both, both[1:])):
+            print("FAIL: the timers' tick counts went backwards across the restore")
+            return 1
+        if second.returncode != 0 or b"counter: done" not in second.stdout:
+            print(f"FAIL: the restored guest ended with status {second.returncode}")
+            return 1
+        after = [c for c in counts if c > last[0]]
+        print(f"run-snapshot: PASS (saved at count {last[0]}, restored run counted to {after[-1]})")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

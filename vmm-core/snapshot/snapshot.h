@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VMM_SNAPSHOT_SNAPSHOT_H
+#define VMM_SNAPSHOT_SNAPSHOT_H
+
+/*
+ * Live machine state (internal API). A saved machine is a directory:
+ *
+ *   state   the state file (state-file.h): machine, per-vCPU, irqchip and
+ *           device sections
+ *   ram     guest RAM, page for page, sparse (zero pages are holes)
+ *
+ * Both are written as NAME.tmp, fsynced, renamed, then the directory is
+ * fsynced once. A restore maps `ram` MAP_PRIVATE over guest RAM, so the
+ * guest starts at once and its pages fault in from the file lazily.
+ */
+
+#include <stdint.h>
+
+#include "snapshot/state-desc.h"
+#include "snapshot/state-file.h"
+
+struct vmm_vm;
+
+#define VMM_SNAPSHOT_STATE_NAME "state"
+#define VMM_SNAPSHOT_RAM_NAME "ram"
+
+/* ram-file.c */
+/* Writes RAM sparsely to path (atomically, no directory fsync); *written = bytes of data. */
+VMM_WUR int vmm_snapshot_write_ram(const uint8_t *base, uint64_t size, const char *path,
+                                   uint64_t *written, struct vmm_error *err);
+/* Maps the RAM file over [base, base + size) copy-on-write; its size must be exactly size. */
+VMM_WUR int vmm_snapshot_map_ram(uint8_t *base, uint64_t size, const char *path,
+                                 struct vmm_error *err);
+/* True if the page (4 KiB, 8-byte aligned) is all zero. */
+bool vmm_snapshot_page_is_zero(const uint8_t *page);
+
+/* cpu-state.c: vCPUs ("cpu.N"), in-kernel irqchip, PIT and kvmclock ("kvm"). */
+VMM_WUR int vmm_snapshot_save_cpus(struct vmm_vm *vm, struct vmm_state_writer *w,
+                                   struct vmm_error *err);
+VMM_WUR int vmm_snapshot_load_cpus(struct vmm_vm *vm, const struct vmm_state_file *f,
+                                   struct vmm_error *err);
+
+/* dev-state.c: the board's devices. -EBUSY: a device is mid-command (retry). */
+VMM_WUR int vmm_snapshot_save_devices(struct vmm_vm *vm, struct vmm_state_writer *w,
+                                      struct vmm_error *err);
+VMM_WUR int vmm_snapshot_load_devices(struct vmm_vm *vm, const struct vmm_state_file *f,
+                                      struct vmm_error *err);
+
+/* Device descriptions (dev-state.c and the device files). */
+extern const struct vmm_state_desc vmm_serial_state_desc;
+extern const struct vmm_state_desc vmm_rtc_state_desc;
+extern const struct vmm_state_desc vmm_i8042_state_desc;
+extern const struct vmm_state_desc vmm_fw_cfg_state_desc;
+/* hw/acpi-pm.c: obj is the device vmm_acpi_pm_type creates (pc->acpi_pm). */
+extern const struct vmm_state_desc vmm_acpi_pm_state_desc;
+
+/* Machine identity: what must match between the saved and the restoring machine. */
+struct vmm_snapshot_machine {
+    uint64_t ram_size;
+    uint32_t ncpus;
+    uint8_t firmware, vga, has_xsave;
+    uint8_t ndrives;
+};
+
+#endif
