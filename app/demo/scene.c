@@ -151,11 +151,12 @@ void demo_draw_scene(const struct demo_fb *fb)
     int horizon = h * 3 / 4;
 
     for (int y = 0; y < horizon; y++)
-        span(fb, 0, w, y, demo_gradient(DEMO_SKY_TOP, DEMO_SKY_BOTTOM, (uint32_t)y,
-                                        (uint32_t)horizon));
+        span(fb, 0, w, y,
+             demo_gradient(DEMO_SKY_TOP, DEMO_SKY_BOTTOM, (uint32_t)y, (uint32_t)horizon));
     for (int y = horizon; y < h; y++)
-        span(fb, 0, w, y, demo_gradient(DEMO_SOIL_TOP, DEMO_SOIL_BOTTOM, (uint32_t)(y - horizon),
-                                        (uint32_t)(h - 1 - horizon)));
+        span(fb, 0, w, y,
+             demo_gradient(DEMO_SOIL_TOP, DEMO_SOIL_BOTTOM, (uint32_t)(y - horizon),
+                           (uint32_t)(h - 1 - horizon)));
 
     /* Sun and clouds. */
     int sun_y = PANEL_Y + PANEL_H + 70;
@@ -240,8 +241,7 @@ void demo_text_key(const struct demo_fb *fb, char c)
         col = 0;
         row++;
     } else {
-        glyph(fb, PANEL_X + 12 + col * CELL_W, PANEL_Y + 8 + row * LINE_H, c, TEXT_SCALE,
-              TEXT_FG);
+        glyph(fb, PANEL_X + 12 + col * CELL_W, PANEL_Y + 8 + row * LINE_H, c, TEXT_SCALE, TEXT_FG);
         if (++col >= panel_cols(fb)) {
             col = 0;
             row++;
