@@ -5,6 +5,7 @@
  *   detects an ISO built now with xorriso and creates a machine -> machine
  *   processes: an actionable error ends up in the library; with /dev/kvm a
  *   running machine is killed with SIGKILL and the library shows the failure.
+ *   The demo machine (test-ui-demo.c) runs first, from the empty library.
  * Screenshots go to the directory given as argv[1].
  */
 #include <glib/gstdio.h>
@@ -12,12 +13,16 @@
 #include <sys/stat.h>
 
 #include "trm-application.h"
+#include "trm-dbus-machine1.h"
+#include "trm-demo.h"
 #include "trm-library-window.h"
 #include "trm-runtime.h"
 #include "trm-wizard.h"
 
 static const char *outdir;
 static int failures;
+
+void test_demo(TrmApplication *app, const char *dir, int *failed);
 
 #define CHECK(cond)                                                             \
     do {                                                                        \
@@ -352,6 +357,7 @@ static void test_machine_process(TrmApplication *app)
 static gboolean run_tests(gpointer data)
 {
     TrmApplication *app = data;
+    test_demo(app, outdir, &failures);
     test_library(app);
     test_wizard(app);
     test_machine_process(app);
