@@ -21,8 +21,8 @@
 #define SOIL_TOP 0x6b4a2bu
 #define SOIL_BOTTOM 0x2e1d10u
 #define TEXT_FG 0xf4f1e6u
-#define WIN_X 560
-#define WIN_Y 150
+#define WIN_X 520
+#define WIN_Y 130
 
 void test_demo(TrmApplication *app, const char *dir, int *failed);
 
@@ -263,6 +263,7 @@ static void test_running_demo(TrmApplication *app, TrmMachine *m, TrmMachineClie
     CHECK(count_colour(first, 24, 20, 760, 41, 0xffffff) > 1000); /* the title */
 
     /* Keys typed into the display window reach the guest's echo panel. */
+    CHECK(xhelper("background", "3d5566", NULL, NULL, NULL));
     CHECK(xhelper("move", "Demo Machine", G_STRINGIFY(WIN_X), G_STRINGIFY(WIN_Y), NULL));
     pump(500);
     CHECK(xhelper("click", "Demo Machine", NULL, NULL, NULL));

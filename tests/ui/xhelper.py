@@ -10,6 +10,7 @@ libXtst.so.6 are needed (ctypes, no headers).
   xhelper.py type NAME TEXT       focuses it and types TEXT (letters, digits, space)
   xhelper.py key NAME KEYSYM      focuses it and presses one key (e.g. F2, Return)
   xhelper.py shot FILE.png        the whole screen as PNG
+  xhelper.py background RRGGBB    paints the root window (the "desktop") in one colour
 Exit 0 done, 1 failed, 77 when X or XTEST is missing.
 """
 import ctypes
@@ -51,6 +52,8 @@ x11.XGetWindowAttributes.argtypes = [ctypes.c_void_p, Window, ctypes.c_void_p]
 x11.XGetImage.restype = ctypes.c_void_p
 x11.XGetImage.argtypes = [ctypes.c_void_p, Window, ctypes.c_int, ctypes.c_int, ctypes.c_uint,
                           ctypes.c_uint, ctypes.c_ulong, ctypes.c_int]
+x11.XSetWindowBackground.argtypes = [ctypes.c_void_p, Window, ctypes.c_ulong]
+x11.XClearWindow.argtypes = [ctypes.c_void_p, Window]
 x11.XDisplayWidth.argtypes = [ctypes.c_void_p, ctypes.c_int]
 x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
 xtst.XTestQueryExtension.argtypes = [ctypes.c_void_p] + [ctypes.POINTER(ctypes.c_int)] * 4
@@ -177,6 +180,12 @@ def main(argv):
     cmd = argv[1] if len(argv) > 1 else ''
     if cmd == 'shot':
         shot(dpy, argv[2])
+        return 0
+    if cmd == 'background':
+        root = x11.XDefaultRootWindow(dpy)
+        x11.XSetWindowBackground(dpy, root, int(argv[2], 16))
+        x11.XClearWindow(dpy, root)
+        x11.XSync(dpy, 0)
         return 0
     if cmd not in ('find', 'move', 'click', 'type', 'key'):
         print(__doc__)
