@@ -16,6 +16,7 @@
 #include "trm-dbus-machine1.h"
 #include "trm-demo.h"
 #include "trm-library-window.h"
+#include "trm-properties-window.h"
 #include "trm-runtime.h"
 #include "trm-wizard.h"
 
@@ -216,6 +217,56 @@ static void test_library(TrmApplication *app)
     CHECK(screenshot(GTK_WIDGET(win), "library.png"));
 }
 
+static gboolean widget_mapped(gpointer data)
+{
+    return gtk_widget_get_mapped(data);
+}
+
+static gboolean n_drives_is(gpointer data)
+{
+    TrmMachine *m = data;
+    return trm_machine_get_n_drives(m) == GPOINTER_TO_UINT(g_object_get_data(data, "want"));
+}
+
+/* Properties: a new qcow2 disk, a drive taken out (its file kept), the CD/DVD image changed. */
+static void test_properties_drives(TrmApplication *app, TrmMachine *m)
+{
+    TrmMachineStore *store = trm_application_get_store(app);
+    GtkWindow *pw = trm_properties_window_new(store, m, GTK_WINDOW(library(app)));
+    gtk_window_present(pw);
+    CHECK(wait_for(widget_mapped, pw, 5000));
+    CHECK(find_label(GTK_WIDGET(pw), "CD/DVD") != NULL);
+    CHECK(find_label(GTK_WIDGET(pw), "Disk") != NULL);
+    g_autoptr(GError) error = NULL;
+    CHECK(trm_properties_window_add_disk(pw, G_GUINT64_CONSTANT(2) << 30, &error));
+    g_object_set_data(G_OBJECT(m), "want", GUINT_TO_POINTER(3));
+    CHECK(wait_for(n_drives_is, m, 20000));
+    g_autofree char *second = g_build_filename(trm_machine_get_dir(m), "disk-2.qcow2", NULL);
+    g_autofree char *head = NULL;
+    gsize len = 0;
+    CHECK(g_file_get_contents(second, &head, &len, NULL) && len >= 4 &&
+          memcmp(head, "QFI\xfb", 4) == 0);
+    CHECK(screenshot(GTK_WIDGET(pw), "properties-drives.png"));
+
+    /* Take out the first disk: the machine forgets it, the file stays. */
+    g_autofree char *first = trm_machine_dup_drive_path(m, 0);
+    gtk_widget_activate_action(GTK_WIDGET(pw), "props.remove-drive", "u", 0);
+    CHECK(trm_machine_get_n_drives(m) == 2);
+    CHECK(g_file_test(first, G_FILE_TEST_IS_REGULAR));
+    CHECK(trm_machine_get_drive(m, 0)->cdrom);
+
+    /* Another CD/DVD image; and what the properties saved is in machine.ini. */
+    g_autofree char *other = g_build_filename(outdir, "other.iso", NULL);
+    g_file_set_contents(other, "not really an ISO", -1, NULL);
+    g_autoptr(GFile) of = g_file_new_for_path(other);
+    CHECK(trm_properties_window_set_cdrom(pw, 0, of, &error));
+    g_autoptr(TrmMachine) saved = trm_machine_load(trm_machine_get_dir(m));
+    CHECK(trm_machine_get_n_drives(saved) == 2);
+    CHECK(g_strcmp0(trm_machine_get_drive(saved, 0)->path, other) == 0);
+    CHECK(g_strcmp0(trm_machine_get_drive(saved, 1)->path, "disk-2.qcow2") == 0);
+    gtk_window_destroy(pw);
+}
+
 static void test_wizard(TrmApplication *app)
 {
     g_autofree char *iso = make_iso("Debian 11.5.0 amd64 n");
@@ -266,6 +317,7 @@ static void test_wizard(TrmApplication *app)
             vsize = vsize << 8 | (guint8)head[24 + i];
         CHECK(vsize >= G_GUINT64_CONSTANT(1) << 30);
         CHECK(trm_machine_get_drive(created, 1)->cdrom);
+        test_properties_drives(app, created);
     }
 
     /* Not an ISO: the wizard stays on the source page with a sentence. */

@@ -223,6 +223,36 @@ static void test_store(void)
     (void)d1, (void)d2, (void)d3;
 }
 
+/* Drives are changed and removed in place; a bad name is refused. */
+static void test_drive_edits(void)
+{
+    g_autoptr(TrmMachine) m =
+        trm_machine_new("/nonexistent/dir", "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    g_assert_true(trm_machine_add_drive(m, "disk.qcow2", FALSE, FALSE, NULL));
+    g_assert_true(trm_machine_add_drive(m, "/srv/a.iso", TRUE, FALSE, NULL));
+    g_assert_true(trm_machine_add_drive(m, "disk-2.qcow2", FALSE, FALSE, NULL));
+    g_autoptr(GError) error = NULL;
+    g_assert_true(trm_machine_set_drive_path(m, 1, "/srv/b.iso", &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(trm_machine_get_drive(m, 1)->path, ==, "/srv/b.iso");
+    g_assert_true(trm_machine_get_drive(m, 1)->cdrom);
+    g_assert_false(trm_machine_set_drive_path(m, 1, "bad\nname", &error));
+    g_assert_error(error, TRM_ERROR, TRM_ERROR_INVALID);
+    g_assert_cmpstr(trm_machine_get_drive(m, 1)->path, ==, "/srv/b.iso");
+    trm_machine_remove_drive(m, 0);
+    g_assert_cmpuint(trm_machine_get_n_drives(m), ==, 2);
+    g_assert_cmpstr(trm_machine_get_drive(m, 0)->path, ==, "/srv/b.iso");
+    g_assert_cmpstr(trm_machine_get_drive(m, 1)->path, ==, "disk-2.qcow2");
+    gsize len;
+    g_autofree char *data = trm_machine_to_data(m, &len);
+    g_autoptr(TrmMachine) back =
+        trm_machine_new("/nonexistent/dir", "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    g_assert_true(trm_machine_load_from_data(back, data, len, NULL));
+    g_assert_cmpuint(trm_machine_get_n_drives(back), ==, 2);
+    g_assert_cmpstr(trm_machine_get_drive(back, 0)->path, ==, "/srv/b.iso");
+    g_assert_false(trm_machine_get_drive(back, 1)->cdrom);
+}
+
 /* The demo machine: created once, reused, re-pointed at the guest found now. */
 static void test_demo(void)
 {
@@ -275,6 +305,7 @@ int main(int argc, char **argv)
     g_test_add_func("/machine/round-trip", test_round_trip);
     g_test_add_func("/machine/hostile", test_hostile);
     g_test_add_func("/machine/store", test_store);
+    g_test_add_func("/machine/drive-edits", test_drive_edits);
     g_test_add_func("/machine/demo", test_demo);
     return g_test_run();
 }
