@@ -178,6 +178,18 @@ static gboolean differs_in(const Screen *s, gconstpointer data)
     return !region_equal(s, before, 36, 70, 400, 100);
 }
 
+/* The pointer's black tip is no longer at the centre but below and right of it. */
+static gboolean pointer_moved(const Screen *s, gconstpointer data)
+{
+    if (px(s, 512, 384) == 0)
+        return FALSE;
+    for (int y = 394; y < 460; y++)
+        for (int x = 530; x < 620; x++)
+            if (px(s, x, y) == 0 && px(s, x, y + 1) == 0 && px(s, x + 1, y + 1) == 0)
+                return TRUE; /* the tip: X, then XX below */
+    return FALSE;
+}
+
 /* tests/ui/xhelper.py, which acts on the machine process's window as a user would. */
 static gboolean xhelper(const char *a1, const char *a2, const char *a3, const char *a4, char **out)
 {
@@ -274,6 +286,12 @@ static void test_running_demo(TrmApplication *app, TrmMachine *m, TrmMachineClie
     CHECK(typed && count_colour(typed, 36, 70, 400, 100, TEXT_FG) > 150);
     CHECK(typed && region_equal(typed, first, 0, 150, 1024, 700)); /* the scene is untouched */
     screen_free(guest_screen(c, "guest-typed.png"));
+
+    /* The pointer follows the mouse (relative PS/2 motion while the window has the grab). */
+    CHECK(xhelper("nudge", "Demo Machine", "60", "40", NULL));
+    g_autoptr(Screen) moved = wait_screen(c, pointer_moved, NULL, 60);
+    CHECK(moved && pointer_moved(moved, NULL));
+    CHECK(moved && px(moved, 512, 384) == background(1024, 768, 384)); /* the sky is back */
 
     /* The whole desktop, for the README: the library and the demo's window. */
     pump(5000); /* the thumbnail refreshes, the grab hint fades */

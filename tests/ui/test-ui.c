@@ -64,15 +64,19 @@ static gboolean screenshot(GtkWidget *window, const char *name)
 {
     settle(300);
     int w = gtk_widget_get_width(window), h = gtk_widget_get_height(window);
-    if (w <= 0 || h <= 0)
+    if (w <= 0 || h <= 0) {
+        g_printerr("screenshot %s: the window has no size (%dx%d)\n", name, w, h);
         return FALSE;
+    }
     GdkPaintable *paintable = gtk_widget_paintable_new(window);
     GtkSnapshot *snap = gtk_snapshot_new();
     gdk_paintable_snapshot(paintable, snap, w, h);
     GskRenderNode *node = gtk_snapshot_free_to_node(snap);
     g_object_unref(paintable);
-    if (!node)
+    if (!node) {
+        g_printerr("screenshot %s: nothing drawn\n", name);
         return FALSE;
+    }
     GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(window));
     graphene_rect_t bounds = GRAPHENE_RECT_INIT(0, 0, w, h);
     GdkTexture *tex = gsk_renderer_render_texture(renderer, node, &bounds);
@@ -246,7 +250,11 @@ static void test_properties_drives(TrmApplication *app, TrmMachine *m)
     gsize len = 0;
     CHECK(g_file_get_contents(second, &head, &len, NULL) && len >= 4 &&
           memcmp(head, "QFI\xfb", 4) == 0);
-    CHECK(screenshot(GTK_WIDGET(pw), "properties-drives.png"));
+    /* Rows were just rebuilt: the window may need a frame before it draws. */
+    gboolean shot = FALSE;
+    for (int i = 0; i < 5 && !shot; i++)
+        shot = screenshot(GTK_WIDGET(pw), "properties-drives.png");
+    CHECK(shot);
 
     /* Take out the first disk: the machine forgets it, the file stays. */
     g_autofree char *first = trm_machine_dup_drive_path(m, 0);

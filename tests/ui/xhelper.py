@@ -9,6 +9,7 @@ libXtst.so.6 are needed (ctypes, no headers).
   xhelper.py click NAME [DX DY]   focuses it and clicks at its centre (or DX, DY inside it)
   xhelper.py type NAME TEXT       focuses it and types TEXT (letters, digits, space)
   xhelper.py key NAME KEYSYM      focuses it and presses one key (e.g. F2, Return)
+  xhelper.py nudge NAME DX DY     moves the pointer by DX, DY in small steps (relative motion)
   xhelper.py shot FILE.png        the whole screen as PNG
   xhelper.py background RRGGBB    paints the root window (the "desktop") in one colour
 Exit 0 done, 1 failed, 77 when X or XTEST is missing.
@@ -60,6 +61,8 @@ xtst.XTestQueryExtension.argtypes = [ctypes.c_void_p] + [ctypes.POINTER(ctypes.c
 xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
 xtst.XTestFakeButtonEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
                                       ctypes.c_ulong]
+xtst.XTestFakeRelativeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                                              ctypes.c_ulong]
 xtst.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
                                       ctypes.c_ulong]
 
@@ -187,7 +190,7 @@ def main(argv):
         x11.XClearWindow(dpy, root)
         x11.XSync(dpy, 0)
         return 0
-    if cmd not in ('find', 'move', 'click', 'type', 'key'):
+    if cmd not in ('find', 'move', 'click', 'type', 'key', 'nudge'):
         print(__doc__)
         return 1
     w, g = find(dpy, argv[2])
@@ -211,6 +214,17 @@ def main(argv):
     elif cmd == 'key':
         focus(dpy, w, g, move=False)
         press(dpy, argv[3])
+    elif cmd == 'nudge':
+        focus(dpy, w, g, move=False)
+        dx, dy = int(argv[3]), int(argv[4])
+        steps = max(1, max(abs(dx), abs(dy)) // 5)
+        done_x = done_y = 0
+        for i in range(1, steps + 1):
+            x, y = dx * i // steps, dy * i // steps
+            xtst.XTestFakeRelativeMotionEvent(dpy, x - done_x, y - done_y, 0)
+            x11.XSync(dpy, 0)
+            done_x, done_y = x, y
+            time.sleep(0.02)
     x11.XSync(dpy, 0)
     return 0
 
