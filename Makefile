@@ -1,5 +1,6 @@
-# Terrarium: `make run` installs, builds and launches; `make check` installs,
-# builds and runs every test suite. Everything else is a helper for those two.
+# Terrarium: `make run` installs, builds and launches the app; `make check`
+# installs, builds and runs every test suite. Everything else is a helper for
+# those two.
 
 BUILD ?= build
 MESON_OPTS ?=
@@ -9,7 +10,7 @@ endif
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := $(shell sed -e 's/\#.*//' .ci/debian-packages.txt)
 
-.PHONY: all deps build run app check format clean
+.PHONY: all deps build run app run-serial check format clean
 
 all: build
 
@@ -30,11 +31,23 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	meson compile -C $(BUILD)
 
+# The app from the build tree: its settings schema and the demo machine's
+# guest are found there (the machine processes it starts inherit both).
 run: build
-	./app/runner/run-demo.sh $(BUILD)
+	@if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ]; then \
+		echo "make run opens the Terrarium window and needs a graphical session."; \
+		echo "'make run-serial' boots a small Linux VM on this console instead."; \
+		exit 1; \
+	fi
+	GSETTINGS_SCHEMA_DIR=$(CURDIR)/$(BUILD)/data \
+	TERRARIUM_DEMO_KERNEL=$(CURDIR)/$(BUILD)/app/demo/demo.elf \
+		$(BUILD)/app/ui/terrarium
 
-app: build
-	GSETTINGS_SCHEMA_DIR=$(BUILD)/data $(BUILD)/app/ui/terrarium
+app: run
+
+# terrarium-run on this console: the Debian kernel of this machine with busybox.
+run-serial: build
+	./app/runner/run-demo.sh $(BUILD)
 
 check: build
 	python3 tests/check.py $(BUILD)

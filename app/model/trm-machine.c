@@ -633,6 +633,26 @@ gboolean trm_machine_add_drive(TrmMachine *self, const char *path, gboolean cdro
     return TRUE;
 }
 
+gboolean trm_machine_set_drive_path(TrmMachine *self, guint i, const char *path, GError **error)
+{
+    g_return_val_if_fail(i < self->drives->len, FALSE);
+    if (!valid_path(path)) {
+        g_set_error(error, TRM_ERROR, TRM_ERROR_INVALID,
+                    _("This file name cannot be used for a drive."));
+        return FALSE;
+    }
+    TrmDrive *d = &g_array_index(self->drives, TrmDrive, i);
+    g_free(d->path);
+    d->path = g_strdup(path);
+    return TRUE;
+}
+
+void trm_machine_remove_drive(TrmMachine *self, guint i)
+{
+    g_return_if_fail(i < self->drives->len);
+    g_array_remove_index(self->drives, i); /* the clear func frees the path */
+}
+
 void trm_machine_clear_drives(TrmMachine *self)
 {
     g_array_set_size(self->drives, 0);

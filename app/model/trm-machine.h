@@ -84,6 +84,10 @@ const TrmDrive *trm_machine_get_drive(TrmMachine *self, guint i);
 char *trm_machine_dup_drive_path(TrmMachine *self, guint i);
 gboolean trm_machine_add_drive(TrmMachine *self, const char *path, gboolean cdrom,
                                gboolean readonly, GError **error);
+/* Points drive i at another file (a CD/DVD image changed); FALSE with a sentence. */
+gboolean trm_machine_set_drive_path(TrmMachine *self, guint i, const char *path, GError **error);
+/* Takes drive i out of the machine; the image file is left alone. */
+void trm_machine_remove_drive(TrmMachine *self, guint i);
 void trm_machine_clear_drives(TrmMachine *self);
 
 guint trm_machine_get_n_forwards(TrmMachine *self);

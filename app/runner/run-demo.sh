@@ -1,7 +1,7 @@
 #!/bin/sh
-# `make run`: boots the Debian kernel installed on this machine with a tiny
+# `make run-serial`: boots the Debian kernel installed on this machine with a tiny
 # busybox system under terrarium-run, its console in this terminal.
-# (Becomes the GTK app's launcher once the app lands.)
+
 set -e
 build=${1:-build}
 top=$(cd "$(dirname "$0")/../.." && pwd)

@@ -4,6 +4,7 @@
 #include <glib/gi18n.h>
 
 #include "trm-application.h"
+#include "trm-demo.h"
 #include "trm-library-window.h"
 #include "trm-preferences-window.h"
 #include "trm-runtime.h"
@@ -135,6 +136,23 @@ static void on_new_machine(GSimpleAction *a, GVariant *p, gpointer data)
     gtk_window_present(GTK_WINDOW(wizard));
 }
 
+gboolean trm_application_try_demo(TrmApplication *self, GError **error)
+{
+    TrmMachine *m = trm_demo_ensure(self->store, error);
+    return m && trm_application_start_machine(self, m, error);
+}
+
+static void on_try_demo(GSimpleAction *a, GVariant *p, gpointer data)
+{
+    TrmApplication *self = data;
+    g_autoptr(GError) error = NULL;
+    if (!trm_application_try_demo(self, &error)) {
+        GtkWindow *win = library_window(self);
+        if (win)
+            trm_library_window_toast(TRM_LIBRARY_WINDOW(win), error->message);
+    }
+}
+
 static void on_preferences(GSimpleAction *a, GVariant *p, gpointer data)
 {
     TrmApplication *self = data;
@@ -165,6 +183,7 @@ static void on_quit(GSimpleAction *a, GVariant *p, gpointer data)
 
 static const GActionEntry app_actions[] = {
     {.name = "new-machine", .activate = on_new_machine},
+    {.name = "try-demo", .activate = on_try_demo},
     {.name = "preferences", .activate = on_preferences},
     {.name = "about", .activate = on_about},
     {.name = "quit", .activate = on_quit},

@@ -19,6 +19,8 @@ GSettings *trm_application_get_settings(TrmApplication *self);
 TrmMachineClient *trm_application_get_client(TrmApplication *self, TrmMachine *machine);
 /* Starts the machine (or shows its window when it runs); errors as a sentence. */
 gboolean trm_application_start_machine(TrmApplication *self, TrmMachine *machine, GError **error);
+/* Creates the built-in demo machine if needed and starts it (app.try-demo). */
+gboolean trm_application_try_demo(TrmApplication *self, GError **error);
 
 /* GSettings for org.terrarium.Terrarium, or NULL when the schema is not installed. */
 GSettings *trm_settings_new(void);

@@ -25,6 +25,8 @@ struct _TrmDisplayWindow {
     GtkTextView *console;
     GSettings *settings;
     guint hint_timeout;
+    guint resize_source;
+    int want_w, want_h, resize_tries;
     gboolean confirmed_close;
 };
 
@@ -207,14 +209,59 @@ static void on_has_display(TrmDisplayView *view, GParamSpec *pspec, TrmDisplayWi
         self->stack, trm_display_view_get_has_display(view) ? "display" : "no-display");
 }
 
+/*
+ * Sizes the window to the guest's screen. A mode set right at start-up can
+ * race with the window's first configure on X11, which then wins: check
+ * again a little later, a few times, until the window has the size.
+ */
+static gboolean apply_size(gpointer data)
+{
+    TrmDisplayWindow *self = data;
+    GtkWindow *win = GTK_WINDOW(self);
+    if (gtk_window_is_maximized(win) || gtk_window_is_fullscreen(win) ||
+        (gtk_widget_get_width(GTK_WIDGET(self)) == self->want_w &&
+         gtk_widget_get_height(GTK_WIDGET(self)) == self->want_h) ||
+        ++self->resize_tries > 5) {
+        self->resize_source = 0;
+        return G_SOURCE_REMOVE;
+    }
+    /* The same default size again would change nothing: unset it first. */
+    gtk_window_set_default_size(win, -1, -1);
+    gtk_window_set_default_size(win, self->want_w, self->want_h);
+    return G_SOURCE_CONTINUE;
+}
+
 static void on_display_size(TrmDisplayView *view, GParamSpec *pspec, TrmDisplayWindow *self)
 {
     guint w, h;
     g_object_get(view, "display-width", &w, "display-height", &h, NULL);
     trm_machine_host_set_display_size(self->host, w, h);
-    /* Follow the guest's resolution unless the user arranged the window. */
-    if (!gtk_window_is_maximized(GTK_WINDOW(self)) && !gtk_window_is_fullscreen(GTK_WINDOW(self)))
-        gtk_window_set_default_size(GTK_WINDOW(self), -1, -1);
+    /* Follow the guest's resolution, 1:1 within the monitor, unless maximized or fullscreen. */
+    if (!w || !h || gtk_window_is_maximized(GTK_WINDOW(self)) ||
+        gtk_window_is_fullscreen(GTK_WINDOW(self)))
+        return;
+    int scale = gtk_widget_get_scale_factor(GTK_WIDGET(self));
+    int header = 0;
+    gtk_widget_measure(GTK_WIDGET(self->header_revealer), GTK_ORIENTATION_VERTICAL, -1, NULL,
+                       &header, NULL, NULL);
+    int ww = (int)w / scale, wh = (int)h / scale + header;
+    GdkSurface *surface = gtk_native_get_surface(GTK_NATIVE(self));
+    GdkMonitor *mon =
+        surface
+            ? gdk_display_get_monitor_at_surface(gtk_widget_get_display(GTK_WIDGET(self)), surface)
+            : NULL;
+    if (mon) {
+        GdkRectangle area;
+        gdk_monitor_get_geometry(mon, &area);
+        ww = MIN(ww, area.width * 9 / 10);
+        wh = MIN(wh, area.height * 9 / 10);
+    }
+    self->want_w = ww;
+    self->want_h = wh;
+    self->resize_tries = 0;
+    gtk_window_set_default_size(GTK_WINDOW(self), ww, wh);
+    if (!self->resize_source)
+        self->resize_source = g_timeout_add(300, apply_size, self);
 }
 
 static void on_serial(TrmMachineHost *host, const char *text, TrmDisplayWindow *self)
@@ -298,6 +345,7 @@ static void trm_display_window_dispose(GObject *object)
 {
     TrmDisplayWindow *self = TRM_DISPLAY_WINDOW(object);
     g_clear_handle_id(&self->hint_timeout, g_source_remove);
+    g_clear_handle_id(&self->resize_source, g_source_remove);
     if (self->host) {
         trm_machine_host_set_screenshot_func(self->host, NULL, NULL);
         g_signal_handlers_disconnect_by_data(self->host, self);

@@ -376,3 +376,8 @@ GPid trm_machine_client_get_pid(TrmMachineClient *self)
     const char *id = self->process ? g_subprocess_get_identifier(self->process) : NULL;
     return id ? (GPid)g_ascii_strtoll(id, NULL, 10) : 0;
 }
+
+TrmDBusMachine1 *trm_machine_client_get_proxy(TrmMachineClient *self)
+{
+    return self->proxy;
+}

@@ -21,6 +21,8 @@ gboolean trm_machine_client_is_connected(TrmMachineClient *self);
 void trm_machine_client_call(TrmMachineClient *self, const char *method);
 /* The machine process's id when this library started it, else 0. */
 GPid trm_machine_client_get_pid(TrmMachineClient *self);
+/* The Machine1 proxy while connected (NULL otherwise); borrowed. */
+struct _TrmDBusMachine1 *trm_machine_client_get_proxy(TrmMachineClient *self);
 /* The last lines of the machine's log, for "stopped unexpectedly". */
 char *trm_machine_client_dup_log_tail(TrmMachine *machine, guint lines);
 

@@ -11,6 +11,9 @@
 #include "trm-disk.h"
 #include "trm-wizard.h"
 
+/* New machines get a qcow2 disk: it grows as the guest writes and can take snapshots. */
+#define DISK_NAME "disk.qcow2"
+
 typedef enum { SOURCE_ISO, SOURCE_KERNEL, SOURCE_DISK } SourceKind;
 
 struct _TrmWizard {
@@ -305,7 +308,7 @@ static void on_disk_created(GObject *src, GAsyncResult *res, gpointer data)
 {
     TrmWizard *self = data;
     g_autoptr(GError) error = NULL;
-    if (!trm_disk_create_raw_finish(res, &error))
+    if (!trm_disk_create_finish(res, &error))
         fail_create(self, error->message);
     else
         finish_create(self);
@@ -334,14 +337,14 @@ void trm_wizard_create(TrmWizard *self, gboolean start)
     case SOURCE_ISO:
         trm_machine_set_live(m, trying(self));
         need_disk = !trying(self);
-        if (need_disk && !trm_machine_add_drive(m, "disk.raw", FALSE, FALSE, &error))
+        if (need_disk && !trm_machine_add_drive(m, DISK_NAME, FALSE, FALSE, &error))
             break;
         trm_machine_add_drive(m, self->path, TRUE, TRUE, &error);
         break;
     case SOURCE_KERNEL: {
         const char *cmdline = gtk_editable_get_text(GTK_EDITABLE(self->cmdline));
         trm_machine_set_kernel_boot(m, self->path, self->initrd, cmdline);
-        trm_machine_add_drive(m, "disk.raw", FALSE, FALSE, &error);
+        trm_machine_add_drive(m, DISK_NAME, FALSE, FALSE, &error);
         break;
     }
     case SOURCE_DISK:
@@ -359,10 +362,10 @@ void trm_wizard_create(TrmWizard *self, gboolean start)
         finish_create(self);
         return;
     }
-    g_autofree char *disk = g_build_filename(trm_machine_get_dir(m), "disk.raw", NULL);
+    g_autofree char *disk = g_build_filename(trm_machine_get_dir(m), DISK_NAME, NULL);
     guint64 bytes = (guint64)gtk_spin_button_get_value(self->disk_gib) << 30;
-    trm_disk_create_raw_async(disk, bytes, self->cancel, on_disk_progress, self, on_disk_created,
-                              g_object_ref(self));
+    trm_disk_create_async(disk, TRM_DISK_QCOW2, bytes, self->cancel, on_disk_progress, self,
+                          on_disk_created, g_object_ref(self));
 }
 
 static void on_create_clicked(TrmWizard *self)

@@ -5,4 +5,4 @@ command -v xvfb-run >/dev/null || { echo "SKIP: xvfb-run is not installed (apt i
 command -v xauth >/dev/null || { echo "SKIP: xauth is not installed"; exit 77; }
 bus=""
 command -v dbus-run-session >/dev/null && bus="dbus-run-session --"
-exec xvfb-run -a -s "-screen 0 1280x900x24" $bus "$@"
+exec xvfb-run -a -s "-screen 0 1600x1000x24" $bus "$@"

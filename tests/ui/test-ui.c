@@ -5,6 +5,7 @@
  *   detects an ISO built now with xorriso and creates a machine -> machine
  *   processes: an actionable error ends up in the library; with /dev/kvm a
  *   running machine is killed with SIGKILL and the library shows the failure.
+ *   The demo machine (test-ui-demo.c) runs first, from the empty library.
  * Screenshots go to the directory given as argv[1].
  */
 #include <glib/gstdio.h>
@@ -12,12 +13,17 @@
 #include <sys/stat.h>
 
 #include "trm-application.h"
+#include "trm-dbus-machine1.h"
+#include "trm-demo.h"
 #include "trm-library-window.h"
+#include "trm-properties-window.h"
 #include "trm-runtime.h"
 #include "trm-wizard.h"
 
 static const char *outdir;
 static int failures;
+
+void test_demo(TrmApplication *app, const char *dir, int *failed);
 
 #define CHECK(cond)                                                             \
     do {                                                                        \
@@ -58,15 +64,19 @@ static gboolean screenshot(GtkWidget *window, const char *name)
 {
     settle(300);
     int w = gtk_widget_get_width(window), h = gtk_widget_get_height(window);
-    if (w <= 0 || h <= 0)
+    if (w <= 0 || h <= 0) {
+        g_printerr("screenshot %s: the window has no size (%dx%d)\n", name, w, h);
         return FALSE;
+    }
     GdkPaintable *paintable = gtk_widget_paintable_new(window);
     GtkSnapshot *snap = gtk_snapshot_new();
     gdk_paintable_snapshot(paintable, snap, w, h);
     GskRenderNode *node = gtk_snapshot_free_to_node(snap);
     g_object_unref(paintable);
-    if (!node)
+    if (!node) {
+        g_printerr("screenshot %s: nothing drawn\n", name);
         return FALSE;
+    }
     GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(window));
     graphene_rect_t bounds = GRAPHENE_RECT_INIT(0, 0, w, h);
     GdkTexture *tex = gsk_renderer_render_texture(renderer, node, &bounds);
@@ -211,6 +221,60 @@ static void test_library(TrmApplication *app)
     CHECK(screenshot(GTK_WIDGET(win), "library.png"));
 }
 
+static gboolean widget_mapped(gpointer data)
+{
+    return gtk_widget_get_mapped(data);
+}
+
+static gboolean n_drives_is(gpointer data)
+{
+    TrmMachine *m = data;
+    return trm_machine_get_n_drives(m) == GPOINTER_TO_UINT(g_object_get_data(data, "want"));
+}
+
+/* Properties: a new qcow2 disk, a drive taken out (its file kept), the CD/DVD image changed. */
+static void test_properties_drives(TrmApplication *app, TrmMachine *m)
+{
+    TrmMachineStore *store = trm_application_get_store(app);
+    GtkWindow *pw = trm_properties_window_new(store, m, GTK_WINDOW(library(app)));
+    gtk_window_present(pw);
+    CHECK(wait_for(widget_mapped, pw, 5000));
+    CHECK(find_label(GTK_WIDGET(pw), "CD/DVD") != NULL);
+    CHECK(find_label(GTK_WIDGET(pw), "Disk") != NULL);
+    g_autoptr(GError) error = NULL;
+    CHECK(trm_properties_window_add_disk(pw, G_GUINT64_CONSTANT(2) << 30, &error));
+    g_object_set_data(G_OBJECT(m), "want", GUINT_TO_POINTER(3));
+    CHECK(wait_for(n_drives_is, m, 20000));
+    g_autofree char *second = g_build_filename(trm_machine_get_dir(m), "disk-2.qcow2", NULL);
+    g_autofree char *head = NULL;
+    gsize len = 0;
+    CHECK(g_file_get_contents(second, &head, &len, NULL) && len >= 4 &&
+          memcmp(head, "QFI\xfb", 4) == 0);
+    /* Rows were just rebuilt: the window may need a frame before it draws. */
+    gboolean shot = FALSE;
+    for (int i = 0; i < 5 && !shot; i++)
+        shot = screenshot(GTK_WIDGET(pw), "properties-drives.png");
+    CHECK(shot);
+
+    /* Take out the first disk: the machine forgets it, the file stays. */
+    g_autofree char *first = trm_machine_dup_drive_path(m, 0);
+    gtk_widget_activate_action(GTK_WIDGET(pw), "props.remove-drive", "u", 0);
+    CHECK(trm_machine_get_n_drives(m) == 2);
+    CHECK(g_file_test(first, G_FILE_TEST_IS_REGULAR));
+    CHECK(trm_machine_get_drive(m, 0)->cdrom);
+
+    /* Another CD/DVD image; and what the properties saved is in machine.ini. */
+    g_autofree char *other = g_build_filename(outdir, "other.iso", NULL);
+    g_file_set_contents(other, "not really an ISO", -1, NULL);
+    g_autoptr(GFile) of = g_file_new_for_path(other);
+    CHECK(trm_properties_window_set_cdrom(pw, 0, of, &error));
+    g_autoptr(TrmMachine) saved = trm_machine_load(trm_machine_get_dir(m));
+    CHECK(trm_machine_get_n_drives(saved) == 2);
+    CHECK(g_strcmp0(trm_machine_get_drive(saved, 0)->path, other) == 0);
+    CHECK(g_strcmp0(trm_machine_get_drive(saved, 1)->path, "disk-2.qcow2") == 0);
+    gtk_window_destroy(pw);
+}
+
 static void test_wizard(TrmApplication *app)
 {
     g_autofree char *iso = make_iso("Debian 11.5.0 amd64 n");
@@ -249,10 +313,19 @@ static void test_wizard(TrmApplication *app)
     CHECK(created != NULL);
     if (created) {
         CHECK(trm_machine_get_n_drives(created) == 2);
+        /* A qcow2 disk: its header, not the file's size, says how big it is. */
         g_autofree char *disk = trm_machine_dup_drive_path(created, 0);
-        GStatBuf st;
-        CHECK(g_stat(disk, &st) == 0 && st.st_size >= (gint64)1 << 30);
+        g_autofree char *head = NULL;
+        gsize len = 0;
+        CHECK(g_str_has_suffix(disk, ".qcow2"));
+        CHECK(g_file_get_contents(disk, &head, &len, NULL) && len >= 32 &&
+              memcmp(head, "QFI\xfb", 4) == 0);
+        guint64 vsize = 0;
+        for (int i = 0; head && len >= 32 && i < 8; i++)
+            vsize = vsize << 8 | (guint8)head[24 + i];
+        CHECK(vsize >= G_GUINT64_CONSTANT(1) << 30);
         CHECK(trm_machine_get_drive(created, 1)->cdrom);
+        test_properties_drives(app, created);
     }
 
     /* Not an ISO: the wizard stays on the source page with a sentence. */
@@ -352,6 +425,7 @@ static void test_machine_process(TrmApplication *app)
 static gboolean run_tests(gpointer data)
 {
     TrmApplication *app = data;
+    test_demo(app, outdir, &failures);
     test_library(app);
     test_wizard(app);
     test_machine_process(app);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "trm-disk.h"
+#include "vmm/disk.h"
 #include "trm-error.h"
 #include "trm-os-detect.h"
 
@@ -180,6 +181,60 @@ static void test_disk(void)
     g_assert_nonnull(error);
 }
 
+static void on_created_qcow2(GObject *src, GAsyncResult *res, gpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_assert_true(trm_disk_create_finish(res, &error));
+    g_assert_no_error(error);
+    g_main_loop_quit(data);
+}
+
+/* A qcow2 disk: a small file whose header says the size asked for; opens as qcow2. */
+static void test_disk_qcow2(void)
+{
+    g_autofree char *path = g_build_filename(tmpdir(), "disk.qcow2", NULL);
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    last_fraction = -1;
+    trm_disk_create_async(path, TRM_DISK_QCOW2, G_GUINT64_CONSTANT(20) << 30, NULL, on_progress,
+                          NULL, on_created_qcow2, loop);
+    g_main_loop_run(loop);
+    g_assert_cmpfloat(last_fraction, ==, 1.0);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_assert_cmpuint(len, >=, 32);
+    g_assert_cmpuint(len, <, 1 << 20);
+    g_assert_cmpmem(data, 4, "QFI\xfb", 4);
+    guint64 size = 0;
+    for (int i = 0; i < 8; i++)
+        size = size << 8 | (guint8)data[24 + i];
+    g_assert_cmpuint(size, ==, G_GUINT64_CONSTANT(20) << 30);
+    GStatBuf st;
+    g_assert_cmpint(g_stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+    struct vmm_error verr = {0};
+    struct vmm_disk *disk = vmm_disk_open(path, VMM_DISK_FORMAT_QCOW2 | VMM_DISK_RDONLY, &verr);
+    g_assert_nonnull(disk);
+    struct vmm_disk_info info;
+    vmm_disk_get_info(disk, &info);
+    g_assert_cmpuint(info.virtual_size, ==, G_GUINT64_CONSTANT(20) << 30);
+    vmm_disk_close(disk);
+
+    /* Never overwrites, and says so. */
+    g_assert_true(g_file_set_contents(path, "precious", -1, NULL));
+    g_autoptr(GError) error = NULL;
+    g_assert_false(trm_disk_create(path, TRM_DISK_QCOW2, 1 << 30, NULL, NULL, NULL, &error));
+    g_assert_error(error, TRM_ERROR, TRM_ERROR_INVALID);
+    g_clear_error(&error);
+    g_autofree char *contents = NULL;
+    g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+    g_assert_cmpstr(contents, ==, "precious");
+    g_autofree char *nodir = g_build_filename(tmpdir(), "no", "such", "disk.qcow2", NULL);
+    g_assert_false(trm_disk_create(nodir, TRM_DISK_QCOW2, 1 << 30, NULL, NULL, NULL, &error));
+    g_assert_nonnull(error);
+    g_assert_cmpstr(trm_disk_format_extension(TRM_DISK_QCOW2), ==, "qcow2");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
@@ -189,5 +244,6 @@ int main(int argc, char **argv)
     g_test_add_func("/detect/not-an-iso", test_not_an_iso);
     g_test_add_func("/detect/grub-rescue", test_grub_rescue);
     g_test_add_func("/disk/create-raw", test_disk);
+    g_test_add_func("/disk/create-qcow2", test_disk_qcow2);
     return g_test_run();
 }

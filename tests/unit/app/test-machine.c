@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 #include <sys/stat.h>
 
+#include "trm-demo.h"
 #include "trm-error.h"
 #include "trm-machine-store.h"
 #include "trm-machine.h"
@@ -222,11 +223,89 @@ static void test_store(void)
     (void)d1, (void)d2, (void)d3;
 }
 
+/* Drives are changed and removed in place; a bad name is refused. */
+static void test_drive_edits(void)
+{
+    g_autoptr(TrmMachine) m =
+        trm_machine_new("/nonexistent/dir", "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    g_assert_true(trm_machine_add_drive(m, "disk.qcow2", FALSE, FALSE, NULL));
+    g_assert_true(trm_machine_add_drive(m, "/srv/a.iso", TRUE, FALSE, NULL));
+    g_assert_true(trm_machine_add_drive(m, "disk-2.qcow2", FALSE, FALSE, NULL));
+    g_autoptr(GError) error = NULL;
+    g_assert_true(trm_machine_set_drive_path(m, 1, "/srv/b.iso", &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(trm_machine_get_drive(m, 1)->path, ==, "/srv/b.iso");
+    g_assert_true(trm_machine_get_drive(m, 1)->cdrom);
+    g_assert_false(trm_machine_set_drive_path(m, 1, "bad\nname", &error));
+    g_assert_error(error, TRM_ERROR, TRM_ERROR_INVALID);
+    g_assert_cmpstr(trm_machine_get_drive(m, 1)->path, ==, "/srv/b.iso");
+    trm_machine_remove_drive(m, 0);
+    g_assert_cmpuint(trm_machine_get_n_drives(m), ==, 2);
+    g_assert_cmpstr(trm_machine_get_drive(m, 0)->path, ==, "/srv/b.iso");
+    g_assert_cmpstr(trm_machine_get_drive(m, 1)->path, ==, "disk-2.qcow2");
+    gsize len;
+    g_autofree char *data = trm_machine_to_data(m, &len);
+    g_autoptr(TrmMachine) back =
+        trm_machine_new("/nonexistent/dir", "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    g_assert_true(trm_machine_load_from_data(back, data, len, NULL));
+    g_assert_cmpuint(trm_machine_get_n_drives(back), ==, 2);
+    g_assert_cmpstr(trm_machine_get_drive(back, 0)->path, ==, "/srv/b.iso");
+    g_assert_false(trm_machine_get_drive(back, 1)->cdrom);
+}
+
+/* The demo machine: created once, reused, re-pointed at the guest found now. */
+static void test_demo(void)
+{
+    g_autofree char *tmp = g_dir_make_tmp("trm-demo-XXXXXX", NULL);
+    g_autofree char *root = g_build_filename(tmp, "machines", NULL);
+    g_autofree char *elf = g_build_filename(tmp, "demo.elf", NULL);
+    g_autofree char *elf2 = g_build_filename(tmp, "other.elf", NULL);
+    g_autoptr(TrmMachineStore) store = trm_machine_store_new(root);
+    trm_machine_store_reload(store);
+    g_autoptr(GError) error = NULL;
+
+    /* Not installed: a sentence, no machine. */
+    g_setenv("TERRARIUM_DEMO_KERNEL", elf, TRUE);
+    g_assert_null(trm_demo_ensure(store, &error));
+    g_assert_error(error, TRM_ERROR, TRM_ERROR_NOT_FOUND);
+    g_assert_nonnull(strstr(error->message, "demo.elf"));
+    g_clear_error(&error);
+    g_assert_cmpuint(g_list_model_get_n_items(trm_machine_store_get_model(store)), ==, 0);
+
+    g_assert_true(g_file_set_contents(elf, "ELF", -1, NULL));
+    g_assert_true(g_file_set_contents(elf2, "ELF", -1, NULL));
+    TrmMachine *m = trm_demo_ensure(store, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(m);
+    g_assert_true(trm_demo_find(store) == m);
+    g_assert_cmpstr(trm_machine_get_os_id(m), ==, TRM_DEMO_OS_ID);
+    g_assert_cmpint(trm_machine_get_boot(m), ==, TRM_BOOT_KERNEL);
+    g_assert_cmpstr(trm_machine_get_kernel(m), ==, elf);
+    g_assert_cmpuint(trm_machine_get_n_drives(m), ==, 0);
+    g_assert_cmpuint(trm_machine_get_cpus(m), ==, 1);
+    g_assert_true(trm_demo_ensure(store, NULL) == m);
+    g_assert_cmpuint(g_list_model_get_n_items(trm_machine_store_get_model(store)), ==, 1);
+
+    /* Saved: a reloaded store finds it; another installation's path is replaced. */
+    g_setenv("TERRARIUM_DEMO_KERNEL", elf2, TRUE);
+    g_autoptr(TrmMachineStore) again = trm_machine_store_new(root);
+    trm_machine_store_reload(again);
+    TrmMachine *m2 = trm_demo_find(again);
+    g_assert_nonnull(m2);
+    g_assert_cmpstr(trm_machine_get_kernel(m2), ==, elf);
+    g_assert_true(trm_demo_ensure(again, NULL) == m2);
+    g_assert_cmpstr(trm_machine_get_kernel(m2), ==, elf2);
+    g_assert_cmpuint(g_list_model_get_n_items(trm_machine_store_get_model(again)), ==, 1);
+    g_unsetenv("TERRARIUM_DEMO_KERNEL");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
     g_test_add_func("/machine/round-trip", test_round_trip);
     g_test_add_func("/machine/hostile", test_hostile);
     g_test_add_func("/machine/store", test_store);
+    g_test_add_func("/machine/drive-edits", test_drive_edits);
+    g_test_add_func("/machine/demo", test_demo);
     return g_test_run();
 }

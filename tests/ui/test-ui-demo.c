@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ui suite, the demo machine: started from the empty library's "Try the Demo
+ * Machine", its display window shows the guest's VBE picture (pixels checked
+ * through Machine1.Screenshot), keys typed into that window through XTEST
+ * reach the guest, pause and resume change the window's subtitle, F2 in the
+ * guest changes the resolution and the window follows, Force Off returns the
+ * tile to "Off" with a thumbnail. A screenshot of the whole screen goes to the
+ * README. Needs /dev/kvm and the demo guest; without them it says SKIP part.
+ */
+#include <glib/gstdio.h>
+
+#include "trm-application.h"
+#include "trm-dbus-machine1.h"
+#include "trm-demo.h"
+#include "trm-library-window.h"
+
+/* app/demo/demo.h */
+#define SKY_TOP 0x1e4f8cu
+#define SKY_BOTTOM 0xbfe3f2u
+#define SOIL_TOP 0x6b4a2bu
+#define SOIL_BOTTOM 0x2e1d10u
+#define TEXT_FG 0xf4f1e6u
+#define WIN_X 520
+#define WIN_Y 130
+
+void test_demo(TrmApplication *app, const char *dir, int *failed);
+
+static int *failures;
+static const char *outdir;
+
+#define CHECK(cond)                                                             \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            (*failures)++;                                                      \
+            g_printerr("%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                       \
+    } while (0)
+
+typedef struct {
+    int w, h;
+    guint32 *px; /* 0x00RRGGBB */
+} Screen;
+
+static void screen_free(Screen *s)
+{
+    if (s) {
+        g_free(s->px);
+        g_free(s);
+    }
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Screen, screen_free)
+
+static Screen *screen_from_texture(GdkTexture *tex)
+{
+    Screen *s = g_new0(Screen, 1);
+    s->w = gdk_texture_get_width(tex);
+    s->h = gdk_texture_get_height(tex);
+    s->px = g_malloc((gsize)s->w * s->h * 4);
+    gdk_texture_download(tex, (guchar *)s->px, (gsize)s->w * 4);
+    for (gsize i = 0; i < (gsize)s->w * s->h; i++)
+        s->px[i] &= 0xffffff;
+    return s;
+}
+
+static guint32 px(const Screen *s, int x, int y)
+{
+    if (!s || x < 0 || y < 0 || x >= s->w || y >= s->h)
+        return 0xff000000u; /* matches no colour */
+    return s->px[y * s->w + x];
+}
+
+static gboolean region_equal(const Screen *a, const Screen *b, int x0, int y0, int x1, int y1)
+{
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            if (px(a, x, y) != px(b, x, y))
+                return FALSE;
+    return TRUE;
+}
+
+static int count_colour(const Screen *s, int x0, int y0, int x1, int y1, guint32 c)
+{
+    int n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            n += px(s, x, y) == c;
+    return n;
+}
+
+/* demo_gradient() in app/demo/scene.c. */
+static guint32 gradient(guint32 top, guint32 bottom, int y, int rows)
+{
+    guint32 out = 0;
+    for (int shift = 0; shift <= 16; shift += 8) {
+        int t = (int)((top >> shift) & 0xff), b = (int)((bottom >> shift) & 0xff);
+        out |= (guint32)(t + (b - t) * y / rows) << shift;
+    }
+    return out;
+}
+
+static guint32 background(int w, int h, int y)
+{
+    int horizon = h * 3 / 4;
+    return y < horizon ? gradient(SKY_TOP, SKY_BOTTOM, y, horizon)
+                       : gradient(SOIL_TOP, SOIL_BOTTOM, y - horizon, h - 1 - horizon);
+}
+
+static gboolean background_ok(const Screen *s)
+{
+    static const int rows[] = {0, 1, 3, 2, 4};
+    for (guint i = 0; i < G_N_ELEMENTS(rows); i++) {
+        /* rows 0 and 1, a third, just above and below the horizon, the last */
+        int y = i < 2 ? rows[i] : i == 2 ? s->h / 3 : i == 3 ? s->h * 3 / 4 - 1 : s->h - 1;
+        if (px(s, 4, y) != background(s->w, s->h, y))
+            return FALSE;
+    }
+    return px(s, 4, s->h * 3 / 4 + 4) == background(s->w, s->h, s->h * 3 / 4 + 4);
+}
+
+static void pump(guint ms)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+    while (g_get_monotonic_time() < end) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(2000);
+    }
+}
+
+/* The guest's screen through Machine1.Screenshot, full size; saved as save_as when given. */
+static Screen *guest_screen(TrmMachineClient *c, const char *save_as)
+{
+    TrmDBusMachine1 *proxy = trm_machine_client_get_proxy(c);
+    if (!proxy)
+        return NULL;
+    g_autoptr(GVariant) v = NULL;
+    if (!trm_dbus_machine1_call_screenshot_sync(proxy, 0, 0, &v, NULL, NULL))
+        return NULL;
+    gsize len = 0;
+    const void *data = g_variant_get_fixed_array(v, &len, 1);
+    g_autoptr(GBytes) bytes = g_bytes_new(data, len);
+    if (save_as) {
+        g_autofree char *path = g_build_filename(outdir, save_as, NULL);
+        g_file_set_contents(path, data, (gssize)len, NULL);
+    }
+    g_autoptr(GdkTexture) tex = gdk_texture_new_from_bytes(bytes, NULL);
+    return tex ? screen_from_texture(tex) : NULL;
+}
+
+typedef gboolean (*ScreenPred)(const Screen *s, gconstpointer data);
+
+/* Guest screenshots until pred holds (the main loop runs between them). */
+static Screen *wait_screen(TrmMachineClient *c, ScreenPred pred, gconstpointer data,
+                           guint timeout_s)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    Screen *s = NULL;
+    for (;;) {
+        screen_free(s);
+        s = guest_screen(c, NULL);
+        if ((s && pred(s, data)) || g_get_monotonic_time() > end)
+            return s;
+        pump(300);
+    }
+}
+
+/* The whole scene drawn: background, title, and last the pointer at the centre. */
+static gboolean is_demo_picture(const Screen *s, gconstpointer size)
+{
+    const int *wh = size;
+    return s->w == wh[0] && s->h == wh[1] && background_ok(s) && px(s, s->w / 2, s->h / 2) == 0 &&
+           count_colour(s, 24, 20, 760, 41, 0xffffff) > 1000;
+}
+
+static gboolean differs_in(const Screen *s, gconstpointer data)
+{
+    const Screen *before = data;
+    return !region_equal(s, before, 36, 70, 400, 100);
+}
+
+/* The pointer's black tip is no longer at the centre but below and right of it. */
+static gboolean pointer_moved(const Screen *s, gconstpointer data)
+{
+    if (px(s, 512, 384) == 0)
+        return FALSE;
+    for (int y = 394; y < 460; y++)
+        for (int x = 530; x < 620; x++)
+            if (px(s, x, y) == 0 && px(s, x, y + 1) == 0 && px(s, x + 1, y + 1) == 0)
+                return TRUE; /* the tip: X, then XX below */
+    return FALSE;
+}
+
+/* tests/ui/xhelper.py, which acts on the machine process's window as a user would. */
+static gboolean xhelper(const char *a1, const char *a2, const char *a3, const char *a4, char **out)
+{
+    const char *helper = g_getenv("XHELPER");
+    if (!helper || !*helper)
+        return FALSE;
+    const char *argv[] = {helper, a1, a2, a3, a4, NULL};
+    int status = -1;
+    g_autoptr(GError) error = NULL;
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, NULL, &status,
+                      &error)) {
+        g_printerr("xhelper: %s\n", error->message);
+        return FALSE;
+    }
+    return g_spawn_check_wait_status(status, NULL);
+}
+
+static gboolean window_size(int *w, int *h)
+{
+    g_autofree char *out = NULL;
+    if (!xhelper("find", "Demo Machine", NULL, NULL, &out))
+        return FALSE;
+    unsigned long id;
+    int x, y;
+    return sscanf(out, "%lu %d %d %d %d", &id, &x, &y, w, h) == 5;
+}
+
+static Screen *x_screen(const char *name)
+{
+    g_autofree char *path = g_build_filename(outdir, name, NULL);
+    if (!xhelper("shot", path, NULL, NULL, NULL))
+        return NULL;
+    g_autoptr(GdkTexture) tex = gdk_texture_new_from_filename(path, NULL);
+    g_print("screenshot %s\n", path);
+    return tex ? screen_from_texture(tex) : NULL;
+}
+
+static GtkWidget *find_button(GtkWidget *root, const char *label)
+{
+    if (GTK_IS_BUTTON(root) && g_strcmp0(gtk_button_get_label(GTK_BUTTON(root)), label) == 0)
+        return root;
+    for (GtkWidget *c = gtk_widget_get_first_child(root); c; c = gtk_widget_get_next_sibling(c)) {
+        GtkWidget *found = find_button(c, label);
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
+static gboolean state_is(gpointer m, TrmMachineState want, guint timeout_s)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    while (trm_machine_get_state(m) != want) {
+        if (g_get_monotonic_time() > end)
+            return FALSE;
+        pump(50);
+    }
+    return TRUE;
+}
+
+static TrmLibraryWindow *library(TrmApplication *app)
+{
+    for (GList *l = gtk_application_get_windows(GTK_APPLICATION(app)); l; l = l->next)
+        if (TRM_IS_LIBRARY_WINDOW(l->data))
+            return l->data;
+    return NULL;
+}
+
+/* The middle of the header bar, where the title and the subtitle are. */
+#define SUBTITLE_REGION(w) WIN_X + (w) / 2 - 80, WIN_Y + 8, WIN_X + (w) / 2 + 80, WIN_Y + 44
+
+static void test_running_demo(TrmApplication *app, TrmMachine *m, TrmMachineClient *c)
+{
+    static const int big[2] = {1024, 768}, small[2] = {800, 600};
+    g_autoptr(Screen) first = wait_screen(c, is_demo_picture, big, 180);
+    CHECK(first && is_demo_picture(first, big));
+    if (!first || !is_demo_picture(first, big)) {
+        g_printerr("the demo's picture never showed (got %dx%d, (4,0) = %06x)\n",
+                   first ? first->w : 0, first ? first->h : 0, px(first, 4, 0));
+        return;
+    }
+    screen_free(guest_screen(c, "guest-demo.png"));
+    CHECK(count_colour(first, 24, 20, 760, 41, 0xffffff) > 1000); /* the title */
+
+    /* Keys typed into the display window reach the guest's echo panel. */
+    CHECK(xhelper("background", "3d5566", NULL, NULL, NULL));
+    CHECK(xhelper("move", "Demo Machine", G_STRINGIFY(WIN_X), G_STRINGIFY(WIN_Y), NULL));
+    pump(500);
+    CHECK(xhelper("click", "Demo Machine", NULL, NULL, NULL));
+    pump(300);
+    CHECK(xhelper("type", "Demo Machine", "hello", NULL, NULL));
+    g_autoptr(Screen) typed = wait_screen(c, differs_in, first, 60);
+    CHECK(typed && differs_in(typed, first));
+    CHECK(typed && count_colour(typed, 36, 70, 400, 100, TEXT_FG) > 150);
+    CHECK(typed && region_equal(typed, first, 0, 150, 1024, 700)); /* the scene is untouched */
+    screen_free(guest_screen(c, "guest-typed.png"));
+
+    /* The pointer follows the mouse (relative PS/2 motion while the window has the grab). */
+    CHECK(xhelper("nudge", "Demo Machine", "60", "40", NULL));
+    g_autoptr(Screen) moved = wait_screen(c, pointer_moved, NULL, 60);
+    CHECK(moved && pointer_moved(moved, NULL));
+    CHECK(moved && px(moved, 512, 384) == background(1024, 768, 384)); /* the sky is back */
+
+    /* The whole desktop, for the README: the library and the demo's window. */
+    pump(5000); /* the thumbnail refreshes, the grab hint fades */
+    g_autoptr(Screen) desk = x_screen("desktop-demo.png");
+    CHECK(desk != NULL);
+
+    /* Pause and resume: the subtitle changes and comes back. */
+    int ww = 0, wh = 0;
+    CHECK(window_size(&ww, &wh) && ww >= 1024 && wh > 768);
+    trm_machine_client_call(c, "Pause");
+    CHECK(state_is(m, TRM_MACHINE_STATE_PAUSED, 20));
+    pump(1000);
+    g_autoptr(Screen) paused = x_screen("desktop-paused.png");
+    trm_machine_client_call(c, "Resume");
+    CHECK(state_is(m, TRM_MACHINE_STATE_RUNNING, 20));
+    pump(1000);
+    g_autoptr(Screen) resumed = x_screen("desktop-resumed.png");
+    CHECK(desk && paused && !region_equal(desk, paused, SUBTITLE_REGION(ww)));
+    CHECK(desk && resumed && region_equal(desk, resumed, SUBTITLE_REGION(ww)));
+
+    /* F2 in the guest: 800x600; the window follows the new resolution. */
+    CHECK(xhelper("key", "Demo Machine", "F2", NULL, NULL));
+    g_autoptr(Screen) after = wait_screen(c, is_demo_picture, small, 120);
+    CHECK(after && is_demo_picture(after, small));
+    pump(1500);
+    int nw = 0, nh = 0;
+    CHECK(window_size(&nw, &nh));
+    g_print("display window %dx%d at 1024x768, %dx%d at 800x600\n", ww, wh, nw, nh);
+    CHECK(nw < ww && nh < wh && nw >= 800 && nh >= 600);
+}
+
+void test_demo(TrmApplication *app, const char *dir, int *failed)
+{
+    failures = failed;
+    outdir = dir;
+    TrmLibraryWindow *win = library(app);
+    GtkWidget *button = find_button(GTK_WIDGET(win), "_Try the Demo Machine");
+    CHECK(button != NULL && gtk_widget_is_visible(button));
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_print("SKIP part: /dev/kvm is not usable, the demo machine is not started\n");
+        return;
+    }
+    g_autofree char *kernel = trm_demo_dup_kernel_path(NULL);
+    if (!kernel || !g_getenv("XHELPER")) {
+        g_print("SKIP part: the demo guest was not built (no -m32 toolchain)\n");
+        return;
+    }
+    if (!button)
+        return;
+    gtk_widget_activate(button); /* as a click would */
+    TrmMachineStore *store = trm_application_get_store(app);
+    TrmMachine *m = NULL;
+    /* A button's activation shows it pressed for a moment before it clicks. */
+    for (int i = 0; i < 100 && !(m = trm_demo_find(store)); i++)
+        pump(50);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    g_object_ref(m);
+    CHECK(state_is(m, TRM_MACHINE_STATE_RUNNING, 60));
+    TrmMachineClient *c = trm_application_get_client(app, m);
+    test_running_demo(app, m, c);
+
+    /* Force Off: the tile says Off and keeps the last picture as its thumbnail. */
+    trm_machine_client_call(c, "PowerOff");
+    CHECK(state_is(m, TRM_MACHINE_STATE_OFF, 30));
+    GtkWidget *tile = trm_library_window_get_tile(win, 0);
+    CHECK(tile && g_object_get_data(G_OBJECT(tile), "machine") == m);
+    GtkLabel *state = tile ? g_object_get_data(G_OBJECT(tile), "state") : NULL;
+    CHECK(state && g_strcmp0(gtk_label_get_label(state), "Off") == 0);
+    CHECK(trm_machine_get_thumbnail(m) != NULL);
+    GtkPicture *pic = tile ? g_object_get_data(G_OBJECT(tile), "picture") : NULL;
+    CHECK(pic && gtk_picture_get_paintable(pic) != NULL);
+    g_autofree char *thumb = trm_machine_dup_thumbnail_path(m);
+    CHECK(g_file_test(thumb, G_FILE_TEST_IS_REGULAR));
+
+    /* Asking again reuses the machine instead of making another. */
+    CHECK(trm_demo_ensure(store, NULL) == m);
+    CHECK(g_list_model_get_n_items(trm_machine_store_get_model(store)) == 1);
+
+    /* The rest of the suite starts from an empty library. */
+    CHECK(trm_machine_store_delete(store, m, TRUE, NULL));
+    g_object_unref(m);
+}
