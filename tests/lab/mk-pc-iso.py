@@ -12,6 +12,8 @@ a PC's devices and prints what the guest found, as KEY=value markers:
     SERIO=<serio0 description>      (the i8042's keyboard port)
     CD-FILE=<contents of /hello.txt read back from the CD through sr_mod>
     FB=<fb0 name>                   (bochs-drm's framebuffer)
+    TYPE-NOW                        (a shell listens on the VGA console, tty1)
+    TYPED=<what the command typed by the host over PS/2 wrote>
     PWRBTN-WAITING                  (the host should press the power button now)
     PWRBTN=<ff_pwr_btn count>       then `poweroff -f` (ACPI S5)
 
@@ -69,6 +71,13 @@ i=0
 while [ ! -e /dev/sr0 ] && [ $i -lt 20 ]; do sleep 1; i=$((i+1)); done
 if mount -t iso9660 -o ro /dev/sr0 /cd; then echo "CD-FILE=$(cat /cd/hello.txt)"; fi
 echo "FB=$(cat /sys/class/graphics/fb0/name 2>/dev/null)"
+# A shell on the VGA console (tty1): the host types a command into it over PS/2.
+setsid sh -c 'exec sh </dev/tty1 >/dev/tty1 2>&1' &
+sleep 1
+echo "TYPE-NOW"
+i=0
+while [ ! -s /tmp/typed ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done
+echo "TYPED=$(cat /tmp/typed 2>/dev/null)"
 echo "PWRBTN-WAITING"
 n=0
 i=0

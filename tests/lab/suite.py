@@ -87,6 +87,7 @@ DI_FIRST = "Select a language"
 DI_SECOND = "Select your location"
 PC_ISO = "pc-guest.iso"
 PC_CD_TEXT = "hello from the Terrarium lab CD"
+PC_TYPED = "typed-over-ps2"
 # What the PC guest must find: (slot, vendor:device, driver or None for "any").
 PC_FUNCTIONS = [
     ("0000:00:00.0", "0x8086:0x1237", None),
@@ -143,6 +144,7 @@ def vmm_command(case, kernel, initrd, terrarium_run):
         # {OUTDIR} is filled in inside the lab (run_case): the screen goes next to the log.
         return [terrarium_run, "--cdrom", kernel, "--mem", str(case["mem"]),
                 "--cpus", str(case["cpus"]), "--serial", "none",
+                "--display", "none",
                 "--vga-text-dump", "{OUTDIR}/" + case["name"] + ".screen.txt",
                 "--keys-when", DI_FIRST + "=>ret", "--expect-screen", DI_SECOND,
                 "--expect-timeout", str(INSTALLER_TIMEOUT)]
@@ -153,7 +155,8 @@ def vmm_command(case, kernel, initrd, terrarium_run):
                     "-m", str(case["mem"]), "-smp", str(case["cpus"]), "-cdrom", kernel,
                     "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot"]
         return [terrarium_run, "--cdrom", kernel, "--mem", str(case["mem"]),
-                "--cpus", str(case["cpus"]), "--serial", "stdio"]
+                "--cpus", str(case["cpus"]), "--serial", "stdio", "--display", "none",
+                "--keys-on-serial", "TYPE-NOW=>text=echo " + PC_TYPED + " >/tmp/typed,ret"]
     if case["guest"] == "installer":
         append = GUEST_APPEND
     else:
@@ -423,6 +426,9 @@ def evaluate_pc(case, res, m):
         fails.append(f"CD-FILE={m.get('CD-FILE')!r}: the CD was not readable through sr_mod")
     if "bochs" not in m.get("FB", ""):
         fails.append(f"FB={m.get('FB')!r}: no bochs-drm framebuffer")
+    if case["vmm"] == "terrarium" and m.get("TYPED") != PC_TYPED:
+        fails.append(f"TYPED={m.get('TYPED')!r}: the command typed over PS/2 into the VGA "
+                     f"console did not run")
     if case["vmm"] == "terrarium":
         if m.get("PWRBTN", "0") in ("", "0"):
             fails.append("the power-button press never reached the guest (ff_pwr_btn = 0)")
@@ -571,7 +577,7 @@ def run_case(c, outdir):
             res["markers"][line] = True
         mm = re.match(r"^(KERNEL|NPROC|CLOCKSOURCE|MSR-WARNINGS|UPTIME|TERRARIUM-ACTION|"
                       r"TERRARIUM-ACTION-FAILED|ACPI|ACPI-TRRIUM|RTC|RTC-EPOCH|SERIO|CD-FILE|FB|"
-                      r"PWRBTN|INSMOD-FAILED)=(.*)$", line)
+                      r"PWRBTN|INSMOD-FAILED|TYPED)=(.*)$", line)
         if line.startswith("PCI="):
             res["markers"].setdefault("PCI", []).append(line[4:].strip())
         elif mm and mm.group(1) not in res["markers"]:
