@@ -46,11 +46,10 @@ def boot_image(path):
 
 def commands(spec):
     img = spec["image"]
-    # Read-only: the lab sees the host's files through a read-only mount.
-    t = [spec["terrarium"], "--drive", f"file={img},format=raw,readonly=on", "--boot", "disk",
+    t = [spec["terrarium"], "--drive", f"file={img},format=raw", "--boot", "disk",
          "--test-exit", "--mem", "128", "--serial", "none", "--display", "none"]
     q = [spec["qemu"], "-accel", "kvm", "-M", "pc", "-cpu", "host", "-m", "128",
-         "-drive", f"file={img},format=raw,if=ide,readonly=on", "-boot", "c",
+         "-drive", f"file={img},format=raw,if=ide", "-boot", "c",
          "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
          "-display", "none", "-vga", "std", "-serial", "none", "-nic", "none",
          "-monitor", "none"]
@@ -60,6 +59,10 @@ def commands(spec):
 def inlab(spec_path):
     spec = json.loads(Path(spec_path).read_text())
     out = Path(os.environ["TERRARIUM_LAB_RUN_DIR"])
+    # The lab sees the host's files read-only; the disk must be writable for both VMMs.
+    local = Path("/tmp/bootsector.img")
+    shutil.copy(spec["image"], local)
+    spec["image"] = str(local)
     cmds = commands(spec)
     runs = []
     for r in range(spec["rounds"] + 1):  # round 0 warms the page cache; not reported

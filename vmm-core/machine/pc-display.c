@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -18,6 +19,7 @@
 
 #define VGA_SLOT 2
 #define VMM_SLOT_VRAM VMM_SLOT_DYNAMIC
+#define VMM_SLOT_VGA_ROM (VMM_SLOT_DYNAMIC + 1)
 
 int vmm_pc_vga_init(struct vmm_pc *pc, struct vmm_error *err)
 {
@@ -70,12 +72,43 @@ void vmm_pc_vga_fini(struct vmm_pc *pc)
     }
     free(pc->vram_dirty);
     pc->vram_dirty = NULL;
+    if (pc->vga_rom)
+        munmap(pc->vga_rom, pc->vga_rom_size);
+    pc->vga_rom = NULL;
+}
+
+/*
+ * The VGA BIOS as read-only memory while the ROM BAR decodes: firmware copies
+ * it into shadow RAM, which through trapped MMIO would be an exit per dword.
+ * The copy is padded with zeros to the BAR's size, as the ROM BAR reads.
+ */
+static bool map_rom(struct vmm_pc *pc, uint64_t base, uint64_t len, int *ret)
+{
+    if (!pc->vga_rom || pc->vga_rom_size != len) {
+        if (pc->vga_rom)
+            munmap(pc->vga_rom, pc->vga_rom_size);
+        pc->vga_rom = NULL;
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return false; /* fall back to the trapped ROM */
+        memcpy(p, pc->vga->pci.rom, pc->vga->pci.rom_len < len ? pc->vga->pci.rom_len : len);
+        pc->vga_rom = p;
+        pc->vga_rom_size = len;
+    }
+    *ret = vmm_mem_set_slot(pc->vm, VMM_SLOT_VGA_ROM, base, len, pc->vga_rom, KVM_MEM_READONLY);
+    return *ret == 0;
 }
 
 bool vmm_pc_vga_map(struct vmm_pc *pc, struct vmm_pci_dev *d, unsigned bar, uint64_t base,
                     uint64_t len, int *ret)
 {
-    if (!pc->vga || d != &pc->vga->pci || bar != 0)
+    if (!pc->vga || d != &pc->vga->pci)
+        return false;
+    if (bar == VMM_PCI_ROM_BAR) {
+        pc->vga_rom_mapped = d->rom && (len & 4095) == 0 && map_rom(pc, base, len, ret);
+        return pc->vga_rom_mapped;
+    }
+    if (bar != 0)
         return false;
     uint32_t size;
     uint8_t *vram = vmm_vga_vram(pc->vga, &size);
@@ -95,7 +128,17 @@ bool vmm_pc_vga_map(struct vmm_pc *pc, struct vmm_pci_dev *d, unsigned bar, uint
 
 bool vmm_pc_vga_unmap(struct vmm_pc *pc, struct vmm_pci_dev *d, unsigned bar)
 {
-    if (!pc->vga || d != &pc->vga->pci || bar != 0)
+    if (!pc->vga || d != &pc->vga->pci)
+        return false;
+    if (bar == VMM_PCI_ROM_BAR) {
+        if (!pc->vga_rom_mapped)
+            return false;
+        pc->vga_rom_mapped = false;
+        if (vmm_mem_set_slot(pc->vm, VMM_SLOT_VGA_ROM, 0, 0, NULL, 0) < 0)
+            vmm_log(VMM_LOG_WARN, "KVM would not remove the VGA ROM slot");
+        return true;
+    }
+    if (bar != 0)
         return false;
     pthread_mutex_lock(&pc->vm->slot_lock);
     pc->vram_mapped = false;

@@ -51,6 +51,9 @@ struct vmm_pc {
     /* Display adapter; VRAM is a KVM slot with dirty logging while BAR0 decodes. */
     struct vmm_vga *vga;
     bool vram_mapped; /* under vm->slot_lock */
+    uint8_t *vga_rom; /* page-aligned copy of the ROM BAR's contents, mapped read-only */
+    size_t vga_rom_size;
+    bool vga_rom_mapped;
     uint64_t *vram_dirty;
 
     /* Firmware: the BIOS image (page-aligned copy) and the VGA BIOS. */
