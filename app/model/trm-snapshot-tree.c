@@ -538,3 +538,24 @@ gboolean trm_snapshot_tree_rename(TrmSnapshotTree *self, const char *id, const c
     g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
     return TRUE;
 }
+
+void trm_snapshot_tree_remove_files(TrmSnapshotTree *self)
+{
+    while (self->snapshots->len) {
+        TrmSnapshot *s = g_ptr_array_index(self->snapshots, self->snapshots->len - 1);
+        trm_snapshot_tree_abort(self, s);
+        g_ptr_array_remove_index(self->snapshots, self->snapshots->len - 1);
+    }
+    /* Interrupted takes too: folders named like ours without a snapshot.ini. */
+    g_autoptr(GDir) d = g_dir_open(self->dir, 0, NULL);
+    const char *e;
+    while (d && (e = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(self->dir, e, INI, NULL);
+        if (trm_snapshot_id_is_valid(e) && !g_file_test(path, G_FILE_TEST_EXISTS)) {
+            g_autofree char *dir = g_build_filename(self->dir, e, NULL);
+            remove_tree(dir, 0);
+        }
+    }
+    save_current(self, NULL, NULL);
+    g_rmdir(self->dir);
+}

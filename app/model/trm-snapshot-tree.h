@@ -72,6 +72,9 @@ gboolean trm_snapshot_tree_delete(TrmSnapshotTree *self, TrmMachine *machine, co
 gboolean trm_snapshot_tree_rename(TrmSnapshotTree *self, const char *id, const char *name,
                                   GError **error);
 
+/* The machine is being deleted: every snapshot folder goes (the disks are the caller's). */
+void trm_snapshot_tree_remove_files(TrmSnapshotTree *self);
+
 /* Disk operations on a machine that is off (every writable drive); exposed for the tools. */
 gboolean trm_snapshot_disks_create(TrmMachine *machine, const char *id, GError **error);
 gboolean trm_snapshot_disks_apply(TrmMachine *machine, const char *id, GError **error);

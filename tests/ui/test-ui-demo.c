@@ -15,6 +15,7 @@
 #include "trm-demo.h"
 #include "trm-library-window.h"
 #include "trm-snapshot-tree.h"
+#include "trm-snapshots-window.h"
 
 /* app/demo/demo.h */
 #define SKY_TOP 0x1e4f8cu
@@ -334,7 +335,7 @@ static gboolean same_screen(const Screen *s, gconstpointer data)
  * A live snapshot with RAM over Machine1.TakeSnapshot, keys typed after it,
  * then the machine restored from it: the screen is the snapshot's again.
  */
-static void test_snapshot(TrmMachine *m, TrmMachineClient *c)
+static void test_snapshot(TrmApplication *app, TrmMachine *m, TrmMachineClient *c)
 {
     g_autoptr(Screen) before = guest_screen(c, "guest-before-snapshot.png");
     CHECK(before != NULL);
@@ -377,6 +378,19 @@ static void test_snapshot(TrmMachine *m, TrmMachineClient *c)
     g_print("restore: machine running %.1f ms after the request, the snapshot's screen back "
             "after %.1f ms\n",
             t_running / 1000.0, t_screen / 1000.0);
+
+    /* The browser (opened last: it takes the focus) lists it with its thumbnail. */
+    GtkWindow *browser = trm_snapshots_window_new(app, m, NULL);
+    gtk_window_present(browser);
+    pump(500);
+    GtkListBoxRow *row = gtk_list_box_get_row_at_index(
+        trm_snapshots_window_get_list(TRM_SNAPSHOTS_WINDOW(browser)), 0);
+    CHECK(row && g_strcmp0(g_object_get_data(G_OBJECT(row), "snapshot-id"), id) == 0);
+    GtkPicture *rpic = row ? g_object_get_data(G_OBJECT(row), "picture") : NULL;
+    CHECK(rpic && gtk_picture_get_paintable(rpic) != NULL);
+    g_autoptr(Screen) bshot = x_screen("snapshots-window.png");
+    CHECK(bshot != NULL);
+    gtk_window_destroy(browser);
 }
 
 void test_demo(TrmApplication *app, const char *dir, int *failed)
@@ -410,7 +424,7 @@ void test_demo(TrmApplication *app, const char *dir, int *failed)
     CHECK(state_is(m, TRM_MACHINE_STATE_RUNNING, 60));
     TrmMachineClient *c = trm_application_get_client(app, m);
     test_running_demo(app, m, c);
-    test_snapshot(m, c);
+    test_snapshot(app, m, c);
 
     /* Force Off: the tile says Off and keeps the last picture as its thumbnail. */
     trm_machine_client_call(c, "PowerOff");
