@@ -8,6 +8,7 @@
 
 #include "trm-error.h"
 #include "trm-machine-store.h"
+#include "trm-snapshot-tree.h"
 
 struct _TrmMachineStore {
     GObject parent_instance;
@@ -187,6 +188,8 @@ gboolean trm_machine_store_delete(TrmMachineStore *self, TrmMachine *machine, gb
             return FALSE;
         }
     }
+    g_autoptr(TrmSnapshotTree) snapshots = trm_snapshot_tree_load(dir);
+    trm_snapshot_tree_remove_files(snapshots);
     /* Only the files we put there; a directory someone filled by hand stays. */
     static const char *const ours[] = {"machine.ini", "machine.log", "thumbnail.png"};
     for (size_t i = 0; i < G_N_ELEMENTS(ours); i++) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * terrarium            the library (single instance)
- * terrarium --machine UUID   one running machine and its window
+ * terrarium --machine UUID [--restore SNAPSHOT]   one running machine and its window
  */
 #include "config.h"
 
@@ -24,7 +24,12 @@ int main(int argc, char **argv)
                 g_printerr("terrarium: --machine needs a machine's UUID\n");
                 return 2;
             }
-            g_autoptr(TrmMachineApplication) app = trm_machine_application_new(argv[i + 1]);
+            /* --restore ID: start from that snapshot (the library passes it). */
+            const char *restore = NULL;
+            if (i + 3 < argc && strcmp(argv[i + 2], "--restore") == 0)
+                restore = argv[i + 3];
+            g_autoptr(TrmMachineApplication) app =
+                trm_machine_application_new(argv[i + 1], restore);
             char *args[] = {argv[0], NULL};
             int rc = g_application_run(G_APPLICATION(app), 1, args);
             return rc ? rc : trm_machine_application_get_exit_status(app);

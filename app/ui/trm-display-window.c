@@ -28,6 +28,7 @@ struct _TrmDisplayWindow {
     guint resize_source;
     int want_w, want_h, resize_tries;
     gboolean confirmed_close;
+    AdwToast *snapshot_toast; /* while a snapshot is being taken */
 };
 
 G_DEFINE_FINAL_TYPE(TrmDisplayWindow, trm_display_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -52,6 +53,8 @@ static void update_state(TrmDisplayWindow *self)
                               g_variant_new_boolean(g_strcmp0(state, "paused") == 0));
     gboolean live = g_strcmp0(state, "running") == 0 || g_strcmp0(state, "paused") == 0;
     g_simple_action_set_enabled(G_SIMPLE_ACTION(pause), live);
+    GAction *take = g_action_map_lookup_action(G_ACTION_MAP(self), "take-snapshot");
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(take), live && !self->snapshot_toast);
 }
 
 static void toast(TrmDisplayWindow *self, const char *text)
@@ -141,6 +144,43 @@ static void on_screenshot(GSimpleAction *action, GVariant *param, gpointer data)
     toast(self, msg);
 }
 
+static void on_snapshot_taken(GObject *src, GAsyncResult *res, gpointer data)
+{
+    g_autoptr(TrmDisplayWindow) self = data;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *id = trm_machine_host_take_snapshot_finish(TRM_MACHINE_HOST(src), res, &error);
+    if (self->snapshot_toast)
+        adw_toast_dismiss(g_steal_pointer(&self->snapshot_toast));
+    GAction *take = g_action_map_lookup_action(G_ACTION_MAP(self), "take-snapshot");
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(take), TRUE);
+    if (!id) {
+        toast(self, error->message);
+        return;
+    }
+    TrmSnapshotTree *tree = trm_machine_host_get_snapshots(self->host);
+    TrmSnapshot *snap = trm_snapshot_tree_find(tree, id);
+    g_autofree char *msg =
+        g_strdup_printf(_("Snapshot “%s” taken"), snap ? trm_snapshot_get_name(snap) : id);
+    toast(self, msg);
+}
+
+/* Ctrl+Shift+S: a live snapshot with RAM, named after the time; renamed in the list. */
+static void on_take_snapshot(GSimpleAction *action, GVariant *param, gpointer data)
+{
+    TrmDisplayWindow *self = data;
+    g_autoptr(GDateTime) now = g_date_time_new_now_local();
+    g_autofree char *stamp = g_date_time_format(now, "%x %X");
+    g_autofree char *name = g_strdup_printf(_("Snapshot of %s"), stamp);
+    g_simple_action_set_enabled(action, FALSE);
+    /* Progress for a long save: a toast that stays until the snapshot is done. */
+    AdwToast *t = adw_toast_new(_("Taking a snapshot…"));
+    adw_toast_set_timeout(t, 0);
+    self->snapshot_toast = t;
+    adw_toast_overlay_add_toast(self->toasts, t);
+    trm_machine_host_take_snapshot_async(self->host, name, "", TRUE, on_snapshot_taken,
+                                         g_object_ref(self));
+}
+
 static void on_fullscreen(GSimpleAction *action, GVariant *param, gpointer data)
 {
     GtkWindow *win = data;
@@ -164,6 +204,7 @@ static const GActionEntry win_actions[] = {
     {.name = "power-off", .activate = on_power_off},
     {.name = "send-keys", .activate = on_send_keys, .parameter_type = "s"},
     {.name = "screenshot", .activate = on_screenshot},
+    {.name = "take-snapshot", .activate = on_take_snapshot},
     {.name = "fullscreen", .activate = on_fullscreen},
     {.name = "fit", .activate = on_fit, .state = "true"},
 };
@@ -372,6 +413,8 @@ static void trm_display_window_class_init(TrmDisplayWindowClass *klass)
     gtk_widget_class_bind_template_child(wc, TrmDisplayWindow, console);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_F11, 0, "win.fullscreen", NULL);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_Pause, GDK_CONTROL_MASK, "win.pause", NULL);
+    gtk_widget_class_add_binding_action(wc, GDK_KEY_S, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                        "win.take-snapshot", NULL);
 }
 
 static void trm_display_window_init(TrmDisplayWindow *self)

@@ -9,6 +9,7 @@
 
 #include "trm-library-window.h"
 #include "trm-properties-window.h"
+#include "trm-snapshots-window.h"
 
 #define THUMB_W 240
 #define THUMB_H 150
@@ -98,6 +99,7 @@ static GMenuModel *tile_menu(TrmMachine *m)
         const char *label, *action;
     } more[] = {
         {N_("P_roperties"), "win.properties"},
+        {N_("_Snapshots…"), "win.snapshots"},
         {N_("Re_name…"), "win.rename"},
         {N_("_Delete…"), "win.delete"},
     };
@@ -278,6 +280,15 @@ static void on_properties(GtkWidget *w, const char *a, GVariant *p)
     gtk_window_present(win);
 }
 
+static void on_snapshots(GtkWidget *w, const char *a, GVariant *p)
+{
+    TrmLibraryWindow *self = TRM_LIBRARY_WINDOW(w);
+    TrmMachine *m = find(self, p);
+    if (!m || trm_machine_get_broken_reason(m))
+        return;
+    gtk_window_present(trm_snapshots_window_new(self->app, m, GTK_WINDOW(self)));
+}
+
 static void on_rename_response(AdwMessageDialog *d, const char *response, TrmLibraryWindow *self)
 {
     if (g_strcmp0(response, "rename") != 0)
@@ -394,6 +405,7 @@ static void trm_library_window_class_init(TrmLibraryWindowClass *klass)
     gtk_widget_class_install_action(wc, "win.shutdown", "s", on_shutdown);
     gtk_widget_class_install_action(wc, "win.power-off", "s", on_power_off);
     gtk_widget_class_install_action(wc, "win.properties", "s", on_properties);
+    gtk_widget_class_install_action(wc, "win.snapshots", "s", on_snapshots);
     gtk_widget_class_install_action(wc, "win.rename", "s", on_rename);
     gtk_widget_class_install_action(wc, "win.delete", "s", on_delete);
 }

@@ -16,6 +16,7 @@
 struct _TrmMachineApplication {
     AdwApplication parent_instance;
     char *uuid;
+    char *restore; /* a snapshot id, or NULL */
     TrmMachineHost *host;
     TrmDisplayWindow *window;
     GSettings *settings;
@@ -82,7 +83,7 @@ static void trm_machine_application_startup(GApplication *app)
     }
     g_autoptr(TrmMachine) machine = trm_machine_load(dir);
     g_autoptr(GError) error = NULL;
-    self->host = trm_machine_host_new(machine, &error);
+    self->host = trm_machine_host_new_restoring(machine, self->restore, &error);
     if (!self->host) {
         fail(self, error->message);
         return;
@@ -114,6 +115,7 @@ static void trm_machine_application_dispose(GObject *object)
     g_clear_object(&self->host);
     g_clear_object(&self->settings);
     g_clear_pointer(&self->uuid, g_free);
+    g_clear_pointer(&self->restore, g_free);
     G_OBJECT_CLASS(trm_machine_application_parent_class)->dispose(object);
 }
 
@@ -128,12 +130,13 @@ static void trm_machine_application_init(TrmMachineApplication *self)
 {
 }
 
-TrmMachineApplication *trm_machine_application_new(const char *uuid)
+TrmMachineApplication *trm_machine_application_new(const char *uuid, const char *restore)
 {
     TrmMachineApplication *self = g_object_new(
         TRM_TYPE_MACHINE_APPLICATION, "application-id", APP_ID, "flags", G_APPLICATION_NON_UNIQUE,
         "resource-base-path", "/org/terrarium/Terrarium", NULL);
     self->uuid = g_strdup(uuid);
+    self->restore = g_strdup(restore);
     return self;
 }
 

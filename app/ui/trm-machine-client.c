@@ -296,6 +296,12 @@ static char *self_exe(void)
 
 gboolean trm_machine_client_start(TrmMachineClient *self, GError **error)
 {
+    return trm_machine_client_start_restoring(self, NULL, error);
+}
+
+gboolean trm_machine_client_start_restoring(TrmMachineClient *self, const char *snapshot_id,
+                                            GError **error)
+{
     TrmMachine *m = self->machine;
     g_autofree char *log = trm_machine_dup_log_path(m);
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -314,8 +320,11 @@ gboolean trm_machine_client_start(TrmMachineClient *self, GError **error)
                             _("Terrarium cannot find its own program file."));
         return FALSE;
     }
-    GSubprocess *proc = g_subprocess_launcher_spawn(launcher, error, exe, "--machine",
-                                                    trm_machine_get_uuid(m), NULL);
+    GSubprocess *proc = snapshot_id ? g_subprocess_launcher_spawn(launcher, error, exe, "--machine",
+                                                                  trm_machine_get_uuid(m),
+                                                                  "--restore", snapshot_id, NULL)
+                                    : g_subprocess_launcher_spawn(launcher, error, exe, "--machine",
+                                                                  trm_machine_get_uuid(m), NULL);
     if (!proc)
         return FALSE;
     disconnect(self);

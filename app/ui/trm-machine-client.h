@@ -14,6 +14,9 @@ TrmMachineClient *trm_machine_client_new(TrmMachine *machine);
 TrmMachine *trm_machine_client_get_machine(TrmMachineClient *self);
 /* Starts the machine's own process and connects to it. */
 gboolean trm_machine_client_start(TrmMachineClient *self, GError **error);
+/* Starts the machine from a snapshot: its disks go back, and its RAM state if it has one. */
+gboolean trm_machine_client_start_restoring(TrmMachineClient *self, const char *snapshot_id,
+                                            GError **error);
 /* Connects to a machine process that is already running (a restarted library). */
 void trm_machine_client_attach(TrmMachineClient *self);
 gboolean trm_machine_client_is_connected(TrmMachineClient *self);

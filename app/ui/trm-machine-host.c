@@ -19,6 +19,7 @@
 #include "trm-host-check.h"
 #include "trm-machine-host.h"
 #include "trm-runtime.h"
+#include "trm-snapshot-tree.h"
 #include "vmm/vmm.h"
 
 #define SERIAL_KEEP (64 * 1024)
@@ -43,6 +44,8 @@ struct _TrmMachineHost {
     char *socket_path;
     /* Strings the vmm_config points at. */
     GPtrArray *strings;
+    TrmSnapshotTree *snapshots;
+    gboolean snapshot_busy; /* one take at a time */
 };
 
 G_DEFINE_FINAL_TYPE(TrmMachineHost, trm_machine_host, G_TYPE_OBJECT)
@@ -77,6 +80,7 @@ static void trm_machine_host_dispose(GObject *object)
     g_clear_pointer(&self->connections, g_ptr_array_unref);
     g_clear_object(&self->skeleton);
     g_clear_object(&self->machine);
+    g_clear_object(&self->snapshots);
     g_clear_handle_id(&self->serial_idle, g_source_remove);
     if (self->lock_fd >= 0) {
         close(self->lock_fd);
@@ -280,12 +284,23 @@ static gboolean handle_reset(TrmDBusMachine1 *s, GDBusMethodInvocation *inv, Trm
                                                 "machine down and start it again.")));
 }
 
+static void on_dbus_snapshot_taken(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GDBusMethodInvocation *inv = data;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *id = trm_machine_host_take_snapshot_finish(TRM_MACHINE_HOST(src), res, &error);
+    if (!id)
+        fail_call(inv, g_steal_pointer(&error));
+    else
+        g_dbus_method_invocation_return_value(inv, g_variant_new("(s)", id));
+}
+
 static gboolean handle_take_snapshot(TrmDBusMachine1 *s, GDBusMethodInvocation *inv,
                                      const char *name, const char *desc, gboolean with_ram,
                                      TrmMachineHost *self)
 {
-    return fail_call(inv, g_error_new_literal(TRM_ERROR, TRM_ERROR_INVALID,
-                                              _("Snapshots are not available yet.")));
+    trm_machine_host_take_snapshot_async(self, name, desc, with_ram, on_dbus_snapshot_taken, inv);
+    return TRUE;
 }
 
 static gboolean handle_screenshot(TrmDBusMachine1 *s, GDBusMethodInvocation *inv, guint max_w,
@@ -334,6 +349,29 @@ static gboolean start_server(TrmMachineHost *self, GError **error)
 
 TrmMachineHost *trm_machine_host_new(TrmMachine *machine, GError **error)
 {
+    return trm_machine_host_new_restoring(machine, NULL, error);
+}
+
+/* Under the run lock: the disks go back to the snapshot, the state directory comes back. */
+static gboolean prepare_restore(TrmMachineHost *self, const char *id, struct vmm_config *cfg,
+                                GError **error)
+{
+    TrmSnapshot *snap = trm_snapshot_tree_find(self->snapshots, id);
+    if (!snap) {
+        g_set_error(error, TRM_ERROR, TRM_ERROR_NOT_FOUND,
+                    _("The snapshot to restore no longer exists."));
+        return FALSE;
+    }
+    if (!trm_snapshot_tree_restore_disks(self->snapshots, self->machine, id, error))
+        return FALSE;
+    if (trm_snapshot_get_ram(snap))
+        cfg->restore_from = keep(self, trm_snapshot_tree_dup_state_dir(self->snapshots, id));
+    return TRUE;
+}
+
+TrmMachineHost *trm_machine_host_new_restoring(TrmMachine *machine, const char *snapshot_id,
+                                               GError **error)
+{
     if (trm_machine_get_broken_reason(machine)) {
         g_set_error_literal(error, TRM_ERROR, TRM_ERROR_BROKEN,
                             trm_machine_get_broken_reason(machine));
@@ -362,8 +400,11 @@ TrmMachineHost *trm_machine_host_new(TrmMachine *machine, GError **error)
     g_signal_connect(self->skeleton, "handle-screenshot", G_CALLBACK(handle_screenshot), self);
     g_signal_connect(self->skeleton, "handle-present-window", G_CALLBACK(handle_present), self);
 
+    self->snapshots = trm_snapshot_tree_load(trm_machine_get_dir(machine));
     struct vmm_config cfg;
     build_config(self, &cfg);
+    if (snapshot_id && !prepare_restore(self, snapshot_id, &cfg, error))
+        return NULL;
     struct vmm_error verr = {0};
     self->vm = vmm_machine_create(&cfg, &verr);
     if (!self->vm) {
@@ -522,4 +563,113 @@ void trm_machine_host_set_display_size(TrmMachineHost *self, guint width, guint 
 const char *trm_machine_host_get_serial_text(TrmMachineHost *self)
 {
     return self->serial->str;
+}
+
+TrmSnapshotTree *trm_machine_host_get_snapshots(TrmMachineHost *self)
+{
+    return self->snapshots;
+}
+
+typedef struct {
+    struct vmm_vm *vm;
+    char *id;
+    char *state_dir; /* NULL: disks only */
+    struct vmm_save_stats stats;
+    TrmSnapshot *snap;
+    GBytes *thumbnail;
+} TakeData;
+
+static void take_data_free(gpointer p)
+{
+    TakeData *d = p;
+    g_free(d->id);
+    g_free(d->state_dir);
+    g_clear_object(&d->snap);
+    g_clear_pointer(&d->thumbnail, g_bytes_unref);
+    g_free(d);
+}
+
+static void take_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+    TakeData *d = data;
+    struct vmm_error err = {0};
+    if (vmm_vm_snapshot_take(d->vm, d->id, d->state_dir, &d->stats, &err) < 0) {
+        g_task_return_new_error(task, TRM_ERROR, TRM_ERROR_INVALID,
+                                _("The snapshot could not be taken: %s"), err.msg);
+        return;
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+static void on_take_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *outer = data;
+    TrmMachineHost *self = g_task_get_source_object(outer);
+    TakeData *d = g_task_get_task_data(G_TASK(res));
+    g_autoptr(GError) error = NULL;
+    self->snapshot_busy = FALSE;
+    if (!g_task_propagate_boolean(G_TASK(res), &error)) {
+        trm_snapshot_tree_abort(self->snapshots, d->snap);
+        g_task_return_error(outer, g_steal_pointer(&error));
+    } else if (!trm_snapshot_tree_commit(self->snapshots, d->snap, d->thumbnail, &error)) {
+        struct vmm_error ignored = {0};
+        if (vmm_vm_snapshot_delete(self->vm, d->id, &ignored) < 0)
+            g_warning("snapshot %s left on the disks: %s", d->id, ignored.msg);
+        trm_snapshot_tree_abort(self->snapshots, d->snap);
+        g_task_return_error(outer, g_steal_pointer(&error));
+    } else {
+        g_message("snapshot %s taken: RAM %.1f of %llu MiB written, guest paused %.1f ms, "
+                  "%.1f ms in all",
+                  d->id, d->stats.ram_written / 1048576.0,
+                  (unsigned long long)(d->stats.ram_size >> 20), d->stats.paused_ns / 1e6,
+                  d->stats.total_ns / 1e6);
+        g_task_return_pointer(outer, g_strdup(d->id), g_free);
+    }
+    g_object_unref(outer);
+}
+
+void trm_machine_host_take_snapshot_async(TrmMachineHost *self, const char *name,
+                                          const char *description, gboolean with_ram,
+                                          GAsyncReadyCallback cb, gpointer user_data)
+{
+    GTask *outer = g_task_new(self, NULL, cb, user_data);
+    g_autoptr(GError) error = NULL;
+    const char *st = self->state;
+    if (g_strcmp0(st, "running") != 0 && g_strcmp0(st, "paused") != 0) {
+        g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_INVALID,
+                                _("The machine is not running; take the snapshot from the "
+                                  "snapshot list instead."));
+        g_object_unref(outer);
+        return;
+    }
+    if (self->snapshot_busy) {
+        g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_BUSY,
+                                _("A snapshot is being taken; wait for it to finish."));
+        g_object_unref(outer);
+        return;
+    }
+    TrmSnapshot *snap =
+        trm_snapshot_tree_begin(self->snapshots, name, description, with_ram, &error);
+    if (!snap) {
+        g_task_return_error(outer, g_steal_pointer(&error));
+        g_object_unref(outer);
+        return;
+    }
+    TakeData *d = g_new0(TakeData, 1);
+    d->vm = self->vm;
+    d->snap = snap;
+    d->id = g_strdup(trm_snapshot_get_id(snap));
+    d->state_dir = with_ram ? trm_snapshot_tree_dup_state_dir(self->snapshots, d->id) : NULL;
+    /* The picture of the moment, taken before the pause: the guest cannot change it between. */
+    d->thumbnail = self->screenshot ? self->screenshot(320, 240, self->screenshot_data) : NULL;
+    self->snapshot_busy = TRUE;
+    GTask *task = g_task_new(self, NULL, on_take_done, outer);
+    g_task_set_task_data(task, d, take_data_free);
+    g_task_run_in_thread(task, take_thread);
+    g_object_unref(task);
+}
+
+char *trm_machine_host_take_snapshot_finish(TrmMachineHost *self, GAsyncResult *res, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(res), error);
 }

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "trm-machine.h"
+#include "trm-snapshot-tree.h"
 
 G_BEGIN_DECLS
 
@@ -21,6 +22,9 @@ G_DECLARE_FINAL_TYPE(TrmMachineHost, trm_machine_host, TRM, MACHINE_HOST, GObjec
  * sentence for the user when any of that fails.
  */
 TrmMachineHost *trm_machine_host_new(TrmMachine *machine, GError **error);
+/* The same, first restoring snapshot_id (its disks, and its RAM state if it has one). */
+TrmMachineHost *trm_machine_host_new_restoring(TrmMachine *machine, const char *snapshot_id,
+                                               GError **error);
 gboolean trm_machine_host_start(TrmMachineHost *self, GError **error);
 TrmMachine *trm_machine_host_get_machine(TrmMachineHost *self);
 struct vmm_vm *trm_machine_host_get_vm(TrmMachineHost *self);
@@ -33,6 +37,17 @@ void trm_machine_host_power_off(TrmMachineHost *self);
 void trm_machine_host_set_screenshot_func(TrmMachineHost *self, TrmScreenshotFunc func,
                                           gpointer user_data);
 void trm_machine_host_set_display_size(TrmMachineHost *self, guint width, guint height);
+TrmSnapshotTree *trm_machine_host_get_snapshots(TrmMachineHost *self);
+/*
+ * A live snapshot (the machine running or paused): disks, and with_ram the
+ * machine state, in one pause, in a thread; then its snapshot.ini and a
+ * thumbnail of the screen. finish gives the new snapshot's id.
+ */
+void trm_machine_host_take_snapshot_async(TrmMachineHost *self, const char *name,
+                                          const char *description, gboolean with_ram,
+                                          GAsyncReadyCallback cb, gpointer user_data);
+char *trm_machine_host_take_snapshot_finish(TrmMachineHost *self, GAsyncResult *res,
+                                            GError **error);
 /* Everything the guest wrote to its serial port so far (bounded). */
 const char *trm_machine_host_get_serial_text(TrmMachineHost *self);
 

@@ -14,6 +14,8 @@
 #include "trm-dbus-machine1.h"
 #include "trm-demo.h"
 #include "trm-library-window.h"
+#include "trm-snapshot-tree.h"
+#include "trm-snapshots-window.h"
 
 /* app/demo/demo.h */
 #define SKY_TOP 0x1e4f8cu
@@ -323,6 +325,74 @@ static void test_running_demo(TrmApplication *app, TrmMachine *m, TrmMachineClie
     CHECK(nw < ww && nh < wh && nw >= 800 && nh >= 600);
 }
 
+static gboolean same_screen(const Screen *s, gconstpointer data)
+{
+    const Screen *want = data;
+    return s->w == want->w && s->h == want->h && region_equal(s, want, 0, 0, s->w, s->h);
+}
+
+/*
+ * A live snapshot with RAM over Machine1.TakeSnapshot, keys typed after it,
+ * then the machine restored from it: the screen is the snapshot's again.
+ */
+static void test_snapshot(TrmApplication *app, TrmMachine *m, TrmMachineClient *c)
+{
+    g_autoptr(Screen) before = guest_screen(c, "guest-before-snapshot.png");
+    CHECK(before != NULL);
+    TrmDBusMachine1 *proxy = trm_machine_client_get_proxy(c);
+    g_autofree char *id = NULL;
+    g_autoptr(GError) error = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    CHECK(proxy && trm_dbus_machine1_call_take_snapshot_sync(proxy, "Before typing", "ui test",
+                                                             TRUE, &id, NULL, &error));
+    gint64 t_take = g_get_monotonic_time() - t0;
+    if (!id) {
+        g_printerr("TakeSnapshot: %s\n", error ? error->message : "?");
+        return;
+    }
+    g_print("live snapshot %s taken in %.1f ms\n", id, t_take / 1000.0);
+    g_autoptr(TrmSnapshotTree) tree = trm_snapshot_tree_load(trm_machine_get_dir(m));
+    TrmSnapshot *snap = trm_snapshot_tree_find(tree, id);
+    CHECK(snap && trm_snapshot_get_ram(snap));
+    CHECK(snap && g_strcmp0(trm_snapshot_get_name(snap), "Before typing") == 0);
+    CHECK(g_strcmp0(trm_snapshot_tree_get_current(tree), id) == 0);
+    g_autoptr(GBytes) thumb = trm_snapshot_tree_load_thumbnail(tree, id);
+    g_autoptr(GdkTexture) ttex = thumb ? gdk_texture_new_from_bytes(thumb, NULL) : NULL;
+    CHECK(ttex && gdk_texture_get_width(ttex) > 0 && gdk_texture_get_width(ttex) <= 320);
+
+    /* The guest runs on and the screen changes. */
+    CHECK(xhelper("type", "Demo Machine", "xyz", NULL, NULL));
+    g_autoptr(Screen) typed = wait_screen(c, differs_in, before, 60);
+    CHECK(typed && differs_in(typed, before));
+
+    trm_machine_client_call(c, "PowerOff");
+    CHECK(state_is(m, TRM_MACHINE_STATE_OFF, 30));
+    t0 = g_get_monotonic_time();
+    CHECK(trm_machine_client_start_restoring(c, id, NULL));
+    CHECK(state_is(m, TRM_MACHINE_STATE_RUNNING, 60));
+    gint64 t_running = g_get_monotonic_time() - t0;
+    g_autoptr(Screen) back = wait_screen(c, same_screen, before, 1);
+    gint64 t_screen = g_get_monotonic_time() - t0;
+    CHECK(back && same_screen(back, before));
+    screen_free(guest_screen(c, "guest-restored.png"));
+    g_print("restore: machine running %.1f ms after the request, the snapshot's screen back "
+            "after %.1f ms\n",
+            t_running / 1000.0, t_screen / 1000.0);
+
+    /* The browser (opened last: it takes the focus) lists it with its thumbnail. */
+    GtkWindow *browser = trm_snapshots_window_new(app, m, NULL);
+    gtk_window_present(browser);
+    pump(500);
+    GtkListBoxRow *row = gtk_list_box_get_row_at_index(
+        trm_snapshots_window_get_list(TRM_SNAPSHOTS_WINDOW(browser)), 0);
+    CHECK(row && g_strcmp0(g_object_get_data(G_OBJECT(row), "snapshot-id"), id) == 0);
+    GtkPicture *rpic = row ? g_object_get_data(G_OBJECT(row), "picture") : NULL;
+    CHECK(rpic && gtk_picture_get_paintable(rpic) != NULL);
+    g_autoptr(Screen) bshot = x_screen("snapshots-window.png");
+    CHECK(bshot != NULL);
+    gtk_window_destroy(browser);
+}
+
 void test_demo(TrmApplication *app, const char *dir, int *failed)
 {
     failures = failed;
@@ -354,6 +424,7 @@ void test_demo(TrmApplication *app, const char *dir, int *failed)
     CHECK(state_is(m, TRM_MACHINE_STATE_RUNNING, 60));
     TrmMachineClient *c = trm_application_get_client(app, m);
     test_running_demo(app, m, c);
+    test_snapshot(app, m, c);
 
     /* Force Off: the tile says Off and keeps the last picture as its thumbnail. */
     trm_machine_client_call(c, "PowerOff");

@@ -79,6 +79,11 @@ VMM_WUR int vmm_pc_drives_open(struct vmm_pc *pc, const struct vmm_config *cfg,
                                struct vmm_error *err);
 /* The PIIX3 IDE function with its drives. */
 VMM_WUR int vmm_pc_ide_init(struct vmm_pc *pc, struct vmm_error *err);
+/* pc-disk-snapshot.c: internal snapshots of every writable disk, through the open handles. */
+VMM_WUR int vmm_pc_disks_snapshot_create(struct vmm_pc *pc, const char *name,
+                                         struct vmm_error *err);
+VMM_WUR int vmm_pc_disks_snapshot_delete(struct vmm_pc *pc, const char *name,
+                                         struct vmm_error *err);
 void vmm_pc_drives_fini(struct vmm_pc *pc);
 
 /* pc-display.c */

@@ -163,8 +163,9 @@ static int collect(struct vmm_vm *vm, struct vmm_state_writer *w, const char *ra
     return r;
 }
 
-int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats *stats,
-                      struct vmm_error *err)
+/* disk_name: also take the disks' internal snapshot of that name inside the same pause. */
+static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
+                      struct vmm_save_stats *stats, struct vmm_error *err)
 {
     uint64_t t0 = now_ns();
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -212,6 +213,11 @@ int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats 
         struct timespec nap = {0, 5 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }
+    bool disks_taken = false;
+    if (r == 0 && disk_name) {
+        r = vmm_pc_disks_snapshot_create(vm->pc, disk_name, err);
+        disks_taken = r == 0;
+    }
     uint64_t ram_written = 0;
     if (r == 0)
         r = vmm_snapshot_write_ram(vm->mem.base, vm->ram_map_size, ram_path, &ram_written, err);
@@ -225,6 +231,10 @@ int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats 
     vmm_state_writer_free(&w);
     if (r < 0) {
         unlink(ram_path);
+        struct vmm_error ignored = {0};
+        if (disks_taken && vmm_pc_disks_snapshot_delete(vm->pc, disk_name, &ignored) < 0)
+            vmm_log(VMM_LOG_ERROR, "cannot remove the disks' snapshot %s: %s", disk_name,
+                    ignored.msg);
         return r;
     }
     remove_old_ram(dir, ram_name);
@@ -239,6 +249,50 @@ int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats 
             (unsigned long long)(ram_written >> 20), (unsigned long long)(vm->ram_map_size >> 20),
             (unsigned long long)(paused_ns / 1000000));
     return 0;
+}
+
+int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats *stats,
+                      struct vmm_error *err)
+{
+    return save_state(vm, dir, NULL, stats, err);
+}
+
+int vmm_vm_snapshot_take(struct vmm_vm *vm, const char *name, const char *state_dir,
+                         struct vmm_save_stats *stats, struct vmm_error *err)
+{
+    if (!name || !*name) {
+        vmm_error_set(err, -EINVAL, "a snapshot needs a name");
+        return -EINVAL;
+    }
+    if (state_dir)
+        return save_state(vm, state_dir, name, stats, err);
+    uint64_t t0 = now_ns();
+    pthread_mutex_lock(&vm->lock);
+    bool was_running = vm->state == VMM_STATE_RUNNING;
+    pthread_mutex_unlock(&vm->lock);
+    int r;
+    if (was_running && (r = vmm_vm_pause(vm)) < 0) {
+        vmm_error_set(err, r, "cannot pause the machine");
+        return r;
+    }
+    uint64_t t_pause = now_ns();
+    r = vmm_pc_disks_snapshot_create(vm->pc, name, err);
+    uint64_t paused_ns = now_ns() - t_pause;
+    if (was_running && vmm_vm_resume(vm) < 0 && r == 0) {
+        vmm_error_set(err, -ESHUTDOWN, "the machine stopped while its disks were snapshotted");
+        r = -ESHUTDOWN;
+    }
+    if (stats) {
+        *stats = (struct vmm_save_stats){0};
+        stats->paused_ns = paused_ns;
+        stats->total_ns = now_ns() - t0;
+    }
+    return r;
+}
+
+int vmm_vm_snapshot_delete(struct vmm_vm *vm, const char *name, struct vmm_error *err)
+{
+    return vmm_pc_disks_snapshot_delete(vm->pc, name, err);
 }
 
 /* ---- Restore ---- */

@@ -183,6 +183,19 @@ struct vmm_save_stats {
 VMM_WUR int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats *stats,
                               struct vmm_error *err);
 
+/*
+ * A snapshot of a running (or paused) machine: every writable disk's qcow2
+ * internal snapshot `name` is taken through the machine's own open handles
+ * while the vCPUs are parked, and with state_dir the machine state is saved
+ * there in the same pause (as vmm_vm_save_state), so disks and state match.
+ * state_dir NULL: disks only. All or nothing: on failure no disk keeps `name`.
+ * A writable raw disk makes it fail with -ENOTSUP. Any thread but a vCPU's.
+ */
+VMM_WUR int vmm_vm_snapshot_take(struct vmm_vm *vm, const char *name, const char *state_dir,
+                                 struct vmm_save_stats *stats, struct vmm_error *err);
+/* Deletes the disks' internal snapshot `name` through the open handles (missing: no error). */
+VMM_WUR int vmm_vm_snapshot_delete(struct vmm_vm *vm, const char *name, struct vmm_error *err);
+
 /* Presses the ACPI power button: the guest decides how to shut down. */
 VMM_WUR int vmm_vm_power_button(struct vmm_vm *vm);
 
