@@ -109,7 +109,9 @@ def boot_grub(args):
         cmd = [args.runner, "--mem", str(args.mem), "--serial", "none", "--cdrom", GRUB_ISO,
                "--display", "none",
                "--firmware-log", fwlog, "--vga-text-dump", dump,
-               "--keys-when", "GNU GRUB=>c", "--expect-screen", "grub>",
+               # Keyed to the countdown line: GRUB's menu loop is reading keys by then. Its
+               # first key only stops the countdown; the second opens the command line.
+               "--keys-when", "executed automatically=>c,c", "--expect-screen", "grub>",
                "--expect-timeout", "200"]
         print("run-firmware:", " ".join(cmd), flush=True)
         t0 = time.monotonic()
