@@ -52,8 +52,20 @@ static void usage(FILE *f)
                "                       for a kernel)\n"
                "  --cdrom FILE         an ISO image in the CD-ROM drive\n"
                "  --disk FILE          a hard disk image (raw, or qcow2 if named *.qcow2)\n"
-               "  --drive file=PATH[,if=ide][,media=disk|cdrom][,format=raw|qcow2][,readonly=on]\n"
-               "                       a drive, spelled out (repeatable)\n"
+               "  --drive file=PATH[,if=ide|virtio][,media=disk|cdrom][,format=raw|qcow2]\n"
+               "        [,readonly=on] a drive, spelled out (repeatable); if=virtio: virtio-blk\n"
+               "  --net none|user[,forward=tcp:[HOSTADDR]:HOSTPORT-:GUESTPORT]...\n"
+               "                       user: a virtio-net card behind NAT (guest 10.0.2.15 by\n"
+               "                       DHCP, host loopback at 10.0.2.2, DNS at 10.0.2.3); each\n"
+               "                       forward sends HOSTADDR:HOSTPORT (default 127.0.0.1) to\n"
+               "                       the guest's GUESTPORT (default none)\n"
+               "  --mac XX:XX:XX:XX:XX:XX  the virtio-net card's MAC (default 52:54:00:12:34:56)\n"
+               "  --balloon MiB        a virtio-balloon asking the guest for MiB back\n"
+               "  --console serial|virtio\n"
+               "                       virtio: the --serial streams go to a virtio-console port\n"
+               "                       (hvc0) instead of COM1 (default serial)\n"
+               "  --tablet on|off      virtio keyboard + absolute tablet (default on)\n"
+               "  --rng on|off         virtio-rng fed from the host's getrandom() (default on)\n"
                "  --vga-text-dump FILE when the machine stops, write its text screen to FILE\n"
                "  --expect-screen STR  stop the machine with status 0 once STR shows on its\n"
                "                       text screen; status 3 if it has not after\n"
@@ -149,6 +161,120 @@ static int parse_drive(const char *spec, struct vmm_drive_config *d)
     return ret;
 }
 
+static int parse_onoff(const char *what, const char *s, bool *out)
+{
+    if (strcmp(s, "on") == 0 || strcmp(s, "off") == 0) {
+        *out = strcmp(s, "on") == 0;
+        return 0;
+    }
+    fprintf(stderr, "terrarium-run: %s takes on or off, not '%s'\n", what, s);
+    return -1;
+}
+
+static int parse_port(const char *s, size_t len, uint16_t *out)
+{
+    char buf[8];
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    unsigned long v = strtoul(buf, &end, 10);
+    if (*end || v == 0 || v > 65535 || buf[0] == '-' || buf[0] == '+')
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+/* tcp:[HOSTADDR]:HOSTPORT-[:]GUESTPORT */
+static int parse_forward(const char *spec, struct vmm_net_forward *fw)
+{
+    if (strncmp(spec, "tcp:", 4) != 0)
+        return -1;
+    const char *p = spec + 4;
+    const char *colon = strchr(p, ':');
+    const char *dash = colon ? strchr(colon, '-') : NULL;
+    if (!colon || !dash)
+        return -1;
+    char addr[32];
+    size_t alen = (size_t)(colon - p);
+    if (alen >= sizeof(addr))
+        return -1;
+    memcpy(addr, p, alen);
+    addr[alen] = '\0';
+    fw->host_addr = 0x7f000001; /* loopback unless said otherwise */
+    if (alen) {
+        unsigned a, b, c, d;
+        char tail;
+        if (sscanf(addr, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 ||
+            c > 255 || d > 255)
+            return -1;
+        fw->host_addr = a << 24 | b << 16 | c << 8 | d;
+    }
+    if (parse_port(colon + 1, (size_t)(dash - colon - 1), &fw->host_port) < 0)
+        return -1;
+    const char *g = dash + 1;
+    if (*g == ':')
+        g++;
+    return parse_port(g, strlen(g), &fw->guest_port);
+}
+
+/* none | user[,forward=...]... */
+static int parse_net(const char *spec, struct vmm_config *cfg)
+{
+    if (strcmp(spec, "none") == 0) {
+        cfg->net_user = false;
+        cfg->net_nforwards = 0;
+        return 0;
+    }
+    char *copy = strdup(spec), *save = NULL;
+    if (!copy)
+        return -1;
+    int ret = 0;
+    char *kv = strtok_r(copy, ",", &save);
+    if (!kv || strcmp(kv, "user") != 0) {
+        fprintf(stderr, "terrarium-run: --net takes none or user[,forward=...], not '%s'\n", spec);
+        free(copy);
+        return -1;
+    }
+    cfg->net_user = true;
+    while ((kv = strtok_r(NULL, ",", &save)) && ret == 0) {
+        if (strncmp(kv, "forward=", 8) != 0) {
+            fprintf(stderr, "terrarium-run: --net user: cannot use '%s'\n", kv);
+            ret = -1;
+        } else if (cfg->net_nforwards == VMM_MAX_NET_FORWARDS) {
+            fprintf(stderr, "terrarium-run: --net user: at most %d forwards\n",
+                    VMM_MAX_NET_FORWARDS);
+            ret = -1;
+        } else if (parse_forward(kv + 8, &cfg->net_forwards[cfg->net_nforwards]) < 0) {
+            fprintf(stderr,
+                    "terrarium-run: --net user: '%s' is not tcp:[HOSTADDR]:HOSTPORT-:GUESTPORT\n",
+                    kv + 8);
+            ret = -1;
+        } else {
+            cfg->net_nforwards++;
+        }
+    }
+    free(copy);
+    return ret;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned b[6];
+    char tail;
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        if (b[i] > 255)
+            return -1;
+        mac[i] = (uint8_t)b[i];
+    }
+    if (mac[0] & 1) /* multicast */
+        return -1;
+    return 0;
+}
+
 /* --expect-screen: polls the text screen until the string shows or time runs out. */
 struct screen_watch {
     const char *want;
@@ -219,6 +345,12 @@ int main(int argc, char **argv)
         OPT_TEXT_DUMP,
         OPT_EXPECT_SCREEN,
         OPT_EXPECT_TIMEOUT,
+        OPT_NET,
+        OPT_MAC,
+        OPT_BALLOON,
+        OPT_CONSOLE,
+        OPT_TABLET,
+        OPT_RNG,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -242,6 +374,12 @@ int main(int argc, char **argv)
         {"vga-text-dump", required_argument, NULL, OPT_TEXT_DUMP},
         {"expect-screen", required_argument, NULL, OPT_EXPECT_SCREEN},
         {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
+        {"net", required_argument, NULL, OPT_NET},
+        {"mac", required_argument, NULL, OPT_MAC},
+        {"balloon", required_argument, NULL, OPT_BALLOON},
+        {"console", required_argument, NULL, OPT_CONSOLE},
+        {"tablet", required_argument, NULL, OPT_TABLET},
+        {"rng", required_argument, NULL, OPT_RNG},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -316,6 +454,43 @@ int main(int argc, char **argv)
                 fprintf(stderr, "terrarium-run: --vga takes std or none, not '%s'\n", optarg);
                 return 2;
             }
+            break;
+        case OPT_NET:
+            if (parse_net(optarg, &cfg) < 0)
+                return 2;
+            break;
+        case OPT_MAC:
+            if (parse_mac(optarg, cfg.mac) < 0) {
+                fprintf(stderr,
+                        "terrarium-run: --mac wants a unicast XX:XX:XX:XX:XX:XX, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_BALLOON:
+            if (parse_uint("--balloon", optarg, VMM_MAX_MEM_MIB, &v) < 0)
+                return 2;
+            cfg.balloon = true;
+            cfg.balloon_mib = v;
+            break;
+        case OPT_CONSOLE:
+            if (strcmp(optarg, "serial") == 0)
+                cfg.console = VMM_CONSOLE_SERIAL;
+            else if (strcmp(optarg, "virtio") == 0)
+                cfg.console = VMM_CONSOLE_VIRTIO;
+            else {
+                fprintf(stderr, "terrarium-run: --console takes serial or virtio, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_TABLET:
+            if (parse_onoff("--tablet", optarg, &cfg.tablet) < 0)
+                return 2;
+            break;
+        case OPT_RNG:
+            if (parse_onoff("--rng", optarg, &cfg.rng) < 0)
+                return 2;
             break;
         case OPT_CDROM:
         case OPT_DISK:

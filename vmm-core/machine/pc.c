@@ -155,6 +155,7 @@ void vmm_pc_destroy(struct vmm_vm *vm)
     struct vmm_pc *pc = vm->pc;
     if (!pc)
         return;
+    vmm_pc_virtio_fini(pc);
     vmm_pc_chipset_fini(pc);
     vmm_pc_drives_fini(pc);
     vmm_pc_vga_fini(pc);
@@ -231,7 +232,7 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     if (!pc->acpi_pm)
         goto fail;
     if (vmm_pc_chipset_init(pc, err) < 0 || vmm_pc_vga_init(pc, err) < 0 ||
-        vmm_pc_ide_init(pc, err) < 0)
+        vmm_pc_ide_init(pc, err) < 0 || vmm_pc_virtio_init(pc, err) < 0)
         goto fail;
     vmm_pci_bus_sync(&pc->bus);
     if (pc->firmware) {
