@@ -236,8 +236,14 @@ static void check_fadt(const struct vmm_guest_mem *m, const uint8_t *f, struct a
     a->dsdt = rd64(f + 140);
     dsdt = sdt(m, a->dsdt, "DSDT");
     if (dsdt) {
-        CHECK_EQ(rd32(dsdt + 4), 36 + sizeof(s5_aml));
+        /* _S5 first, then \\_SB.PCI0 (PNP0A03 with its windows) */
+        CHECK(rd32(dsdt + 4) > 36 + sizeof(s5_aml) + 40);
         CHECK(memcmp(dsdt + 36, s5_aml, sizeof(s5_aml)) == 0);
+        const uint8_t *pci = dsdt + 36 + sizeof(s5_aml);
+        CHECK_EQ(pci[0], 0x10); /* ScopeOp */
+        static const uint8_t hid[] = {0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x0A, 0x03};
+        CHECK(memmem(pci, rd32(dsdt + 4) - 36 - sizeof(s5_aml), "PCI0", 4) != NULL);
+        CHECK(memmem(pci, rd32(dsdt + 4) - 36 - sizeof(s5_aml), hid, sizeof(hid)) != NULL);
     }
 }
 
@@ -484,6 +490,10 @@ static void test_iasl(void)
         CHECK(disassemble(dir, "apic", "[Local APIC NMI]"));
         CHECK(disassemble(dir, "facs", "FACS"));
         CHECK(disassemble(dir, "dsdt", "Name (_S5, Package (0x04)"));
+        CHECK(disassemble(dir, "dsdt", "Device (PCI0)"));
+        CHECK(disassemble(dir, "dsdt", "Name (_HID, EisaId (\"PNP0A03\")"));
+        CHECK(disassemble(dir, "dsdt", "WordBusNumber (ResourceProducer"));
+        CHECK(disassemble(dir, "dsdt", "0xFEBFFFFF"));
         /* and the check itself can fail: a table with a broken checksum is flagged */
         memcpy(bad, gp(&m, a.fadt, sizeof(bad)), sizeof(bad));
         bad[46] ^= 1;

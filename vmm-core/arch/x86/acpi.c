@@ -56,6 +56,16 @@
 #define AML_NAME_OP 0x08
 #define AML_BYTE_PREFIX 0x0A
 #define AML_PACKAGE_OP 0x12
+#define AML_WORD_PREFIX 0x0B
+#define AML_DWORD_PREFIX 0x0C
+#define AML_SCOPE_OP 0x10
+#define AML_BUFFER_OP 0x11
+#define AML_EXT_PREFIX 0x5B
+#define AML_DEVICE_OP 0x82
+#define AML_ROOT_CHAR 0x5C
+
+/* The PCI host bridge's windows (DSDT \_SB.PCI0._CRS). */
+#define PCI_WINDOW_MEM_END 0xFEBFFFFFULL /* below the IOAPIC */
 
 struct acpi_alloc {
     struct vmm_guest_mem *mem;
@@ -142,6 +152,122 @@ static size_t build_dsdt_aml(uint8_t *aml)
     aml[n++] = 4; /* NumElements */
     memcpy(aml + n, elems, elen);
     return n + elen;
+}
+
+/* Writes an AML PkgLength for `content` bytes that follow it; returns its own size. */
+static size_t aml_pkglen(uint8_t *p, size_t content)
+{
+    size_t total = content + 1;
+    if (total <= 63) {
+        p[0] = (uint8_t)total;
+        return 1;
+    }
+    unsigned extra = total + 1 < (1u << 12) ? 1 : total + 2 < (1u << 20) ? 2 : 3;
+    total = content + 1 + extra;
+    p[0] = (uint8_t)(extra << 6 | (total & 0xf));
+    for (unsigned i = 0; i < extra; i++)
+        p[1 + i] = (uint8_t)(total >> (4 + 8 * i));
+    return 1 + extra;
+}
+
+/* Word/DWord address space descriptors of a producer with fixed min and max. */
+static size_t res_word(uint8_t *p, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
+{
+    p[0] = 0x88;
+    wr16(p + 1, 13);
+    p[3] = type;
+    p[4] = 0x0C; /* MinFixed, MaxFixed, positive decode, producer */
+    p[5] = tflags;
+    wr16(p + 6, 0);   /* granularity */
+    wr16(p + 8, min); /* minimum */
+    wr16(p + 10, max);
+    wr16(p + 12, 0); /* translation */
+    wr16(p + 14, (uint16_t)(max - min + 1));
+    return 16;
+}
+
+static size_t res_dword_mem(uint8_t *p, uint32_t min, uint32_t max)
+{
+    p[0] = 0x87;
+    wr16(p + 1, 23);
+    p[3] = 0;    /* memory */
+    p[4] = 0x0C; /* MinFixed, MaxFixed, positive decode, producer */
+    p[5] = 0x03; /* read-write, cacheable */
+    wr32(p + 6, 0);
+    wr32(p + 10, min);
+    wr32(p + 14, max);
+    wr32(p + 18, 0);
+    wr32(p + 22, max - min + 1);
+    return 26;
+}
+
+/*
+ * Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, 0)
+ * Name (_CRS, ResourceTemplate () { bus 0-255, the config ports, I/O outside
+ * them, the VGA window, the PCI hole up to the IOAPIC }) } }
+ * so a kernel booted without firmware finds PCI bus 0 and assigns its BARs.
+ * No _PRT: PCI INTx needs the PIIX3 routing a firmware programs; devices
+ * use MSI-X when booted this way.
+ */
+static size_t build_pci0_aml(uint8_t *aml, uint64_t pci_start)
+{
+    uint8_t crs[128], dev[192];
+    size_t c = 0, d = 0, n = 0;
+
+    c += res_word(crs + c, 2, 0, 0, 0xff); /* bus numbers */
+    static const uint8_t cfg_io[] = {0x47, 0x01, 0xF8, 0x0C, 0xF8, 0x0C, 0x01, 0x08};
+    memcpy(crs + c, cfg_io, sizeof(cfg_io));
+    c += sizeof(cfg_io);
+    c += res_word(crs + c, 1, 0x03, 0x0000, 0x0CF7); /* I/O, entire range */
+    c += res_word(crs + c, 1, 0x03, 0x0D00, 0xFFFF);
+    c += res_dword_mem(crs + c, 0xA0000, 0xBFFFF);
+    c += res_dword_mem(crs + c, (uint32_t)pci_start, (uint32_t)PCI_WINDOW_MEM_END);
+    crs[c++] = 0x79; /* end tag, checksum 0 */
+    crs[c++] = 0;
+
+    /* Name (_HID, EisaId ("PNP0A03")) */
+    dev[d++] = AML_NAME_OP;
+    memcpy(dev + d, "_HID", 4);
+    d += 4;
+    dev[d++] = AML_DWORD_PREFIX;
+    wr32(dev + d, 0x030AD041);
+    d += 4;
+    dev[d++] = AML_NAME_OP;
+    memcpy(dev + d, "_UID", 4);
+    d += 4;
+    dev[d++] = AML_ZERO_OP;
+    /* Name (_CRS, Buffer (len) { ... }) */
+    dev[d++] = AML_NAME_OP;
+    memcpy(dev + d, "_CRS", 4);
+    d += 4;
+    dev[d++] = AML_BUFFER_OP;
+    d += aml_pkglen(dev + d, 3 + c);
+    dev[d++] = AML_WORD_PREFIX;
+    wr16(dev + d, (uint16_t)c);
+    d += 2;
+    memcpy(dev + d, crs, c);
+    d += c;
+
+    /* Scope (\_SB_) { Device (PCI0) { dev } } */
+    uint8_t devhdr[8];
+    size_t dh = 0;
+    devhdr[dh++] = AML_EXT_PREFIX;
+    devhdr[dh++] = AML_DEVICE_OP;
+    size_t dpl = aml_pkglen(devhdr + dh, 4 + d);
+    dh += dpl;
+    size_t device_len = dh + 4 + d;
+
+    aml[n++] = AML_SCOPE_OP;
+    n += aml_pkglen(aml + n, 5 + device_len);
+    aml[n++] = AML_ROOT_CHAR;
+    memcpy(aml + n, "_SB_", 4);
+    n += 4;
+    memcpy(aml + n, devhdr, dh);
+    n += dh;
+    memcpy(aml + n, "PCI0", 4);
+    n += 4;
+    memcpy(aml + n, dev, d);
+    return n + d;
 }
 
 static void build_fadt(uint8_t *f, uint64_t facs, uint64_t dsdt)
@@ -232,7 +358,7 @@ int vmm_acpi_write(struct vmm_guest_mem *mem, unsigned ncpus)
 {
     struct acpi_alloc a = {.mem = mem, .next = BOOT_ACPI_ADDR};
     uint64_t rsdp_gpa, rsdt_gpa, xsdt_gpa, fadt_gpa, facs_gpa, madt_gpa, dsdt_gpa;
-    uint8_t aml[64];
+    uint8_t aml[320];
     size_t aml_len;
     uint8_t *rsdp, *rsdt, *xsdt, *fadt, *facs, *madt, *dsdt;
     enum { NTABLES = 2 }; /* FADT, MADT */
@@ -242,6 +368,8 @@ int vmm_acpi_write(struct vmm_guest_mem *mem, unsigned ncpus)
     if (!vmm_guest_ptr(mem, VMM_BIOS_START, BOOT_BIOS_END - VMM_BIOS_START))
         return -EFAULT;
     aml_len = build_dsdt_aml(aml);
+    uint64_t pci_start = mem->lowmem_size > 0x100000 ? mem->lowmem_size : 0x100000;
+    aml_len += build_pci0_aml(aml + aml_len, pci_start);
 
     rsdp = alloc_table(&a, RSDP_SIZE, 16, &rsdp_gpa);
     rsdt = alloc_table(&a, SDT_HEADER_SIZE + 4 * NTABLES, 16, &rsdt_gpa);
