@@ -66,6 +66,8 @@ static void usage(FILE *f)
                "                       (hvc0) instead of COM1 (default serial)\n"
                "  --tablet on|off      virtio keyboard + absolute tablet (default on)\n"
                "  --rng on|off         virtio-rng fed from the host's getrandom() (default on)\n"
+               "  --tablet-demo        (tests) once the guest drives the virtio tablet, move its\n"
+               "                       pointer around a square, a step every 200 ms\n"
                "  --vga-text-dump FILE when the machine stops, write its text screen to FILE\n"
                "  --expect-screen STR  stop the machine with status 0 once STR shows on its\n"
                "                       text screen; status 3 if it has not after\n"
@@ -307,6 +309,28 @@ static void *watch_screen(void *arg)
     return NULL;
 }
 
+/* --tablet-demo: pointer motion a test guest can read from its tablet's event device. */
+struct tablet_demo {
+    struct vmm_vm *vm;
+    volatile bool stop;
+};
+
+static void *run_tablet_demo(void *arg)
+{
+    struct tablet_demo *d = arg;
+    struct timespec nap = {0, 200 * 1000 * 1000};
+    static const uint32_t corners[4][2] = {
+        {0x1000, 0x1000}, {0x7000, 0x1000}, {0x7000, 0x7000}, {0x1000, 0x7000}};
+    for (unsigned i = 0; !d->stop; i++) {
+        nanosleep(&nap, NULL);
+        if (vmm_vm_state(d->vm) == VMM_STATE_STOPPED)
+            break;
+        if (vmm_input_abs_active(d->vm))
+            vmm_input_abs(d->vm, corners[i % 4][0], corners[i % 4][1], 0, 0);
+    }
+    return NULL;
+}
+
 static void write_text_dump(struct vmm_vm *vm, const char *path)
 {
     static char text[128 * 258];
@@ -351,6 +375,7 @@ int main(int argc, char **argv)
         OPT_CONSOLE,
         OPT_TABLET,
         OPT_RNG,
+        OPT_TABLET_DEMO,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -380,6 +405,7 @@ int main(int argc, char **argv)
         {"console", required_argument, NULL, OPT_CONSOLE},
         {"tablet", required_argument, NULL, OPT_TABLET},
         {"rng", required_argument, NULL, OPT_RNG},
+        {"tablet-demo", no_argument, NULL, OPT_TABLET_DEMO},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -392,6 +418,10 @@ int main(int argc, char **argv)
     struct screen_watch watch = {.timeout_s = 60, .result = -1};
     pthread_t watcher;
     bool watching = false;
+    bool tablet_demo = false;
+    struct tablet_demo demo = {0};
+    pthread_t demo_thread;
+    bool demo_running = false;
     int vga = -1;
     int verbose = 1;
     uint64_t v;
@@ -487,6 +517,9 @@ int main(int argc, char **argv)
         case OPT_TABLET:
             if (parse_onoff("--tablet", optarg, &cfg.tablet) < 0)
                 return 2;
+            break;
+        case OPT_TABLET_DEMO:
+            tablet_demo = true;
             break;
         case OPT_RNG:
             if (parse_onoff("--rng", optarg, &cfg.rng) < 0)
@@ -609,10 +642,18 @@ int main(int argc, char **argv)
         watch.vm = vm;
         watching = pthread_create(&watcher, NULL, watch_screen, &watch) == 0;
     }
+    if (tablet_demo) {
+        demo.vm = vm;
+        demo_running = pthread_create(&demo_thread, NULL, run_tablet_demo, &demo) == 0;
+    }
     struct vmm_exit ex;
     vmm_vm_wait(vm, &ex);
     if (watching)
         pthread_join(watcher, NULL);
+    if (demo_running) {
+        demo.stop = true;
+        pthread_join(demo_thread, NULL);
+    }
     the_vm = NULL;
     if (text_dump)
         write_text_dump(vm, text_dump);

@@ -151,7 +151,7 @@ reboot -f
 ip link set lo up
 echo "NET-MAC=$(cat /sys/class/net/eth0/address 2>/dev/null)"
 udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 5 -T 2 2>&1 | grep -v '^udhcpc'
-port=$(sed -n 's/.*trm.httpport=\([0-9]*\).*//p' /proc/cmdline)
+port=$(sed -n 's/.*trm.httpport=\([0-9]*\).*/\1/p' /proc/cmdline)
 if wget -q -O /tmp/fetched http://10.0.2.2:$port/payload; then
     echo "HTTP-SHA=$(sha256sum /tmp/fetched | cut -d' ' -f1)"
 else
@@ -174,18 +174,18 @@ mount -t tmpfs -o size=400m tmpfs /scratch
 dd if=/dev/zero of=/scratch/fill bs=1M count=300 2>/dev/null
 rm /scratch/fill
 umount /scratch
-echo "MEMTOTAL-BEFORE=$(sed -n 's/MemTotal: *\([0-9]*\).*//p' /proc/meminfo)"
+echo "MEMTOTAL-BEFORE=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
 echo "BALLOON-TOUCHED"
 read -t 60 go < /dev/console || true
 insmod /lib/modules/virtio_balloon.ko
 n=0
-before=$(sed -n 's/MemTotal: *\([0-9]*\).*//p' /proc/meminfo)
+before=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)
 while [ $n -lt 300 ]; do
-    now=$(sed -n 's/MemTotal: *\([0-9]*\).*//p' /proc/meminfo)
+    now=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)
     [ $((before - now)) -ge 200000 ] && break
     sleep 0.2; n=$((n + 1))
 done
-echo "MEMTOTAL-AFTER=$(sed -n 's/MemTotal: *\([0-9]*\).*//p' /proc/meminfo)"
+echo "MEMTOTAL-AFTER=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
 sleep 2
 echo "BALLOON-INFLATED"
 read -t 60 go < /dev/console || true

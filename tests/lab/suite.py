@@ -74,6 +74,8 @@ CASES = [
          action="test", test="virtio-net", quiet=True, ci=True),
     dict(name="lab-terrarium-virtio-console", vmm="terrarium", guest="busybox", cpus=1, mem=512,
          action="poweroff", console="virtio", quiet=True, ci=True),
+    dict(name="lab-terrarium-virtio-input", vmm="terrarium", guest="busybox", cpus=1, mem=512,
+         action="test", test="virtio-input", tablet_demo=True, quiet=True, ci=True),
     dict(name="lab-terrarium-virtio-balloon", vmm="terrarium", guest="busybox", cpus=1, mem=768,
          action="test", test="virtio-balloon", balloon_mib=384, quiet=True, ci=True),
 ]
@@ -133,6 +135,8 @@ def vmm_command(case, kernel, initrd, terrarium_run):
         cmd.append("--no-reboot")
     if case.get("console") == "virtio":
         cmd += ["--console", "virtio"]
+    if case.get("tablet_demo"):
+        cmd.append("--tablet-demo")
     if case.get("balloon_mib"):
         cmd += ["--balloon", str(case["balloon_mib"])]
     return cmd
@@ -361,6 +365,14 @@ def evaluate_virtio(case, res):
         if m.get("FORWARD-GOT") != "hello from the host":
             fails.append(f"FORWARD-GOT={m.get('FORWARD-GOT')!r}: the guest listener did not "
                          f"get the host's line")
+    elif t == "virtio-input":
+        devs = res.get("input_devs", [])
+        for want in ("Terrarium Virtio Keyboard", "Terrarium Virtio Tablet"):
+            if want not in devs:
+                fails.append(f"no input device named {want!r} in the guest (saw {devs})")
+        if m.get("TABLET-EVENT-BYTES") != "96":
+            fails.append(f"TABLET-EVENT-BYTES={m.get('TABLET-EVENT-BYTES')}: the tablet's event "
+                         f"device did not deliver 4 events (96 bytes)")
     elif t == "virtio-balloon":
         before, after = x.get("rss_touched_kib"), x.get("rss_inflated_kib")
         mb, ma = int(m.get("MEMTOTAL-BEFORE") or 0), int(m.get("MEMTOTAL-AFTER") or 0)
@@ -622,8 +634,11 @@ def run_case(c, outdir):
     if res["sigint_s"] is not None and not res["timed_out"]:
         res["stopped_s"] = end - t0 - res["sigint_s"]
     text = bytes(clean).decode(errors="replace").replace("\r", "")
+    res["input_devs"] = []
     for line in text.splitlines():
         line = line.strip()
+        if line.startswith("INPUT-DEV="):
+            res["input_devs"].append(line[len("INPUT-DEV="):])
         if line == "TERRARIUM-INIT-OK":
             res["markers"][line] = True
         if line in ("BLK-SECOND-BOOT", "BLK-MOUNT-FAILED", "HTTP-FAILED", "CONSOLE-OK"):

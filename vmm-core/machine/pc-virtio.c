@@ -29,7 +29,12 @@
 #include "core/log.h"
 #include "core/vm.h"
 #include "machine/pc.h"
+#include "net/user.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
+#include "virtio/input.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/virtio-pci.h"
 
@@ -399,6 +404,214 @@ static int add_rng(struct vmm_pc *pc, struct vmm_error *err)
     return vmm_pc_virtio_plug(f, &rng->vdev, VMM_VIRTIO_RNG_PCI_CLASS, rng, rng_fini, err);
 }
 
+struct pc_net {
+    struct vmm_virtio_net net;
+    struct vmm_net_user *user;
+};
+
+static void net_fini(void *model)
+{
+    struct pc_net *p = model;
+    vmm_net_user_free(p->user); /* first: it hands frames to the device */
+    vmm_virtio_net_fini(&p->net);
+    free(p);
+}
+
+static const uint8_t default_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+static int add_net(struct vmm_pc *pc, struct vmm_error *err)
+{
+    const struct vmm_config *cfg = &pc->vm->cfg;
+    struct vmm_pc_virtio *f = vmm_pc_virtio_new(pc, "virtio-net", err);
+    if (!f)
+        return -ENOMEM;
+    struct pc_net *p = calloc(1, sizeof(*p));
+    if (!p) {
+        vmm_error_set(err, -ENOMEM, "out of memory for virtio-net");
+        return -ENOMEM;
+    }
+    static const uint8_t zero[6];
+    struct vmm_virtio_net_opts o = {.backend = {.tx = vmm_net_user_tx}};
+    memcpy(o.mac, memcmp(cfg->mac, zero, 6) ? cfg->mac : default_mac, 6);
+    int r = vmm_virtio_net_init(&p->net, &o, &f->lock, &pc->vm->mem);
+    if (r < 0) {
+        free(p);
+        vmm_error_set(err, r, "virtio-net: %s",
+                      r == -EINVAL ? "the MAC is multicast" : "no memory");
+        return r;
+    }
+    p->user = vmm_net_user_new(&(struct vmm_net_user_opts){.loop = pc->vm->loop,
+                                                           .net = &p->net,
+                                                           .forwards = cfg->net_forwards,
+                                                           .nforwards = cfg->net_nforwards},
+                               err);
+    if (!p->user) {
+        vmm_virtio_net_fini(&p->net);
+        free(p);
+        return -EINVAL;
+    }
+    p->net.backend.opaque = p->user;
+    return vmm_pc_virtio_plug(f, &p->net.vdev, VMM_VIRTIO_NET_PCI_CLASS, p, net_fini, err);
+}
+
+/* virtio-console on the serial streams of the configuration (COM1 then has none). */
+struct pc_console {
+    struct vmm_virtio_console con;
+    struct vmm_pc *pc;
+    int in_fd;
+};
+
+static void console_out(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct pc_console *p = opaque;
+    const struct vmm_config *cfg = &p->pc->vm->cfg;
+    if (cfg->serial_out_cb)
+        cfg->serial_out_cb(cfg->serial_out_opaque, buf, len);
+    size_t done = 0;
+    while (cfg->serial_out_fd >= 0 && done < len) {
+        ssize_t n = write(cfg->serial_out_fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* a closed or full output loses bytes, never stalls the guest */
+        done += (size_t)n;
+    }
+}
+
+static void console_in_ready(void *opaque, int fd, uint32_t events)
+{
+    struct pc_console *p = opaque;
+    uint8_t buf[512];
+    (void)events;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n > 0) {
+        vmm_virtio_console_input(&p->con, buf, (size_t)n);
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        vmm_loop_del_fd(p->pc->vm->loop, fd); /* end of input */
+        p->in_fd = -1;
+    }
+}
+
+static void console_fini(void *model)
+{
+    struct pc_console *p = model;
+    if (p->in_fd >= 0)
+        vmm_loop_del_fd(p->pc->vm->loop, p->in_fd);
+    vmm_virtio_console_fini(&p->con);
+    free(p);
+}
+
+static int add_console(struct vmm_pc *pc, struct vmm_error *err)
+{
+    struct vmm_pc_virtio *f = vmm_pc_virtio_new(pc, "virtio-console", err);
+    if (!f)
+        return -ENOMEM;
+    struct pc_console *p = calloc(1, sizeof(*p));
+    if (!p) {
+        vmm_error_set(err, -ENOMEM, "out of memory for virtio-console");
+        return -ENOMEM;
+    }
+    p->pc = pc;
+    p->in_fd = -1;
+    struct vmm_virtio_console_backend be = {.out = console_out, .opaque = p};
+    if (vmm_virtio_console_init(&p->con, &be, &f->lock, &pc->vm->mem) < 0) {
+        free(p);
+        vmm_error_set(err, -ENOMEM, "out of memory for virtio-console");
+        return -ENOMEM;
+    }
+    int in = pc->vm->cfg.serial_in_fd;
+    if (in >= 0) {
+        if (vmm_loop_add_fd(pc->vm->loop, in, EPOLLIN, console_in_ready, p) < 0) {
+            vmm_virtio_console_fini(&p->con);
+            free(p);
+            vmm_error_set(err, -EINVAL, "virtio-console: cannot watch its input");
+            return -EINVAL;
+        }
+        p->in_fd = in;
+    }
+    return vmm_pc_virtio_plug(f, &p->con.vdev, VMM_VIRTIO_CONSOLE_PCI_CLASS, p, console_fini, err);
+}
+
+static void balloon_fini(void *model)
+{
+    vmm_virtio_balloon_fini(model);
+    free(model);
+}
+
+static int add_balloon(struct vmm_pc *pc, struct vmm_error *err)
+{
+    const struct vmm_config *cfg = &pc->vm->cfg;
+    if (cfg->balloon_mib > cfg->mem_mib) {
+        vmm_error_set(err, -EINVAL, "the balloon cannot take %llu MiB of a %llu MiB machine",
+                      (unsigned long long)cfg->balloon_mib, (unsigned long long)cfg->mem_mib);
+        return -EINVAL;
+    }
+    struct vmm_pc_virtio *f = vmm_pc_virtio_new(pc, "virtio-balloon", err);
+    if (!f)
+        return -ENOMEM;
+    struct vmm_virtio_balloon *b = calloc(1, sizeof(*b));
+    if (!b || vmm_virtio_balloon_init(b, (uint32_t)(cfg->balloon_mib * 256), &f->lock,
+                                      &pc->vm->mem) < 0) {
+        free(b);
+        vmm_error_set(err, -ENOMEM, "out of memory for virtio-balloon");
+        return -ENOMEM;
+    }
+    int r = vmm_pc_virtio_plug(f, &b->vdev, VMM_VIRTIO_BALLOON_PCI_CLASS, b, balloon_fini, err);
+    if (!r)
+        pc->balloon = b;
+    return r;
+}
+
+int vmm_balloon_set_target(struct vmm_vm *vm, uint64_t mib)
+{
+    struct vmm_pc *pc = vm->pc;
+    if (!pc || !pc->balloon)
+        return -ENODEV;
+    if (mib > vm->cfg.mem_mib)
+        return -EINVAL;
+    vmm_virtio_balloon_set_target(pc->balloon, (uint32_t)(mib * 256));
+    vmm_virtio_balloon_request_stats(pc->balloon);
+    return 0;
+}
+
+int vmm_balloon_query(struct vmm_vm *vm, struct vmm_balloon_info *info)
+{
+    struct vmm_pc *pc = vm->pc;
+    if (!pc || !pc->balloon)
+        return -ENODEV;
+    struct vmm_virtio_balloon_stats s;
+    vmm_virtio_balloon_get_stats(pc->balloon, &s);
+    info->target_mib = s.target / 256;
+    info->actual_mib = s.actual / 256;
+    info->released_mib = s.inflated_pages / 256;
+    return 0;
+}
+
+static void input_fini(void *model)
+{
+    vmm_virtio_input_fini(model);
+    free(model);
+}
+
+static int add_input(struct vmm_pc *pc, enum vmm_virtio_input_kind kind,
+                     struct vmm_virtio_input **out, struct vmm_error *err)
+{
+    const char *name = kind == VMM_VIRTIO_INPUT_KEYBOARD ? "virtio-keyboard" : "virtio-tablet";
+    struct vmm_pc_virtio *f = vmm_pc_virtio_new(pc, name, err);
+    if (!f)
+        return -ENOMEM;
+    struct vmm_virtio_input *in = calloc(1, sizeof(*in));
+    if (!in || vmm_virtio_input_init(in, kind, &f->lock, &pc->vm->mem) < 0) {
+        free(in);
+        vmm_error_set(err, -ENOMEM, "out of memory for %s", name);
+        return -ENOMEM;
+    }
+    int r = vmm_pc_virtio_plug(f, &in->vdev, VMM_VIRTIO_INPUT_PCI_CLASS, in, input_fini, err);
+    if (!r)
+        *out = in;
+    return r;
+}
+
 int vmm_pc_virtio_init(struct vmm_pc *pc, struct vmm_error *err)
 {
     struct vmm_vm *vm = pc->vm;
@@ -416,18 +629,20 @@ int vmm_pc_virtio_init(struct vmm_pc *pc, struct vmm_error *err)
             return r;
     }
     if (cfg->net_user) {
-        vmm_error_set(err, -ENOTSUP, "virtio-net is not available yet: use --net none");
-        return -ENOTSUP;
+        r = add_net(pc, err);
+        if (r < 0)
+            return r;
     }
     if (cfg->rng && (r = add_rng(pc, err)) < 0)
         return r;
-    if (cfg->console == VMM_CONSOLE_VIRTIO) {
-        vmm_error_set(err, -ENOTSUP, "virtio-console is not available yet: use --console serial");
-        return -ENOTSUP;
-    }
-    if (cfg->balloon) {
-        vmm_error_set(err, -ENOTSUP, "virtio-balloon is not available yet");
-        return -ENOTSUP;
+    if (cfg->console == VMM_CONSOLE_VIRTIO && (r = add_console(pc, err)) < 0)
+        return r;
+    if (cfg->balloon && (r = add_balloon(pc, err)) < 0)
+        return r;
+    if (cfg->tablet) {
+        if ((r = add_input(pc, VMM_VIRTIO_INPUT_KEYBOARD, &pc->vkbd, err)) < 0 ||
+            (r = add_input(pc, VMM_VIRTIO_INPUT_TABLET, &pc->vtablet, err)) < 0)
+            return r;
     }
     return 0;
 }

@@ -29,6 +29,8 @@ struct vmm_ide;
 struct vmm_vga;
 struct vmm_pc_virtio;
 struct vmm_virtio_dev;
+struct vmm_virtio_balloon;
+struct vmm_virtio_input;
 
 #define VMM_PC_MAX_VIRTIO 24
 #define VMM_PC_VIRTIO_FIRST_SLOT 3 /* 0 host bridge, 1 PIIX3, 2 VGA */
@@ -58,7 +60,9 @@ struct vmm_pc {
     struct vmm_pc_virtio *virtio[VMM_PC_MAX_VIRTIO];
     unsigned nvirtio;
     unsigned next_virtio_slot;
-    uint32_t ioeventfd_len; /* 0 (any width) when KVM allows it, else 2 */
+    struct vmm_virtio_balloon *balloon;
+    struct vmm_virtio_input *vkbd, *vtablet; /* --tablet on */
+    uint32_t ioeventfd_len;                  /* 0 (any width) when KVM allows it, else 2 */
 
     /* Display adapter; VRAM is a KVM slot with dirty logging while BAR0 decodes. */
     struct vmm_vga *vga;

@@ -181,6 +181,20 @@ void vmm_input_rel(struct vmm_vm *vm, int dx, int dy, int dwheel, unsigned butto
 void vmm_input_abs(struct vmm_vm *vm, uint32_t x, uint32_t y, int dwheel, unsigned buttons);
 bool vmm_input_abs_active(struct vmm_vm *vm);
 
+/*
+ * The memory balloon (vmm_config.balloon): ask the guest to hand `mib` MiB
+ * back to the host (0 gives it all back to the guest). -ENODEV without a
+ * balloon, -EINVAL for more than the machine has. Any thread.
+ */
+struct vmm_balloon_info {
+    uint64_t target_mib;   /* what the host asks for */
+    uint64_t actual_mib;   /* what the guest driver says it holds */
+    uint64_t released_mib; /* pages released to the host (madvise) since reset */
+};
+
+VMM_WUR int vmm_balloon_set_target(struct vmm_vm *vm, uint64_t mib);
+VMM_WUR int vmm_balloon_query(struct vmm_vm *vm, struct vmm_balloon_info *info);
+
 /* Presses the ACPI power button: the guest decides how to shut down. */
 VMM_WUR int vmm_vm_power_button(struct vmm_vm *vm);
 
