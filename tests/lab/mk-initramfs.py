@@ -179,10 +179,12 @@ echo "BALLOON-TOUCHED"
 read -t 60 go < /dev/console || true
 insmod /lib/modules/virtio_balloon.ko
 n=0
+want=$(sed -n 's/.*trm.balloon=\([0-9]*\).*/\1/p' /proc/cmdline)
+want=$(( ${want:-0} * 1024 * 9 / 10 ))
 before=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)
 while [ $n -lt 300 ]; do
     now=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)
-    [ $((before - now)) -ge 200000 ] && break
+    [ $((before - now)) -ge $want ] && break
     sleep 0.2; n=$((n + 1))
 done
 echo "MEMTOTAL-AFTER=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"

@@ -121,6 +121,8 @@ def vmm_command(case, kernel, initrd, terrarium_run):
         append += f" trm.test={case['test']}"
     if case.get("console") == "virtio":
         append += " trm.console=hvc0"
+    if case.get("balloon_mib"):
+        append += f" trm.balloon={case['balloon_mib']}"
     reboot = case["guest"] == "busybox" and case["action"] == "reboot"
     if case["vmm"] == "qemu":
         cmd = [shutil.which("qemu-system-x86_64") or "qemu-system-x86_64",

@@ -521,13 +521,17 @@ static int add_console(struct vmm_pc *pc, struct vmm_error *err)
     }
     int in = pc->vm->cfg.serial_in_fd;
     if (in >= 0) {
-        if (vmm_loop_add_fd(pc->vm->loop, in, EPOLLIN, console_in_ready, p) < 0) {
+        int r = vmm_loop_add_fd(pc->vm->loop, in, EPOLLIN, console_in_ready, p);
+        if (r == -EPERM) {
+            /* A file or /dev/null cannot be polled: the console simply has no input. */
+        } else if (r < 0) {
             vmm_virtio_console_fini(&p->con);
             free(p);
-            vmm_error_set(err, -EINVAL, "virtio-console: cannot watch its input");
-            return -EINVAL;
+            vmm_error_set(err, r, "virtio-console: cannot watch its input: %s", strerror(-r));
+            return r;
+        } else {
+            p->in_fd = in;
         }
-        p->in_fd = in;
     }
     return vmm_pc_virtio_plug(f, &p->con.vdev, VMM_VIRTIO_CONSOLE_PCI_CLASS, p, console_fini, err);
 }
