@@ -76,6 +76,11 @@ CASES = [
          action="poweroff", console="virtio", quiet=True, ci=True),
     dict(name="lab-terrarium-virtio-input", vmm="terrarium", guest="busybox", cpus=1, mem=512,
          action="test", test="virtio-input", tablet_demo=True, quiet=True, ci=True),
+    # Throughput next to QEMU (by hand): `suite.py batch --cases lab-bench-virtio-terrarium,lab-bench-virtio-qemu`
+    dict(name="lab-bench-virtio-terrarium", vmm="terrarium", guest="busybox", cpus=1, mem=512,
+         action="test", test="virtio-bench", quiet=True, ci=False),
+    dict(name="lab-bench-virtio-qemu", vmm="qemu", guest="busybox", cpus=1, mem=512,
+         action="test", test="virtio-bench", quiet=True, ci=False),
     dict(name="lab-terrarium-virtio-balloon", vmm="terrarium", guest="busybox", cpus=1, mem=768,
          action="test", test="virtio-balloon", balloon_mib=384, quiet=True, ci=True),
 ]
@@ -375,6 +380,10 @@ def evaluate_virtio(case, res):
         if m.get("TABLET-EVENT-BYTES") != "96":
             fails.append(f"TABLET-EVENT-BYTES={m.get('TABLET-EVENT-BYTES')}: the tablet's event "
                          f"device did not deliver 4 events (96 bytes)")
+    elif t == "virtio-bench":
+        for k in ("BENCH-BLK-READ-MBS", "BENCH-BLK-WRITE-MBS", "BENCH-TCP-MBS"):
+            if not m.get(k):
+                fails.append(f"no {k} (the benchmark did not finish)")
     elif t == "virtio-balloon":
         before, after = x.get("rss_touched_kib"), x.get("rss_inflated_kib")
         mb, ma = int(m.get("MEMTOTAL-BEFORE") or 0), int(m.get("MEMTOTAL-AFTER") or 0)
@@ -532,6 +541,48 @@ class VirtioFixture:
                 except OSError as e:
                     self.extra["forward_reply"] = f"error: {e}"
             self.hooks["NET-LISTENING"] = connect
+        elif t == "virtio-bench":
+            import socket
+            import threading
+            # On the lab's tmpfs: the image's own storage is not what is measured.
+            self.img = os.path.join("/tmp", f"bench-{os.getpid()}.img")
+            with open(self.img, "wb") as f:
+                f.truncate(256 << 20)
+            if self.c["vmm"] == "qemu":
+                i = self.c["cmd"].index("-nic")
+                self.c["cmd"][i:i + 2] = ["-drive", f"file={self.img},if=virtio,format=raw",
+                                          "-netdev", "user,id=n0",
+                                          "-device", "virtio-net-pci,netdev=n0"]
+            else:
+                self.c["cmd"] += ["--drive", f"file={self.img},if=virtio,format=raw",
+                                  "--net", "user"]
+            srv = socket.socket()
+            srv.bind(("127.0.0.1", 0))
+            srv.listen(1)
+            srv.settimeout(200)
+            i = self.c["cmd"].index("-append" if self.c["vmm"] == "qemu" else "--append") + 1
+            self.c["cmd"][i] += f" trm.benchport={srv.getsockname()[1]}"
+
+            def sink():
+                try:
+                    cs, _ = srv.accept()
+                    got, t0 = 0, None
+                    while got < (32 << 20):
+                        chunk = cs.recv(1 << 20)
+                        if not chunk:
+                            break
+                        if t0 is None:
+                            t0 = time.monotonic()
+                        got += len(chunk)
+                    if t0 is not None and got:
+                        self.extra["host_tcp_mbs"] = round(got / 1048576 /
+                                                           max(time.monotonic() - t0, 1e-6), 1)
+                    self.extra["host_tcp_bytes"] = got
+                    cs.close()
+                except OSError as e:
+                    self.extra["host_tcp_error"] = str(e)
+                srv.close()
+            threading.Thread(target=sink, daemon=True).start()
         elif t == "virtio-balloon":
             def touched(proc):
                 time.sleep(1)
@@ -549,6 +600,8 @@ class VirtioFixture:
     def finish(self):
         if self.server:
             self.server.shutdown()
+        if self.c.get("test") == "virtio-bench":
+            os.unlink(self.img)
         if self.c.get("test") == "virtio-blk":
             p = subprocess.run(["debugfs", "-R", "cat /written.bin", self.img],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -649,7 +702,8 @@ def run_case(c, outdir):
                       r"TERRARIUM-ACTION-FAILED|CONSOLE|MSIX-VIRTIO-LINES|RNG-CURRENT|RNG-BYTES|"
                       r"VDA-SIZE|SEED-SHA|BLK-PERSISTED|BLK-WROTE|NET-MAC|DHCP-IP|DHCP-ROUTER|"
                       r"DHCP-DNS|HTTP-SHA|DNS-SERVER|FORWARD-GOT|MEMTOTAL-BEFORE|MEMTOTAL-AFTER|"
-                      r"INPUT-DEV|TABLET-EVENT-BYTES)=(.*)$", line)
+                      r"INPUT-DEV|TABLET-EVENT-BYTES|BENCH-BLK-READ-MBS|BENCH-BLK-WRITE-MBS|"
+                      r"BENCH-TCP-MBS)=(.*)$", line)
         if mm and mm.group(1) not in res["markers"]:
             res["markers"][mm.group(1)] = mm.group(2).strip()
     return res
