@@ -127,6 +127,7 @@ if [ ! -b /dev/vda ]; then
 fi
 grep -E 'virtio' /proc/interrupts | sed 's/^ */IRQ: /'
 echo "MSIX-VIRTIO-LINES=$(grep -E 'PCI-MSI' /proc/interrupts | grep -c virtio)"
+echo "INTX-VIRTIO-LINES=$(grep -E 'IO-APIC' /proc/interrupts | grep -c virtio)"
 echo "RNG-CURRENT=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
 echo "RNG-BYTES=$(dd if=/dev/hwrng bs=32 count=4 2>/dev/null | wc -c)"
 echo "VDA-SIZE=$(cat /sys/block/vda/size 2>/dev/null)"

@@ -70,6 +70,9 @@ CASES = [
     # virtio on real guests (tests/lab/mk-initramfs.py TESTS for the guest side).
     dict(name="lab-terrarium-virtio-blk", vmm="terrarium", guest="busybox", cpus=2, mem=512,
          action="test", test="virtio-blk", quiet=True, ci=True),
+    # The same without MSI (pci=nomsi): INTx through the PIIX3 PIRQ routing and the DSDT's _PRT.
+    dict(name="lab-terrarium-virtio-intx", vmm="terrarium", guest="busybox", cpus=2, mem=512,
+         action="test", test="virtio-blk", intx=True, append="pci=nomsi", quiet=True, ci=True),
     dict(name="lab-terrarium-virtio-net", vmm="terrarium", guest="busybox", cpus=1, mem=512,
          action="test", test="virtio-net", quiet=True, ci=True),
     dict(name="lab-terrarium-virtio-console", vmm="terrarium", guest="busybox", cpus=1, mem=512,
@@ -124,6 +127,8 @@ def vmm_command(case, kernel, initrd, terrarium_run):
                  f" trm.action={case['action']}"
     if case.get("test"):
         append += f" trm.test={case['test']}"
+    if case.get("append"):
+        append += " " + case["append"]
     if case.get("console") == "virtio":
         append += " trm.console=hvc0"
     if case.get("balloon_mib"):
@@ -348,7 +353,11 @@ def evaluate_virtio(case, res):
         if x.get("host_written_md5") != m.get("BLK-WROTE"):
             fails.append(f"the image file on the host holds written.bin as "
                          f"{x.get('host_written_md5')}, the guest wrote {m.get('BLK-WROTE')}")
-        if int(m.get("MSIX-VIRTIO-LINES") or 0) < 2:
+        if case.get("intx"):
+            if m.get("MSIX-VIRTIO-LINES") != "0" or int(m.get("INTX-VIRTIO-LINES") or 0) < 1:
+                fails.append(f"MSIX-VIRTIO-LINES={m.get('MSIX-VIRTIO-LINES')}, INTX-VIRTIO-LINES="
+                             f"{m.get('INTX-VIRTIO-LINES')}: with pci=nomsi virtio must use INTx")
+        elif int(m.get("MSIX-VIRTIO-LINES") or 0) < 2:
             fails.append(f"MSIX-VIRTIO-LINES={m.get('MSIX-VIRTIO-LINES')}: virtio is not on MSI-X")
         if m.get("RNG-CURRENT", "").split(".")[0] != "virtio_rng":
             fails.append(f"RNG-CURRENT={m.get('RNG-CURRENT')}, want virtio_rng.N")
@@ -699,7 +708,8 @@ def run_case(c, outdir):
         if line in ("BLK-SECOND-BOOT", "BLK-MOUNT-FAILED", "HTTP-FAILED", "CONSOLE-OK"):
             res["markers"][line] = True
         mm = re.match(r"^(KERNEL|NPROC|CLOCKSOURCE|MSR-WARNINGS|UPTIME|TERRARIUM-ACTION|"
-                      r"TERRARIUM-ACTION-FAILED|CONSOLE|MSIX-VIRTIO-LINES|RNG-CURRENT|RNG-BYTES|"
+                      r"TERRARIUM-ACTION-FAILED|CONSOLE|MSIX-VIRTIO-LINES|INTX-VIRTIO-LINES|"
+                      r"RNG-CURRENT|RNG-BYTES|"
                       r"VDA-SIZE|SEED-SHA|BLK-PERSISTED|BLK-WROTE|NET-MAC|DHCP-IP|DHCP-ROUTER|"
                       r"DHCP-DNS|HTTP-SHA|DNS-SERVER|FORWARD-GOT|MEMTOTAL-BEFORE|MEMTOTAL-AFTER|"
                       r"INPUT-DEV|TABLET-EVENT-BYTES|BENCH-BLK-READ-MBS|BENCH-BLK-WRITE-MBS|"

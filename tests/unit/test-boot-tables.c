@@ -494,6 +494,10 @@ static void test_iasl(void)
         CHECK(disassemble(dir, "dsdt", "Name (_HID, EisaId (\"PNP0A03\")"));
         CHECK(disassemble(dir, "dsdt", "WordBusNumber (ResourceProducer"));
         CHECK(disassemble(dir, "dsdt", "0xFEBFFFFF"));
+        CHECK(disassemble(dir, "dsdt", "Name (_PRT, Package (0x7C)"));
+        /* slot 3 INTA# -> PIRQC -> IRQ 11; slot 31 INTD# -> PIRQB -> IRQ 10 */
+        CHECK(disassemble(dir, "dsdt", "0x0003FFFF"));
+        CHECK(disassemble(dir, "dsdt", "0x001FFFFF"));
         /* and the check itself can fail: a table with a broken checksum is flagged */
         memcpy(bad, gp(&m, a.fadt, sizeof(bad)), sizeof(bad));
         bad[46] ^= 1;

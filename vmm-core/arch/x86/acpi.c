@@ -206,12 +206,12 @@ static size_t res_dword_mem(uint8_t *p, uint32_t min, uint32_t max)
  * Name (_CRS, ResourceTemplate () { bus 0-255, the config ports, I/O outside
  * them, the VGA window, the PCI hole up to the IOAPIC }) } }
  * so a kernel booted without firmware finds PCI bus 0 and assigns its BARs.
- * No _PRT: PCI INTx needs the PIIX3 routing a firmware programs; devices
- * use MSI-X when booted this way.
+ * _PRT maps each slot's INTA-D to the ISA IRQs of VMM_DIRECT_PIRQ_IRQ(),
+ * where the board routes the PIIX3's PIRQs for such boots.
  */
 static size_t build_pci0_aml(uint8_t *aml, uint64_t pci_start)
 {
-    uint8_t crs[128], dev[192];
+    uint8_t crs[128], dev[2304];
     size_t c = 0, d = 0, n = 0;
 
     c += res_word(crs + c, 2, 0, 0, 0xff); /* bus numbers */
@@ -247,6 +247,38 @@ static size_t build_pci0_aml(uint8_t *aml, uint64_t pci_start)
     d += 2;
     memcpy(dev + d, crs, c);
     d += c;
+
+    /*
+     * Name (_PRT, Package () { Package () { 0xSSSSFFFF, pin, Zero, GSI }, ... }):
+     * INTx of slots 1-31 to the ISA IRQs the board routes PIRQ A..D to.
+     */
+    uint8_t prt[31 * 4 * 16];
+    size_t pn = 0;
+    for (unsigned slot = 1; slot < 32; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++) {
+            uint8_t e[16];
+            size_t en = 0;
+            e[en++] = AML_DWORD_PREFIX;
+            wr32(e + en, slot << 16 | 0xffff);
+            en += 4;
+            en += aml_integer(e + en, (uint8_t)pin);
+            e[en++] = AML_ZERO_OP;
+            en += aml_integer(e + en, (uint8_t)VMM_DIRECT_PIRQ_IRQ((slot + pin - 1) % 4));
+            prt[pn++] = AML_PACKAGE_OP;
+            pn += aml_pkglen(prt + pn, 1 + en);
+            prt[pn++] = 4;
+            memcpy(prt + pn, e, en);
+            pn += en;
+        }
+    }
+    dev[d++] = AML_NAME_OP;
+    memcpy(dev + d, "_PRT", 4);
+    d += 4;
+    dev[d++] = AML_PACKAGE_OP;
+    d += aml_pkglen(dev + d, 1 + pn);
+    dev[d++] = 31 * 4;
+    memcpy(dev + d, prt, pn);
+    d += pn;
 
     /* Scope (\_SB_) { Device (PCI0) { dev } } */
     uint8_t devhdr[8];
@@ -358,7 +390,7 @@ int vmm_acpi_write(struct vmm_guest_mem *mem, unsigned ncpus)
 {
     struct acpi_alloc a = {.mem = mem, .next = BOOT_ACPI_ADDR};
     uint64_t rsdp_gpa, rsdt_gpa, xsdt_gpa, fadt_gpa, facs_gpa, madt_gpa, dsdt_gpa;
-    uint8_t aml[320];
+    uint8_t aml[2432];
     size_t aml_len;
     uint8_t *rsdp, *rsdt, *xsdt, *fadt, *facs, *madt, *dsdt;
     enum { NTABLES = 2 }; /* FADT, MADT */
