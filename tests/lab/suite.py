@@ -716,6 +716,9 @@ def run_case(c, outdir):
                       r"BENCH-TCP-MBS)=(.*)$", line)
         if mm and mm.group(1) not in res["markers"]:
             res["markers"][mm.group(1)] = mm.group(2).strip()
+    for k, v in res["markers"].items():
+        if k.startswith("BENCH-"):  # in the verdict line: repeated runs keep their numbers
+            res["extra"][k.lower()] = v
     return res
 
 

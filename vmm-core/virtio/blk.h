@@ -86,6 +86,7 @@ struct vmm_virtio_blk {
     uint8_t config[VIRTIO_BLK_CFG_SIZE];
     struct vmm_virtqueue queues[VMM_VIRTIO_MAX_QUEUES];
     struct vmm_virtq_elem *elem; /* scratch for the request being served */
+    struct iovec *slice;         /* scratch: the data part of its iovec, VMM_VIRTQ_MAX_SEGS */
 };
 
 /*
