@@ -369,6 +369,12 @@ static int add_blk(struct vmm_pc *pc, unsigned drive, struct vmm_error *err)
     char serial[VIRTIO_BLK_ID_BYTES + 1];
     snprintf(serial, sizeof(serial), "TRM-VD%u", drive);
     const struct vmm_drive_config *d = &pc->vm->cfg.drives[drive];
+    /*
+     * Synchronous I/O on the notifying thread (io_threads 0): in the lab the
+     * I/O threads (blk-io.c) made sequential reads slower (12-16 MB/s against
+     * 21-32 MB/s), so the board does not turn them on yet; see
+     * docs/benchmarks.md.
+     */
     int r = vmm_virtio_blk_init(blk,
                                 &(struct vmm_virtio_blk_opts){.disk = pc->disks[drive],
                                                               .read_only = d->readonly,
