@@ -59,8 +59,22 @@ static void usage(FILE *f)
                "                       for a kernel)\n"
                "  --cdrom FILE         an ISO image in the CD-ROM drive\n"
                "  --disk FILE          a hard disk image (raw, or qcow2 if named *.qcow2)\n"
-               "  --drive file=PATH[,if=ide][,media=disk|cdrom][,format=raw|qcow2][,readonly=on]\n"
-               "                       a drive, spelled out (repeatable)\n"
+               "  --drive file=PATH[,if=ide|virtio][,media=disk|cdrom][,format=raw|qcow2]\n"
+               "        [,readonly=on] a drive, spelled out (repeatable); if=virtio: virtio-blk\n"
+               "  --net none|user[,forward=tcp:[HOSTADDR]:HOSTPORT-:GUESTPORT]...\n"
+               "                       user: a virtio-net card behind NAT (guest 10.0.2.15 by\n"
+               "                       DHCP, host loopback at 10.0.2.2, DNS at 10.0.2.3); each\n"
+               "                       forward sends HOSTADDR:HOSTPORT (default 127.0.0.1) to\n"
+               "                       the guest's GUESTPORT (default none)\n"
+               "  --mac XX:XX:XX:XX:XX:XX  the virtio-net card's MAC (default 52:54:00:12:34:56)\n"
+               "  --balloon MiB        a virtio-balloon asking the guest for MiB back\n"
+               "  --console serial|virtio\n"
+               "                       virtio: the --serial streams go to a virtio-console port\n"
+               "                       (hvc0) instead of COM1 (default serial)\n"
+               "  --tablet on|off      virtio keyboard + absolute tablet (default on)\n"
+               "  --rng on|off         virtio-rng fed from the host's getrandom() (default on)\n"
+               "  --tablet-demo        (tests) once the guest drives the virtio tablet, move its\n"
+               "                       pointer around a square, a step every 200 ms\n"
                "  --display sdl|none   show the display in an SDL window, or run headless\n"
                "                       (default: sdl with a display adapter and a desktop\n"
                "                       ($DISPLAY or $WAYLAND_DISPLAY), else none). Click\n"
@@ -198,6 +212,120 @@ static int parse_drive(const char *spec, struct vmm_drive_config *d)
     return ret;
 }
 
+static int parse_onoff(const char *what, const char *s, bool *out)
+{
+    if (strcmp(s, "on") == 0 || strcmp(s, "off") == 0) {
+        *out = strcmp(s, "on") == 0;
+        return 0;
+    }
+    fprintf(stderr, "terrarium-run: %s takes on or off, not '%s'\n", what, s);
+    return -1;
+}
+
+static int parse_port(const char *s, size_t len, uint16_t *out)
+{
+    char buf[8];
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    unsigned long v = strtoul(buf, &end, 10);
+    if (*end || v == 0 || v > 65535 || buf[0] == '-' || buf[0] == '+')
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+/* tcp:[HOSTADDR]:HOSTPORT-[:]GUESTPORT */
+static int parse_forward(const char *spec, struct vmm_net_forward *fw)
+{
+    if (strncmp(spec, "tcp:", 4) != 0)
+        return -1;
+    const char *p = spec + 4;
+    const char *colon = strchr(p, ':');
+    const char *dash = colon ? strchr(colon, '-') : NULL;
+    if (!colon || !dash)
+        return -1;
+    char addr[32];
+    size_t alen = (size_t)(colon - p);
+    if (alen >= sizeof(addr))
+        return -1;
+    memcpy(addr, p, alen);
+    addr[alen] = '\0';
+    fw->host_addr = 0x7f000001; /* loopback unless said otherwise */
+    if (alen) {
+        unsigned a, b, c, d;
+        char tail;
+        if (sscanf(addr, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 ||
+            c > 255 || d > 255)
+            return -1;
+        fw->host_addr = a << 24 | b << 16 | c << 8 | d;
+    }
+    if (parse_port(colon + 1, (size_t)(dash - colon - 1), &fw->host_port) < 0)
+        return -1;
+    const char *g = dash + 1;
+    if (*g == ':')
+        g++;
+    return parse_port(g, strlen(g), &fw->guest_port);
+}
+
+/* none | user[,forward=...]... */
+static int parse_net(const char *spec, struct vmm_config *cfg)
+{
+    if (strcmp(spec, "none") == 0) {
+        cfg->net_user = false;
+        cfg->net_nforwards = 0;
+        return 0;
+    }
+    char *copy = strdup(spec), *save = NULL;
+    if (!copy)
+        return -1;
+    int ret = 0;
+    char *kv = strtok_r(copy, ",", &save);
+    if (!kv || strcmp(kv, "user") != 0) {
+        fprintf(stderr, "terrarium-run: --net takes none or user[,forward=...], not '%s'\n", spec);
+        free(copy);
+        return -1;
+    }
+    cfg->net_user = true;
+    while ((kv = strtok_r(NULL, ",", &save)) && ret == 0) {
+        if (strncmp(kv, "forward=", 8) != 0) {
+            fprintf(stderr, "terrarium-run: --net user: cannot use '%s'\n", kv);
+            ret = -1;
+        } else if (cfg->net_nforwards == VMM_MAX_NET_FORWARDS) {
+            fprintf(stderr, "terrarium-run: --net user: at most %d forwards\n",
+                    VMM_MAX_NET_FORWARDS);
+            ret = -1;
+        } else if (parse_forward(kv + 8, &cfg->net_forwards[cfg->net_nforwards]) < 0) {
+            fprintf(stderr,
+                    "terrarium-run: --net user: '%s' is not tcp:[HOSTADDR]:HOSTPORT-:GUESTPORT\n",
+                    kv + 8);
+            ret = -1;
+        } else {
+            cfg->net_nforwards++;
+        }
+    }
+    free(copy);
+    return ret;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned b[6];
+    char tail;
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        if (b[i] > 255)
+            return -1;
+        mac[i] = (uint8_t)b[i];
+    }
+    if (mac[0] & 1) /* multicast */
+        return -1;
+    return 0;
+}
+
 /* Headless --screenshot-at: a frame clock of its own that ticks only when a shot is due. */
 struct shot_ticker {
     struct vmm_vm *vm;
@@ -223,6 +351,28 @@ static void *tick_shots(void *arg)
         unsigned n;
         int rc = vmm_display_update(t->vm, &img, damage, &n);
         trm_shots_take_due(t->shots, trm_now_ns(), rc, &img);
+    }
+    return NULL;
+}
+
+/* --tablet-demo: pointer motion a test guest can read from its tablet's event device. */
+struct tablet_demo {
+    struct vmm_vm *vm;
+    volatile bool stop;
+};
+
+static void *run_tablet_demo(void *arg)
+{
+    struct tablet_demo *d = arg;
+    struct timespec nap = {0, 200 * 1000 * 1000};
+    static const uint32_t corners[4][2] = {
+        {0x1000, 0x1000}, {0x7000, 0x1000}, {0x7000, 0x7000}, {0x1000, 0x7000}};
+    for (unsigned i = 0; !d->stop; i++) {
+        nanosleep(&nap, NULL);
+        if (vmm_vm_state(d->vm) == VMM_STATE_STOPPED)
+            break;
+        if (vmm_input_abs_active(d->vm))
+            vmm_input_abs(d->vm, corners[i % 4][0], corners[i % 4][1], 0, 0);
     }
     return NULL;
 }
@@ -296,6 +446,13 @@ int main(int argc, char **argv)
         OPT_SNAP_SAVE_AT,
         OPT_SNAP_SAVE_EXIT,
         OPT_SNAP_RESTORE,
+        OPT_NET,
+        OPT_MAC,
+        OPT_BALLOON,
+        OPT_CONSOLE,
+        OPT_TABLET,
+        OPT_RNG,
+        OPT_TABLET_DEMO,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -329,6 +486,13 @@ int main(int argc, char **argv)
         {"snapshot-save-at", required_argument, NULL, OPT_SNAP_SAVE_AT},
         {"snapshot-save-exit", no_argument, NULL, OPT_SNAP_SAVE_EXIT},
         {"snapshot-restore", required_argument, NULL, OPT_SNAP_RESTORE},
+        {"net", required_argument, NULL, OPT_NET},
+        {"mac", required_argument, NULL, OPT_MAC},
+        {"balloon", required_argument, NULL, OPT_BALLOON},
+        {"console", required_argument, NULL, OPT_CONSOLE},
+        {"tablet", required_argument, NULL, OPT_TABLET},
+        {"rng", required_argument, NULL, OPT_RNG},
+        {"tablet-demo", no_argument, NULL, OPT_TABLET_DEMO},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -347,6 +511,10 @@ int main(int argc, char **argv)
     const char *screenshot = NULL;
     static struct trm_shots shots;
     int display = -1; /* 1 sdl, 0 none, -1 by default */
+    bool tablet_demo = false;
+    struct tablet_demo demo = {0};
+    pthread_t demo_thread;
+    bool demo_running = false;
     int vga = -1;
     int verbose = 1;
     struct run_snapshot snap = {.save_at = -1};
@@ -420,6 +588,46 @@ int main(int argc, char **argv)
                 fprintf(stderr, "terrarium-run: --vga takes std or none, not '%s'\n", optarg);
                 return 2;
             }
+            break;
+        case OPT_NET:
+            if (parse_net(optarg, &cfg) < 0)
+                return 2;
+            break;
+        case OPT_MAC:
+            if (parse_mac(optarg, cfg.mac) < 0) {
+                fprintf(stderr,
+                        "terrarium-run: --mac wants a unicast XX:XX:XX:XX:XX:XX, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_BALLOON:
+            if (parse_uint("--balloon", optarg, VMM_MAX_MEM_MIB, &v) < 0)
+                return 2;
+            cfg.balloon = true;
+            cfg.balloon_mib = v;
+            break;
+        case OPT_CONSOLE:
+            if (strcmp(optarg, "serial") == 0)
+                cfg.console = VMM_CONSOLE_SERIAL;
+            else if (strcmp(optarg, "virtio") == 0)
+                cfg.console = VMM_CONSOLE_VIRTIO;
+            else {
+                fprintf(stderr, "terrarium-run: --console takes serial or virtio, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_TABLET:
+            if (parse_onoff("--tablet", optarg, &cfg.tablet) < 0)
+                return 2;
+            break;
+        case OPT_TABLET_DEMO:
+            tablet_demo = true;
+            break;
+        case OPT_RNG:
+            if (parse_onoff("--rng", optarg, &cfg.rng) < 0)
+                return 2;
             break;
         case OPT_CDROM:
         case OPT_DISK:
@@ -636,6 +844,10 @@ int main(int argc, char **argv)
         vmm_vm_destroy(vm);
         return 1;
     }
+    if (tablet_demo) {
+        demo.vm = vm;
+        demo_running = pthread_create(&demo_thread, NULL, run_tablet_demo, &demo) == 0;
+    }
     shots.start_ns = trm_now_ns();
     script_start(&script, vm);
     static struct vm_waiter waiter;
@@ -666,6 +878,10 @@ int main(int argc, char **argv)
             pthread_join(tt, NULL);
     }
     ex = waiter.ex;
+    if (demo_running) {
+        demo.stop = true;
+        pthread_join(demo_thread, NULL);
+    }
     run_snapshot_stop(&snap);
     script_finish(&script, vm);
     the_vm = NULL;

@@ -81,6 +81,25 @@ CASES = [
     # VGA text console: its first screen, then a key typed over PS/2 moves past it.
     dict(name="lab-terrarium-di-iso", vmm="terrarium", guest="di-iso", cpus=1, mem=1024,
          ci=True),
+    # virtio on real guests (tests/lab/mk-initramfs.py TESTS for the guest side).
+    dict(name="lab-terrarium-virtio-blk", vmm="terrarium", guest="busybox", cpus=2, mem=512,
+         action="test", test="virtio-blk", quiet=True, ci=True),
+    # The same without MSI (pci=nomsi): INTx through the PIIX3 PIRQ routing and the DSDT's _PRT.
+    dict(name="lab-terrarium-virtio-intx", vmm="terrarium", guest="busybox", cpus=2, mem=512,
+         action="test", test="virtio-blk", intx=True, append="pci=nomsi", quiet=True, ci=True),
+    dict(name="lab-terrarium-virtio-net", vmm="terrarium", guest="busybox", cpus=1, mem=512,
+         action="test", test="virtio-net", quiet=True, ci=True),
+    dict(name="lab-terrarium-virtio-console", vmm="terrarium", guest="busybox", cpus=1, mem=512,
+         action="poweroff", console="virtio", quiet=True, ci=True),
+    dict(name="lab-terrarium-virtio-input", vmm="terrarium", guest="busybox", cpus=1, mem=512,
+         action="test", test="virtio-input", tablet_demo=True, quiet=True, ci=True),
+    # Throughput next to QEMU (by hand): `suite.py batch --cases lab-bench-virtio-terrarium,lab-bench-virtio-qemu`
+    dict(name="lab-bench-virtio-terrarium", vmm="terrarium", guest="busybox", cpus=1, mem=512,
+         action="test", test="virtio-bench", quiet=True, ci=False),
+    dict(name="lab-bench-virtio-qemu", vmm="qemu", guest="busybox", cpus=1, mem=512,
+         action="test", test="virtio-bench", quiet=True, ci=False),
+    dict(name="lab-terrarium-virtio-balloon", vmm="terrarium", guest="busybox", cpus=1, mem=768,
+         action="test", test="virtio-balloon", balloon_mib=384, quiet=True, ci=True),
 ]
 DI_ISO = "installer.iso"
 DI_FIRST = "Select a language"
@@ -162,6 +181,14 @@ def vmm_command(case, kernel, initrd, terrarium_run):
     else:
         append = GUEST_APPEND + (" quiet" if case.get("quiet") else "") + \
                  f" trm.action={case['action']}"
+    if case.get("test"):
+        append += f" trm.test={case['test']}"
+    if case.get("append"):
+        append += " " + case["append"]
+    if case.get("console") == "virtio":
+        append += " trm.console=hvc0"
+    if case.get("balloon_mib"):
+        append += f" trm.balloon={case['balloon_mib']}"
     reboot = case["guest"] == "busybox" and case["action"] == "reboot"
     if case["vmm"] == "qemu":
         cmd = [shutil.which("qemu-system-x86_64") or "qemu-system-x86_64",
@@ -174,6 +201,12 @@ def vmm_command(case, kernel, initrd, terrarium_run):
            "--mem", str(case["mem"]), "--cpus", str(case["cpus"]), "--serial", "stdio"]
     if reboot:
         cmd.append("--no-reboot")
+    if case.get("console") == "virtio":
+        cmd += ["--console", "virtio"]
+    if case.get("tablet_demo"):
+        cmd.append("--tablet-demo")
+    if case.get("balloon_mib"):
+        cmd += ["--balloon", str(case["balloon_mib"])]
     return cmd
 
 
@@ -350,6 +383,10 @@ def evaluate(case, res):
     if case.get("snapshot"):
         return evaluate_snapshot(res)
     m = res.get("markers", {})
+    if case.get("test"):
+        return fails + evaluate_virtio(case, res)
+    if case.get("console") == "virtio" and m.get("CONSOLE") != "hvc0":
+        fails.append(f"CONSOLE={m.get('CONSOLE')}: init never switched to /dev/hvc0")
     if "TERRARIUM-INIT-OK" not in m:
         fails.append("guest init never printed TERRARIUM-INIT-OK")
         return fails
@@ -437,6 +474,86 @@ def evaluate_pc(case, res, m):
     return fails
 
 
+def evaluate_virtio(case, res):
+    """Failure sentences for a trm.action=test case, from its markers and what the
+    in-lab driver measured."""
+    m = res.get("markers", {})
+    x = res.get("extra", {})
+    fails = []
+    if "TERRARIUM-INIT-OK" not in m:
+        return ["guest init never printed TERRARIUM-INIT-OK"]
+    if res.get("returncode") != 0 and not res.get("timed_out"):
+        fails.append(f"terrarium-run exited with status {res.get('returncode')}, want 0")
+    t = case["test"]
+    if t == "virtio-blk":
+        if "BLK-MOUNT-FAILED" in m:
+            fails.append("the guest could not mount the ext4 filesystem on /dev/vda")
+        if m.get("SEED-SHA") != x.get("seed_sha"):
+            fails.append(f"seed.txt reads back as {m.get('SEED-SHA')}, made as {x.get('seed_sha')}")
+        if not m.get("BLK-WROTE"):
+            fails.append("the first boot never wrote written.bin")
+        if "BLK-SECOND-BOOT" not in m:
+            fails.append("no second boot found written.bin (reboot or persistence broken)")
+        elif m.get("BLK-PERSISTED") != m.get("BLK-WROTE"):
+            fails.append(f"written.bin is {m.get('BLK-PERSISTED')} after the reboot, "
+                         f"was {m.get('BLK-WROTE')}")
+        if x.get("host_written_md5") != m.get("BLK-WROTE"):
+            fails.append(f"the image file on the host holds written.bin as "
+                         f"{x.get('host_written_md5')}, the guest wrote {m.get('BLK-WROTE')}")
+        if case.get("intx"):
+            if m.get("MSIX-VIRTIO-LINES") != "0" or int(m.get("INTX-VIRTIO-LINES") or 0) < 1:
+                fails.append(f"MSIX-VIRTIO-LINES={m.get('MSIX-VIRTIO-LINES')}, INTX-VIRTIO-LINES="
+                             f"{m.get('INTX-VIRTIO-LINES')}: with pci=nomsi virtio must use INTx")
+        elif int(m.get("MSIX-VIRTIO-LINES") or 0) < 2:
+            fails.append(f"MSIX-VIRTIO-LINES={m.get('MSIX-VIRTIO-LINES')}: virtio is not on MSI-X")
+        if m.get("RNG-CURRENT", "").split(".")[0] != "virtio_rng":
+            fails.append(f"RNG-CURRENT={m.get('RNG-CURRENT')}, want virtio_rng.N")
+        if m.get("RNG-BYTES") != "128":
+            fails.append(f"RNG-BYTES={m.get('RNG-BYTES')}: /dev/hwrng gave too little, want 128")
+    elif t == "virtio-net":
+        if m.get("DHCP-IP") != "10.0.2.15":
+            fails.append(f"DHCP-IP={m.get('DHCP-IP')}, want 10.0.2.15")
+        if m.get("DHCP-ROUTER") != "10.0.2.2":
+            fails.append(f"DHCP-ROUTER={m.get('DHCP-ROUTER')}, want 10.0.2.2")
+        if m.get("DNS-SERVER") != "10.0.2.3":
+            fails.append(f"DNS-SERVER={m.get('DNS-SERVER')}, want 10.0.2.3")
+        if m.get("NET-MAC") != "52:54:00:12:34:56":
+            fails.append(f"NET-MAC={m.get('NET-MAC')}, want 52:54:00:12:34:56")
+        if m.get("HTTP-SHA") != x.get("payload_sha"):
+            fails.append(f"the HTTP fetch through 10.0.2.2 gave {m.get('HTTP-SHA')}, "
+                         f"want {x.get('payload_sha')} ({'HTTP-FAILED' in m and 'failed'})")
+        if x.get("forward_reply") != "hello from the guest":
+            fails.append(f"the host's connection to the forward read "
+                         f"{x.get('forward_reply')!r}, want 'hello from the guest'")
+        if m.get("FORWARD-GOT") != "hello from the host":
+            fails.append(f"FORWARD-GOT={m.get('FORWARD-GOT')!r}: the guest listener did not "
+                         f"get the host's line")
+    elif t == "virtio-input":
+        devs = res.get("input_devs", [])
+        for want in ("Terrarium Virtio Keyboard", "Terrarium Virtio Tablet"):
+            if want not in devs:
+                fails.append(f"no input device named {want!r} in the guest (saw {devs})")
+        if m.get("TABLET-EVENT-BYTES") != "96":
+            fails.append(f"TABLET-EVENT-BYTES={m.get('TABLET-EVENT-BYTES')}: the tablet's event "
+                         f"device did not deliver 4 events (96 bytes)")
+    elif t == "virtio-bench":
+        for k in ("BENCH-BLK-READ-MBS", "BENCH-BLK-WRITE-MBS", "BENCH-TCP-MBS"):
+            if not m.get(k):
+                fails.append(f"no {k} (the benchmark did not finish)")
+    elif t == "virtio-balloon":
+        before, after = x.get("rss_touched_kib"), x.get("rss_inflated_kib")
+        mb, ma = int(m.get("MEMTOTAL-BEFORE") or 0), int(m.get("MEMTOTAL-AFTER") or 0)
+        if mb - ma < case["balloon_mib"] * 1024 * 3 // 4:
+            fails.append(f"MemTotal went {mb} -> {ma} KiB: the balloon did not inflate by "
+                         f"~{case['balloon_mib']} MiB")
+        if before is None or after is None:
+            fails.append(f"RSS not measured (touched: {before}, inflated: {after})")
+        elif before - after < 200 * 1024:
+            fails.append(f"the VMM's RSS went {before} -> {after} KiB: inflating did not "
+                         f"give 200 MiB back to the host")
+    return fails
+
+
 def timing_line(res):
     parts = [f"{res.get('seconds', 0):.1f} s total"]
     for k, what in (("save_line", "save"), ("restore_line", "restore"),
@@ -451,6 +568,8 @@ def timing_line(res):
         parts.append(f"language screen after {res['match_s']:.1f} s")
     if res.get("stopped_s") is not None:
         parts.append(f"stopped {res['stopped_s']:.1f} s after SIGINT")
+    if res.get("extra"):
+        parts.append(" ".join(f"{k}={v}" for k, v in sorted(res["extra"].items())))
     return ", ".join(parts)
 
 
@@ -500,6 +619,157 @@ def check(name, batch, work_dir):
 # --------------------------------------------------------------------------
 # Inside the lab
 
+def vm_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class VirtioFixture:
+    """Host side of a virtio test case, inside the lab: what it needs before the
+    VMM starts (a disk image, an HTTP server), what it does when the guest prints
+    a marker, and what it checks once the VMM is gone."""
+
+    def __init__(self, c, outdir):
+        self.c = c
+        self.extra = {}
+        self.hooks = {}  # marker -> function(proc)
+        self.work = os.path.join(os.path.dirname(outdir), "images")
+        self.server = None
+        os.makedirs(self.work, exist_ok=True)
+
+    def prepare(self):
+        t = self.c.get("test")
+        if t == "virtio-blk":
+            src = os.path.join(self.work, "blk-src")
+            os.makedirs(src, exist_ok=True)
+            seed = os.urandom(4096).hex().encode()
+            with open(os.path.join(src, "seed.txt"), "wb") as f:
+                f.write(seed)
+            self.extra["seed_sha"] = hashlib.sha256(seed).hexdigest()
+            self.img = os.path.join(self.work, "blk.img")
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-d", src, self.img, "64M"], check=True)
+            self.c["cmd"] += ["--drive", f"file={self.img},if=virtio,format=raw"]
+        elif t == "virtio-net":
+            import http.server
+            import socket
+            import threading
+            payload = os.urandom(256 * 1024)
+            self.extra["payload_sha"] = hashlib.sha256(payload).hexdigest()
+
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    if self.path != "/payload":
+                        self.send_error(404)
+                        return
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+
+                def log_message(self, *a):
+                    pass
+
+            self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+            port = self.server.server_address[1]
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            fwd = s.getsockname()[1]
+            s.close()
+            self.c["cmd"] += ["--net", f"user,forward=tcp:127.0.0.1:{fwd}-:7777"]
+            i = self.c["cmd"].index("--append") + 1
+            self.c["cmd"][i] += f" trm.httpport={port}"
+
+            def connect(proc):
+                try:
+                    with socket.create_connection(("127.0.0.1", fwd), timeout=20) as cs:
+                        cs.sendall(b"hello from the host\n")
+                        cs.shutdown(socket.SHUT_WR)
+                        data = b""
+                        while True:
+                            chunk = cs.recv(4096)
+                            if not chunk:
+                                break
+                            data += chunk
+                    self.extra["forward_reply"] = data.decode(errors="replace").strip()
+                except OSError as e:
+                    self.extra["forward_reply"] = f"error: {e}"
+            self.hooks["NET-LISTENING"] = connect
+        elif t == "virtio-bench":
+            import socket
+            import threading
+            # On the lab's tmpfs: the image's own storage is not what is measured.
+            self.img = os.path.join("/tmp", f"bench-{os.getpid()}.img")
+            with open(self.img, "wb") as f:
+                f.truncate(256 << 20)
+            if self.c["vmm"] == "qemu":
+                i = self.c["cmd"].index("-nic")
+                self.c["cmd"][i:i + 2] = ["-drive", f"file={self.img},if=virtio,format=raw",
+                                          "-netdev", "user,id=n0",
+                                          "-device", "virtio-net-pci,netdev=n0"]
+            else:
+                self.c["cmd"] += ["--drive", f"file={self.img},if=virtio,format=raw",
+                                  "--net", "user"]
+            srv = socket.socket()
+            srv.bind(("127.0.0.1", 0))
+            srv.listen(1)
+            srv.settimeout(200)
+            i = self.c["cmd"].index("-append" if self.c["vmm"] == "qemu" else "--append") + 1
+            self.c["cmd"][i] += f" trm.benchport={srv.getsockname()[1]}"
+
+            def sink():
+                try:
+                    cs, _ = srv.accept()
+                    got, t0 = 0, None
+                    while got < (32 << 20):
+                        chunk = cs.recv(1 << 20)
+                        if not chunk:
+                            break
+                        if t0 is None:
+                            t0 = time.monotonic()
+                        got += len(chunk)
+                    if t0 is not None and got:
+                        self.extra["host_tcp_mbs"] = round(got / 1048576 /
+                                                           max(time.monotonic() - t0, 1e-6), 1)
+                    self.extra["host_tcp_bytes"] = got
+                    cs.close()
+                except OSError as e:
+                    self.extra["host_tcp_error"] = str(e)
+                srv.close()
+            threading.Thread(target=sink, daemon=True).start()
+        elif t == "virtio-balloon":
+            def touched(proc):
+                time.sleep(1)
+                self.extra["rss_touched_kib"] = vm_rss_kib(proc.pid)
+                proc.stdin.write(b"\n")
+                proc.stdin.flush()
+
+            def inflated(proc):
+                self.extra["rss_inflated_kib"] = vm_rss_kib(proc.pid)
+                proc.stdin.write(b"\n")
+                proc.stdin.flush()
+            self.hooks["BALLOON-TOUCHED"] = touched
+            self.hooks["BALLOON-INFLATED"] = inflated
+
+    def finish(self):
+        if self.server:
+            self.server.shutdown()
+        if self.c.get("test") == "virtio-bench":
+            os.unlink(self.img)
+        if self.c.get("test") == "virtio-blk":
+            p = subprocess.run(["debugfs", "-R", "cat /written.bin", self.img],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            if p.returncode == 0 and p.stdout:
+                self.extra["host_written_md5"] = hashlib.md5(p.stdout).hexdigest()
+            os.unlink(self.img)
+
+
 def run_case(c, outdir):
     """Runs one VMM; records markers, timings and how it ended."""
     logf = os.path.join(outdir, f"{c['name']}.log")
@@ -508,10 +778,18 @@ def run_case(c, outdir):
                timed_out=False, returncode=None, wall_start=time.time())
     c = dict(c, cmd=[a.replace("{OUTDIR}", outdir) for a in c["cmd"]])
     res["cmd"] = c["cmd"]
+    fx = VirtioFixture(c, outdir)
+    try:
+        fx.prepare()
+    except (OSError, subprocess.CalledProcessError) as e:
+        res["error"] = f"cannot prepare the case: {e}"
+        return res
+    fired = set()
     t0 = time.monotonic()
     try:
-        proc = subprocess.Popen(c["cmd"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(c["cmd"], stdin=subprocess.PIPE if fx.hooks else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     except OSError as e:
         res["error"] = f"cannot start {c['cmd'][0]}: {e}"
         return res
@@ -549,6 +827,10 @@ def run_case(c, outdir):
             if press_re and res["press_s"] is None and press_re.search(recent):
                 res["press_s"] = time.monotonic() - t0
                 proc.send_signal(signal.SIGUSR2)
+            for marker, fn in fx.hooks.items():
+                if marker not in fired and marker.encode() in recent:
+                    fired.add(marker)
+                    fn(proc)
             if stop_re and res["match_s"] is None and stop_re.search(recent):
                 res["match_s"] = res["sigint_s"] = time.monotonic() - t0
                 proc.send_signal(signal.SIGINT)
@@ -563,6 +845,11 @@ def run_case(c, outdir):
             os.killpg(proc.pid, signal.SIGKILL)
     res["returncode"] = proc.wait()
     end = time.monotonic()
+    try:
+        fx.finish()
+    except OSError as e:
+        res["extra_error"] = str(e)
+    res["extra"] = fx.extra
     res["seconds"] = end - t0
     if res["sigint_s"] is not None and not res["timed_out"]:
         res["stopped_s"] = end - t0 - res["sigint_s"]
@@ -571,17 +858,30 @@ def run_case(c, outdir):
         with open(screen, errors="replace") as f:
             res["screen"] = f.read()
     text = bytes(clean).decode(errors="replace").replace("\r", "")
+    res["input_devs"] = []
     for line in text.splitlines():
         line = line.strip()
+        if line.startswith("INPUT-DEV="):
+            res["input_devs"].append(line[len("INPUT-DEV="):])
         if line == "TERRARIUM-INIT-OK":
+            res["markers"][line] = True
+        if line in ("BLK-SECOND-BOOT", "BLK-MOUNT-FAILED", "HTTP-FAILED", "CONSOLE-OK"):
             res["markers"][line] = True
         mm = re.match(r"^(KERNEL|NPROC|CLOCKSOURCE|MSR-WARNINGS|UPTIME|TERRARIUM-ACTION|"
                       r"TERRARIUM-ACTION-FAILED|ACPI|ACPI-TRRIUM|RTC|RTC-EPOCH|SERIO|CD-FILE|FB|"
-                      r"PWRBTN|INSMOD-FAILED|TYPED)=(.*)$", line)
+                      r"PWRBTN|INSMOD-FAILED|TYPED|CONSOLE|MSIX-VIRTIO-LINES|INTX-VIRTIO-LINES|"
+                      r"RNG-CURRENT|RNG-BYTES|"
+                      r"VDA-SIZE|SEED-SHA|BLK-PERSISTED|BLK-WROTE|NET-MAC|DHCP-IP|DHCP-ROUTER|"
+                      r"DHCP-DNS|HTTP-SHA|DNS-SERVER|FORWARD-GOT|MEMTOTAL-BEFORE|MEMTOTAL-AFTER|"
+                      r"INPUT-DEV|TABLET-EVENT-BYTES|BENCH-BLK-READ-MBS|BENCH-BLK-WRITE-MBS|"
+                      r"BENCH-TCP-MBS)=(.*)$", line)
         if line.startswith("PCI="):
             res["markers"].setdefault("PCI", []).append(line[4:].strip())
         elif mm and mm.group(1) not in res["markers"]:
             res["markers"][mm.group(1)] = mm.group(2).strip()
+    for k, v in res["markers"].items():
+        if k.startswith("BENCH-"):  # in the verdict line: repeated runs keep their numbers
+            res["extra"][k.lower()] = v
     return res
 
 

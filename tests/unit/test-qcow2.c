@@ -5,6 +5,7 @@
  * of shared clusters, backing chains, zero clusters, discard, malformed images
  * and process crashes in the middle of writes.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -50,6 +51,25 @@ static void test_raw(void)
     /* Discard is advisory (zeros where the file system punched a hole): take what reads back. */
     CHECK_EQ(vmm_disk_pread(d, shadow + 3 * MiB, 4096, 3 * MiB), 0);
     CHECK(disk_matches(d, shadow, size));
+    /* Vectored: a scattered write then read, as virtio-blk issues them. */
+    uint8_t v1[1000], v2[24], v3[3072];
+    memset(v1, 0x11, sizeof(v1));
+    memset(v2, 0x22, sizeof(v2));
+    memset(v3, 0x33, sizeof(v3));
+    struct iovec iov[3] = {{v1, sizeof(v1)}, {v2, sizeof(v2)}, {v3, sizeof(v3)}};
+    CHECK_EQ(vmm_disk_pwritev(d, iov, 3, 5 * 512), 0);
+    memcpy(shadow + 5 * 512, v1, sizeof(v1));
+    memcpy(shadow + 5 * 512 + 1000, v2, sizeof(v2));
+    memcpy(shadow + 5 * 512 + 1024, v3, sizeof(v3));
+    memset(v1, 0, sizeof(v1));
+    memset(v3, 0, sizeof(v3));
+    CHECK_EQ(vmm_disk_preadv(d, iov, 3, 5 * 512), 0);
+    CHECK(memcmp(v1, shadow + 5 * 512, sizeof(v1)) == 0);
+    CHECK(memcmp(v3, shadow + 5 * 512 + 1024, sizeof(v3)) == 0);
+    /* The total length is range-checked; so is the list length. */
+    CHECK_EQ(vmm_disk_preadv(d, iov, 3, size - 4096), 0);
+    CHECK_EQ(vmm_disk_preadv(d, iov, 3, size - 4095), -EINVAL);
+    CHECK_EQ(vmm_disk_preadv(d, iov, IOV_MAX + 1, 0), -EINVAL);
     uint8_t b[16];
     CHECK_EQ(vmm_disk_pread(d, b, 16, size - 8), -EINVAL);
     CHECK_EQ(vmm_disk_pwrite(d, b, 16, UINT64_MAX - 4), -EINVAL);
@@ -59,8 +79,10 @@ static void test_raw(void)
 
     d = open_disk(tpath("raw.img"), VMM_DISK_RDONLY);
     CHECK(d && vmm_disk_is_read_only(d));
-    if (d)
+    if (d) {
         CHECK_EQ(vmm_disk_pwrite(d, b, 16, 0), -EROFS);
+        CHECK_EQ(vmm_disk_pwritev(d, iov, 3, 0), -EROFS);
+    }
     vmm_disk_close(d);
     free(shadow);
 }

@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "core/irq.h"
 #include "core/log.h"
 #include "core/vm.h"
 #include "hw/serial.h"
@@ -20,6 +21,8 @@ void vmm_config_init(struct vmm_config *cfg)
     cfg->serial_out_fd = -1;
     cfg->serial_in_fd = -1;
     cfg->firmware_log_fd = -1;
+    cfg->rng = true;
+    cfg->tablet = true;
 }
 
 struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error *err)
@@ -263,6 +266,7 @@ void vmm_vm_destroy(struct vmm_vm *vm)
     pthread_mutex_destroy(&vm->slot_lock);
     free(vm->supported_cpuid);
     free(vm->irqchip_reset);
+    vmm_irq_routing_free(vm);
     free(vm->kernel.data);
     free(vm->initrd.data);
     vmm_kernel_cache_release(&vm->kcache);

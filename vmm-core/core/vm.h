@@ -82,7 +82,8 @@ struct vmm_vm {
     /* Kernel image and initrd, kept to reload them on a guest reset. */
     struct vmm_blob kernel;
     struct vmm_blob initrd;
-    struct vmm_kernel_cache kcache; /* a bzImage's unpacked kernel proper, reused on reset */
+    struct vmm_irq_routing *routing; /* GSI routes, ISA + MSI (core/irq.c) */
+    struct vmm_kernel_cache kcache;  /* a bzImage's unpacked kernel proper, reused on reset */
     struct vmm_boot_entry entry;
 
     /*

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Format probing, the open/close life cycle and range checks shared by every format. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,54 @@ int vmm_disk_pwrite(struct vmm_disk *disk, const void *buf, size_t len, uint64_t
     if (len == 0)
         return 0;
     return disk->ops->pwrite(disk, buf, len, off);
+}
+
+static int iov_total(const struct iovec *iov, unsigned n, uint64_t *total)
+{
+    uint64_t t = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (iov[i].iov_len > UINT64_MAX - t)
+            return -EINVAL;
+        t += iov[i].iov_len;
+    }
+    *total = t;
+    return 0;
+}
+
+static int rw_vectored(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off,
+                       bool write)
+{
+    uint64_t total;
+    if (n > IOV_MAX || iov_total(iov, n, &total) < 0 || !range_ok(disk, off, total))
+        return -EINVAL;
+    if (write && vmm_disk_is_read_only(disk))
+        return -EROFS;
+    if (total == 0)
+        return 0;
+    if (write && disk->ops->pwritev)
+        return disk->ops->pwritev(disk, iov, n, off);
+    if (!write && disk->ops->preadv)
+        return disk->ops->preadv(disk, iov, n, off);
+    for (unsigned i = 0; i < n; i++) {
+        if (!iov[i].iov_len)
+            continue;
+        int r = write ? disk->ops->pwrite(disk, iov[i].iov_base, iov[i].iov_len, off)
+                      : disk->ops->pread(disk, iov[i].iov_base, iov[i].iov_len, off);
+        if (r < 0)
+            return r;
+        off += iov[i].iov_len;
+    }
+    return 0;
+}
+
+int vmm_disk_preadv(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return rw_vectored(disk, iov, n, off, false);
+}
+
+int vmm_disk_pwritev(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return rw_vectored(disk, iov, n, off, true);
 }
 
 int vmm_disk_flush(struct vmm_disk *disk)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "vmm/vmm.h"
 
@@ -82,6 +83,9 @@ struct vmm_disk_ops {
     void (*close)(struct vmm_disk *disk);
     int (*pread)(struct vmm_disk *disk, void *buf, size_t len, uint64_t off);
     int (*pwrite)(struct vmm_disk *disk, const void *buf, size_t len, uint64_t off);
+    /* Optional vectored forms (one syscall for a scattered request); NULL: pread/pwrite each. */
+    int (*preadv)(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off);
+    int (*pwritev)(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off);
     int (*flush)(struct vmm_disk *disk);
     int (*discard)(struct vmm_disk *disk, uint64_t off, uint64_t len);
     int (*write_zeroes)(struct vmm_disk *disk, uint64_t off, uint64_t len, unsigned flags);
@@ -117,6 +121,11 @@ void vmm_disk_close(struct vmm_disk *disk);
 
 VMM_WUR int vmm_disk_pread(struct vmm_disk *disk, void *buf, size_t len, uint64_t off);
 VMM_WUR int vmm_disk_pwrite(struct vmm_disk *disk, const void *buf, size_t len, uint64_t off);
+/* The same over a scatter list (at most IOV_MAX entries); the total length is range-checked. */
+VMM_WUR int vmm_disk_preadv(struct vmm_disk *disk, const struct iovec *iov, unsigned n,
+                            uint64_t off);
+VMM_WUR int vmm_disk_pwritev(struct vmm_disk *disk, const struct iovec *iov, unsigned n,
+                             uint64_t off);
 /* Makes every completed write durable. */
 VMM_WUR int vmm_disk_flush(struct vmm_disk *disk);
 /* Advisory: the range may read back as zeros or as its old contents afterwards. */

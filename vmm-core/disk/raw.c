@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Raw images: the file (or block device) is the disk, byte for byte. */
 #include <errno.h>
+#include <sys/uio.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -117,6 +118,51 @@ static int raw_pwrite(struct vmm_disk *disk, const void *buf, size_t len, uint64
     return 0;
 }
 
+/*
+ * One preadv/pwritev for the whole list; a short transfer (a signal, the
+ * file shrank, a full disk) finishes element by element with the scalar
+ * paths, which know what to do then.
+ */
+static int raw_rwv(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off,
+                   bool write)
+{
+    struct raw_disk *r = to_raw(disk);
+    ssize_t done;
+    do {
+        done = write ? pwritev(r->fd, iov, (int)n, (off_t)off)
+                     : preadv(r->fd, iov, (int)n, (off_t)off);
+    } while (done < 0 && errno == EINTR);
+    if (done < 0)
+        return -errno;
+    size_t skip = (size_t)done;
+    for (unsigned i = 0; i < n; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            off += iov[i].iov_len;
+            continue;
+        }
+        uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
+        size_t len = iov[i].iov_len - skip;
+        int ret =
+            write ? raw_pwrite(disk, p, len, off + skip) : raw_pread(disk, p, len, off + skip);
+        if (ret < 0)
+            return ret;
+        off += iov[i].iov_len;
+        skip = 0;
+    }
+    return 0;
+}
+
+static int raw_preadv(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return raw_rwv(disk, iov, n, off, false);
+}
+
+static int raw_pwritev(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return raw_rwv(disk, iov, n, off, true);
+}
+
 static int raw_flush(struct vmm_disk *disk)
 {
     if (disk->read_only)
@@ -194,6 +240,8 @@ const struct vmm_disk_ops vmm_disk_raw_ops = {
     .close = raw_close,
     .pread = raw_pread,
     .pwrite = raw_pwrite,
+    .preadv = raw_preadv,
+    .pwritev = raw_pwritev,
     .flush = raw_flush,
     .discard = raw_discard,
     .write_zeroes = raw_write_zeroes,

@@ -216,6 +216,22 @@ static const struct vmm_io_ops debugcon_ops = {.read = debugcon_read, .write = d
 
 /* ---- the chipset ---- */
 
+/*
+ * Without firmware nobody programs the PIIX3's PIRQ routing, so the board
+ * does it the way SeaBIOS would, matching the DSDT's _PRT (arch/x86/acpi.c):
+ * PCI INTx then works for a kernel booted directly (pci=nomsi, drivers
+ * without MSI).
+ */
+static void route_pirqs(struct vmm_pc *pc)
+{
+    if (pc->firmware)
+        return;
+    uint32_t val = 0;
+    for (unsigned pirq = 0; pirq < 4; pirq++)
+        val |= VMM_DIRECT_PIRQ_IRQ(pirq) << (8 * pirq);
+    vmm_pci_bus_config_write(&pc->bus, VMM_PIIX3_SLOT << 3, PIIX3_PIRQRC, 4, val);
+}
+
 /* ISA lines no ISA device model drives, which the PIIX3 may route PCI interrupts to. */
 static const unsigned pci_isa_lines[] = {3, 5, 6, 7, 10, 11};
 
@@ -280,6 +296,7 @@ int vmm_pc_chipset_init(struct vmm_pc *pc, struct vmm_error *err)
             return r;
         }
     }
+    route_pirqs(pc);
     vmm_pci_bus_sync(&pc->bus);
     return 0;
 }
@@ -287,6 +304,7 @@ int vmm_pc_chipset_init(struct vmm_pc *pc, struct vmm_error *err)
 void vmm_pc_chipset_reset(struct vmm_pc *pc)
 {
     vmm_pci_bus_reset(&pc->bus);
+    route_pirqs(pc);
 }
 
 void vmm_pc_chipset_fini(struct vmm_pc *pc)

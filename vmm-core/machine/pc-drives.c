@@ -4,6 +4,7 @@
  * their controller. IDE positions follow the PC convention: hard disks fill
  * the primary channel first, CD-ROMs the secondary one (a lone CD-ROM is
  * the secondary master, where installers and firmware expect it).
+ * Drives with if=virtio become virtio-blk functions (pc-virtio.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,12 +32,12 @@ int vmm_pc_drives_open(struct vmm_pc *pc, const struct vmm_config *cfg, struct v
         const struct vmm_drive_config *d = &cfg->drives[i];
         bool cd = d->media == VMM_MEDIA_CDROM;
         if (d->bus == VMM_DRIVE_VIRTIO) {
-            vmm_error_set(err, -ENOTSUP,
-                          "virtio drives are not available yet: attach %s with if=ide",
-                          d->path ? d->path : "the drive");
-            return -ENOTSUP;
-        }
-        if (++nide > VMM_IDE_CHANNELS * VMM_IDE_UNITS) {
+            if (cd || !d->path) {
+                vmm_error_set(err, -EINVAL,
+                              "a virtio drive is a disk with an image file (CD-ROMs go on IDE)");
+                return -EINVAL;
+            }
+        } else if (++nide > VMM_IDE_CHANNELS * VMM_IDE_UNITS) {
             vmm_error_set(err, -EINVAL, "the IDE controller takes at most %d drives",
                           VMM_IDE_CHANNELS * VMM_IDE_UNITS);
             return -EINVAL;
@@ -93,6 +94,8 @@ int vmm_pc_ide_init(struct vmm_pc *pc, struct vmm_error *err)
     for (unsigned i = 0; i < cfg->ndrives; i++) {
         const struct vmm_drive_config *d = &cfg->drives[i];
         bool cd = d->media == VMM_MEDIA_CDROM;
+        if (d->bus == VMM_DRIVE_VIRTIO)
+            continue; /* pc-virtio.c */
         unsigned pos = cd ? 2 : 0, n;
         for (n = 0; n < 4 && taken[(pos + n) % 4]; n++)
             ;

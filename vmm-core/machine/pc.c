@@ -155,6 +155,7 @@ void vmm_pc_destroy(struct vmm_vm *vm)
     struct vmm_pc *pc = vm->pc;
     if (!pc)
         return;
+    vmm_pc_virtio_fini(pc);
     vmm_pc_chipset_fini(pc);
     vmm_pc_drives_fini(pc);
     vmm_pc_vga_fini(pc);
@@ -233,7 +234,7 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     if (!pc->acpi_pm)
         goto fail;
     if (vmm_pc_chipset_init(pc, err) < 0 || vmm_pc_vga_init(pc, err) < 0 ||
-        vmm_pc_ide_init(pc, err) < 0)
+        vmm_pc_ide_init(pc, err) < 0 || vmm_pc_virtio_init(pc, err) < 0)
         goto fail;
     vmm_pci_bus_sync(&pc->bus);
     if (pc->firmware) {
@@ -241,8 +242,11 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
         if (!pc->fw_cfg || vmm_pc_firmware_map(pc, err) < 0 || vmm_pc_firmware_config(pc, err) < 0)
             goto fail;
     }
-    vm->serial = vmm_serial_create(vm, COM1_PORT, COM1_IRQ, cfg->serial_out_fd, cfg->serial_out_cb,
-                                   cfg->serial_out_opaque, cfg->serial_in_fd, vm->loop, err);
+    /* With a virtio console the serial streams are its (pc-virtio.c); COM1 is there, unwired. */
+    bool com1 = cfg->console != VMM_CONSOLE_VIRTIO;
+    vm->serial = vmm_serial_create(vm, COM1_PORT, COM1_IRQ, com1 ? cfg->serial_out_fd : -1,
+                                   com1 ? cfg->serial_out_cb : NULL, cfg->serial_out_opaque,
+                                   com1 ? cfg->serial_in_fd : -1, vm->loop, err);
     if (!vm->serial)
         goto fail;
 

@@ -8,6 +8,7 @@
  * it in order; pc-chipset.c and pc-firmware.c hold the glue.
  */
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +27,13 @@ struct vmm_device;
 struct vmm_disk;
 struct vmm_ide;
 struct vmm_vga;
+struct vmm_pc_virtio;
+struct vmm_virtio_dev;
+struct vmm_virtio_balloon;
+struct vmm_virtio_input;
+
+#define VMM_PC_MAX_VIRTIO 24
+#define VMM_PC_VIRTIO_FIRST_SLOT 3 /* 0 host bridge, 1 PIIX3, 2 VGA */
 
 struct vmm_pc {
     struct vmm_vm *vm;
@@ -47,6 +55,14 @@ struct vmm_pc {
     /* Drives, opened before /dev/kvm; handed to their controller at realize. */
     struct vmm_disk *disks[VMM_MAX_DRIVES];
     struct vmm_ide *ide;
+
+    /* virtio functions (pc-virtio.c), in slot order from VMM_PC_VIRTIO_FIRST_SLOT. */
+    struct vmm_pc_virtio *virtio[VMM_PC_MAX_VIRTIO];
+    unsigned nvirtio;
+    unsigned next_virtio_slot;
+    struct vmm_virtio_balloon *balloon;
+    struct vmm_virtio_input *vkbd, *vtablet; /* --tablet on */
+    uint32_t ioeventfd_len;                  /* 0 (any width) when KVM allows it, else 2 */
 
     /* Display adapter; VRAM is a KVM slot with dirty logging while BAR0 decodes. */
     struct vmm_vga *vga;
@@ -85,6 +101,23 @@ VMM_WUR int vmm_pc_disks_snapshot_create(struct vmm_pc *pc, const char *name,
 VMM_WUR int vmm_pc_disks_snapshot_delete(struct vmm_pc *pc, const char *name,
                                          struct vmm_error *err);
 void vmm_pc_drives_fini(struct vmm_pc *pc);
+
+/* pc-virtio.c */
+/* Every virtio device the configuration asks for: blk drives, net, rng, console, balloon, input. */
+VMM_WUR int vmm_pc_virtio_init(struct vmm_pc *pc, struct vmm_error *err);
+void vmm_pc_virtio_fini(struct vmm_pc *pc);
+/*
+ * Building one more virtio function: _new() gives the function and its
+ * device lock (for the model's init), _plug() builds the PCI transport
+ * around the initialised model, binds its vectors and notifications to KVM
+ * and puts it in the next free slot. model_fini(model) runs at teardown.
+ * The board owns the function from _new() on, even if _plug() fails.
+ */
+struct vmm_pc_virtio *vmm_pc_virtio_new(struct vmm_pc *pc, const char *name, struct vmm_error *err);
+pthread_mutex_t *vmm_pc_virtio_lock(struct vmm_pc_virtio *f);
+VMM_WUR int vmm_pc_virtio_plug(struct vmm_pc_virtio *f, struct vmm_virtio_dev *vdev,
+                               uint32_t class_code, void *model, void (*model_fini)(void *model),
+                               struct vmm_error *err);
 
 /* pc-display.c */
 VMM_WUR int vmm_pc_vga_init(struct vmm_pc *pc, struct vmm_error *err);

@@ -8,11 +8,13 @@
  * VIRTIO_BLK_F_RO and fail writes with IOERR. One request queue per vCPU
  * (VIRTIO_BLK_F_MQ).
  *
- * I/O is synchronous in this version: a request is read or written through
+ * I/O is synchronous by default: a request is read or written through
  * vmm_disk_* on the notifying thread (a vCPU, or the event loop for an
  * ioeventfd), with the device lock held, and is completed (used ring,
- * interrupt) before the notify returns. FLUSH completes only after
- * vmm_disk_flush() returned, i.e. once every completed write is durable.
+ * interrupt) before the notify returns. With io_threads, reads and writes
+ * go to I/O threads instead (blk-io.c) and complete from there, several
+ * at once. FLUSH completes only after vmm_disk_flush() returned, i.e. once
+ * every completed write is durable.
  */
 
 #include <stdbool.h>
@@ -75,7 +77,20 @@ struct vmm_virtio_blk_opts {
     bool read_only;        /* in addition to a read-only image */
     const char *serial;    /* GET_ID; up to 20 bytes are used; NULL: empty */
     unsigned num_queues;   /* 1..VMM_VIRTIO_MAX_QUEUES; 0 means 1 (the board passes ncpus) */
+    /*
+     * 0: synchronous (every request completes before the notify returns).
+     * N > 0: reads and writes run on N I/O threads, up to
+     * VMM_VIRTIO_BLK_MAX_INFLIGHT at once, and complete (used ring,
+     * interrupt) from those threads, in any order; the other request types
+     * stay synchronous. At most VMM_VIRTIO_BLK_MAX_IO_THREADS.
+     */
+    unsigned io_threads;
 };
+
+#define VMM_VIRTIO_BLK_MAX_INFLIGHT 16
+#define VMM_VIRTIO_BLK_MAX_IO_THREADS 8
+
+struct vmm_virtio_blk_job;
 
 struct vmm_virtio_blk {
     struct vmm_virtio_dev vdev;
@@ -86,6 +101,21 @@ struct vmm_virtio_blk {
     uint8_t config[VIRTIO_BLK_CFG_SIZE];
     struct vmm_virtqueue queues[VMM_VIRTIO_MAX_QUEUES];
     struct vmm_virtq_elem *elem; /* scratch for the request being served */
+    struct iovec *slice;         /* scratch: the data part of its iovec, VMM_VIRTQ_MAX_SEGS */
+
+    /* Asynchronous reads and writes (blk-io.c); all zero when io_threads is 0. */
+    unsigned io_threads;
+    pthread_t threads[VMM_VIRTIO_BLK_MAX_IO_THREADS];
+    struct vmm_virtio_blk_job *jobs;      /* VMM_VIRTIO_BLK_MAX_INFLIGHT */
+    struct vmm_virtio_blk_job *free_jobs; /* under the device lock */
+    unsigned inflight;                    /* under the device lock */
+    uint32_t generation;                  /* bumped by a reset: older jobs complete into nothing */
+    uint64_t starved;                     /* queues that ran out of jobs (bit q), device lock */
+    pthread_cond_t idle;                  /* inflight reached 0 (with the device lock) */
+    pthread_mutex_t io_lock;              /* the submitted list and stop */
+    pthread_cond_t io_cond;
+    struct vmm_virtio_blk_job *submitted, *submitted_tail;
+    bool stop;
 };
 
 /*
@@ -94,6 +124,8 @@ struct vmm_virtio_blk {
  */
 VMM_WUR int vmm_virtio_blk_init(struct vmm_virtio_blk *blk, const struct vmm_virtio_blk_opts *o,
                                 pthread_mutex_t *lock, const struct vmm_guest_mem *mem);
+/* Waits for every in-flight request to complete (tests, teardown). Takes the device lock. */
+void vmm_virtio_blk_drain(struct vmm_virtio_blk *blk);
 void vmm_virtio_blk_fini(struct vmm_virtio_blk *blk);
 
 /* PCI class code for the transport: mass storage, SCSI (what QEMU gives virtio-blk). */

@@ -287,6 +287,13 @@ int vmm_virtq_pop(struct vmm_virtqueue *vq, struct vmm_virtq_elem *elem)
     return 1;
 }
 
+void vmm_virtq_unpop(struct vmm_virtqueue *vq, unsigned n)
+{
+    vq->last_avail = (uint16_t)(vq->last_avail - n);
+    if (vq->budget_left + n >= vq->budget_left)
+        vq->budget_left += n;
+}
+
 void vmm_virtq_push(struct vmm_virtqueue *vq, const struct vmm_virtq_elem *elem, uint64_t written)
 {
     if (!vmm_virtq_ready(vq))

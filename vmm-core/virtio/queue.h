@@ -127,6 +127,14 @@ void vmm_virtq_begin(struct vmm_virtqueue *vq);
 VMM_WUR int vmm_virtq_pop(struct vmm_virtqueue *vq, struct vmm_virtq_elem *elem);
 
 /*
+ * Gives back the last n popped chains that were not pushed (a device that
+ * found it cannot use them yet, e.g. a frame that does not fit in what is
+ * available): they are popped again next time. n at most the chains popped
+ * since the last push.
+ */
+void vmm_virtq_unpop(struct vmm_virtqueue *vq, unsigned n);
+
+/*
  * Returns a chain as used with `written` bytes written into its writable
  * part (clamped to in_len). The element is stored before used->idx moves
  * (release ordering).

@@ -71,7 +71,7 @@ void vmm_virtio_dev_enable_queue(struct vmm_virtio_dev *vdev, unsigned q)
     (void)!vmm_virtq_enable(vq);
 }
 
-static bool live(const struct vmm_virtio_dev *vdev)
+bool vmm_virtio_dev_live(const struct vmm_virtio_dev *vdev)
 {
     return (vdev->status & VIRTIO_STATUS_DRIVER_OK) && (vdev->status & VIRTIO_STATUS_FEATURES_OK) &&
            !(vdev->status & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED));
@@ -79,7 +79,7 @@ static bool live(const struct vmm_virtio_dev *vdev)
 
 bool vmm_virtio_dev_notify(struct vmm_virtio_dev *vdev, unsigned q)
 {
-    if (q >= vdev->num_queues || !live(vdev) || !vmm_virtq_ready(&vdev->queues[q]))
+    if (q >= vdev->num_queues || !vmm_virtio_dev_live(vdev) || !vmm_virtq_ready(&vdev->queues[q]))
         return false;
     return vdev->ops->queue_notify(vdev, q);
 }

@@ -41,6 +41,8 @@
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_BALLOON 5
+#define VIRTIO_ID_INPUT 18
 
 #define VIRTIO_MSI_NO_VECTOR 0xffff
 #define VMM_VIRTIO_MAX_QUEUES 64
@@ -125,6 +127,9 @@ void vmm_virtio_dev_reset(struct vmm_virtio_dev *vdev);
  * features into the queue and enables it (NEEDS_RESET on bad rings).
  */
 void vmm_virtio_dev_enable_queue(struct vmm_virtio_dev *vdev, unsigned q);
+
+/* DRIVER_OK and FEATURES_OK set, neither NEEDS_RESET nor FAILED: the device may use its queues. */
+bool vmm_virtio_dev_live(const struct vmm_virtio_dev *vdev);
 
 /*
  * Runs the device for queue q if the device is live (DRIVER_OK, no

@@ -193,7 +193,13 @@ unsigned vmm_e820_build(const struct vmm_guest_mem *mem, struct vmm_e820_entry *
 #define VMM_ACPI_PM_TMR 0x608  /* PM_TMR_BLK, 4 bytes, 24-bit 3.579545 MHz */
 #define VMM_ACPI_SCI_IRQ 9
 #define VMM_ACPI_SLP_TYP_S5 5 /* the DSDT's \_S5 package says this */
-#define VMM_RESET_PORT 0xCF9  /* FADT RESET_REG: write VMM_RESET_VALUE */
+/*
+ * PCI INTx when a kernel is booted without firmware: the board programs the
+ * PIIX3 so PIRQ A..D reach these ISA IRQs, and the DSDT's _PRT says the
+ * same for every slot and pin (pin p of slot s drives PIRQ[(s + p - 1) mod 4]).
+ */
+#define VMM_DIRECT_PIRQ_IRQ(pirq) ((pirq) < 2 ? 10u : 11u) /* PIRQA, B: 10; C, D: 11 */
+#define VMM_RESET_PORT 0xCF9 /* FADT RESET_REG: write VMM_RESET_VALUE */
 #define VMM_RESET_VALUE 0x06
 
 /* Writes the MP floating pointer + configuration table (ncpus, IOAPIC, ISA IRQs). */

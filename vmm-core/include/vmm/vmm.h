@@ -32,6 +32,18 @@ struct vmm_drive_config {
 
 #define VMM_MAX_DRIVES 8
 
+/* A host -> guest TCP port forward of user networking. */
+struct vmm_net_forward {
+    uint32_t host_addr; /* IPv4, host byte order (0x7f000001 = 127.0.0.1; 0 = any) */
+    uint16_t host_port;
+    uint16_t guest_port;
+};
+
+#define VMM_MAX_NET_FORWARDS 16
+
+/* Where the guest's console (kernel console=) is expected. */
+enum vmm_console { VMM_CONSOLE_SERIAL, VMM_CONSOLE_VIRTIO };
+
 struct vmm_config {
     uint64_t mem_mib;
     unsigned ncpus;
@@ -73,6 +85,19 @@ struct vmm_config {
      * disks' qcow2 internal snapshot taken with the state (same name).
      */
     const char *restore_from;
+    /*
+     * virtio devices besides the drives (drives with bus VMM_DRIVE_VIRTIO are
+     * virtio-blk functions). vmm_config_init() turns rng and tablet on.
+     */
+    bool rng;       /* virtio-rng, fed from the host's getrandom() */
+    bool net_user;  /* a virtio-net card on user-mode networking (NAT, DHCP, DNS) */
+    uint8_t mac[6]; /* its MAC; all zero: 52:54:00:12:34:56 */
+    struct vmm_net_forward net_forwards[VMM_MAX_NET_FORWARDS];
+    unsigned net_nforwards;
+    uint64_t balloon_mib;     /* 0: no balloon; else a virtio-balloon asking for this much back */
+    bool balloon;             /* a virtio-balloon device (balloon_mib is its initial target) */
+    enum vmm_console console; /* VIRTIO: a virtio-console port (hvc0) on the serial streams */
+    bool tablet;              /* virtio-input keyboard + absolute tablet */
 };
 
 /* A guest writes a status to this port (any width) to end the VM with it. */
@@ -195,6 +220,20 @@ VMM_WUR int vmm_vm_snapshot_take(struct vmm_vm *vm, const char *name, const char
                                  struct vmm_save_stats *stats, struct vmm_error *err);
 /* Deletes the disks' internal snapshot `name` through the open handles (missing: no error). */
 VMM_WUR int vmm_vm_snapshot_delete(struct vmm_vm *vm, const char *name, struct vmm_error *err);
+
+/*
+ * The memory balloon (vmm_config.balloon): ask the guest to hand `mib` MiB
+ * back to the host (0 gives it all back to the guest). -ENODEV without a
+ * balloon, -EINVAL for more than the machine has. Any thread.
+ */
+struct vmm_balloon_info {
+    uint64_t target_mib;   /* what the host asks for */
+    uint64_t actual_mib;   /* what the guest driver says it holds */
+    uint64_t released_mib; /* pages released to the host (madvise) since reset */
+};
+
+VMM_WUR int vmm_balloon_set_target(struct vmm_vm *vm, uint64_t mib);
+VMM_WUR int vmm_balloon_query(struct vmm_vm *vm, struct vmm_balloon_info *info);
 
 /* Presses the ACPI power button: the guest decides how to shut down. */
 VMM_WUR int vmm_vm_power_button(struct vmm_vm *vm);
