@@ -87,8 +87,11 @@ CASES = [
     dict(name="lab-terrarium-virtio-blk", vmm="terrarium", guest="busybox", cpus=2, mem=512,
          action="test", test="virtio-blk", quiet=True, ci=True),
     # The same without MSI (pci=nomsi): INTx through the PIIX3 PIRQ routing and the DSDT's _PRT.
+    # By hand only for now: in one CI run it wedged the lab's own kernel (soft lockups on both
+    # lab CPUs), as a 2-vCPU firmware boot did once — suspected: a level-triggered interrupt
+    # re-injected in a loop inside the lab's KVM. Under investigation.
     dict(name="lab-terrarium-virtio-intx", vmm="terrarium", guest="busybox", cpus=2, mem=512,
-         action="test", test="virtio-blk", intx=True, append="pci=nomsi", quiet=True, ci=True),
+         action="test", test="virtio-blk", intx=True, append="pci=nomsi", quiet=True, ci=False),
     dict(name="lab-terrarium-virtio-net", vmm="terrarium", guest="busybox", cpus=1, mem=512,
          action="test", test="virtio-net", quiet=True, ci=True),
     dict(name="lab-terrarium-virtio-console", vmm="terrarium", guest="busybox", cpus=1, mem=512,
