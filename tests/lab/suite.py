@@ -84,7 +84,9 @@ CASES = [
     dict(name="lab-terrarium-di-iso", vmm="terrarium", guest="di-iso", cpus=1, mem=1024,
          ci=True),
     # virtio on real guests (tests/lab/mk-initramfs.py TESTS for the guest side).
-    dict(name="lab-terrarium-virtio-blk", vmm="terrarium", guest="busybox", cpus=2, mem=512,
+    # One vCPU, like the PC CD case: a 2-vCPU run stalled inside the lab's KVM once (issue 3's
+    # open stall); the 2-vCPU paths stay covered by the busybox and reboot cases.
+    dict(name="lab-terrarium-virtio-blk", vmm="terrarium", guest="busybox", cpus=1, mem=512,
          action="test", test="virtio-blk", quiet=True, ci=True),
     # The same without MSI (pci=nomsi): INTx through the PIIX3 PIRQ routing and the DSDT's _PRT.
     # By hand only for now: in one CI run it wedged the lab's own kernel (soft lockups on both
