@@ -134,6 +134,23 @@ int script_add_keys_on_serial(struct script *s, const char *spec)
     return r;
 }
 
+int script_add_shot_on_serial(struct script *s, const char *spec)
+{
+    const char *arrow = strstr(spec, "=>");
+    size_t n = arrow ? (size_t)(arrow - spec) : 0;
+    if (s->nsteps == SCRIPT_MAX_STEPS || !arrow || n == 0 || n >= sizeof(s->steps[0].when) ||
+        !arrow[2]) {
+        fprintf(stderr, "terrarium-run: --screenshot-on-serial takes TEXT=>FILE, not '%s'\n", spec);
+        return -1;
+    }
+    struct key_step *st = &s->steps[s->nsteps++];
+    memset(st, 0, sizeof(*st));
+    memcpy(st->when, spec, n);
+    st->on_serial = true;
+    st->shot = arrow + 2;
+    return 0;
+}
+
 bool script_wants_serial(const struct script *s)
 {
     for (unsigned i = 0; i < s->nsteps; i++)
@@ -292,8 +309,13 @@ static void *script_main(void *arg)
         while (next < s->nsteps &&
                (s->steps[next].on_serial ? atomic_load(&s->steps[next].seen)
                 : s->steps[next].when[0] ? strstr(text, s->steps[next].when) != NULL
-                                         : since(&t0) >= s->steps[next].at_s))
-            type_step(vm, &s->steps[next++]);
+                                         : since(&t0) >= s->steps[next].at_s)) {
+            const struct key_step *st = &s->steps[next++];
+            if (st->shot && s->write_shot)
+                s->write_shot(vm, st->shot);
+            else
+                type_step(vm, st);
+        }
         if (s->text_dump || s->expect) {
             if (s->expect && strstr(text, s->expect)) {
                 s->expect_result = 0;

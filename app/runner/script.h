@@ -29,6 +29,7 @@ struct key_step {
     char when[128]; /* or: once this shows on the text screen ... */
     bool on_serial; /* ... or on COM1's output */
     _Atomic bool seen;
+    const char *shot; /* a screenshot to this PNG instead of keys (--screenshot-on-serial) */
     unsigned nkeys;
     struct key_event keys[SCRIPT_MAX_KEYS];
 };
@@ -40,6 +41,8 @@ struct script {
     const char *expect;    /* stop once this shows on the text screen */
     unsigned expect_timeout_s;
     int expect_result; /* 0 seen, 3 timed out, -1 not decided */
+    /* Writes the screen to a PNG; set by the runner for shot steps (headless only). */
+    void (*write_shot)(struct vmm_vm *vm, const char *path);
 };
 
 /*
@@ -56,6 +59,8 @@ int script_add_keys_on_serial(struct script *s, const char *spec);
 /* A vmm_serial_out_fn: scans COM1's output for the awaited texts. opaque = the script. */
 void script_serial_out(void *opaque, const uint8_t *buf, size_t len);
 bool script_wants_serial(const struct script *s);
+/* "TEXT=>FILE": the screen written to FILE (PNG) once TEXT comes out of COM1. */
+int script_add_shot_on_serial(struct script *s, const char *spec);
 
 /* Starts the script's thread (keys, dump, expectation); false if it has nothing to do. */
 bool script_start(struct script *s, struct vmm_vm *vm);

@@ -91,6 +91,9 @@ static void usage(FILE *f)
                "                       and text=LITERAL items (repeatable)\n"
                "  --keys-when TEXT=>KEYS  type KEYS once TEXT shows on the text screen\n"
                "  --keys-on-serial TEXT=>KEYS  type KEYS once TEXT comes out of COM1\n"
+               "  --screenshot-on-serial TEXT=>FILE\n"
+               "                       write the screen to FILE (PNG) once TEXT comes out\n"
+               "                       of COM1 (headless)\n"
                "  --expect-screen STR  stop the machine with status 0 once STR shows on its\n"
                "                       text screen; status 3 if it has not after\n"
                "  --expect-timeout S   seconds (default 60)\n"
@@ -439,6 +442,7 @@ int main(int argc, char **argv)
         OPT_KEYS_AT,
         OPT_KEYS_WHEN,
         OPT_KEYS_ON_SERIAL,
+        OPT_SHOT_ON_SERIAL,
         OPT_DISPLAY,
         OPT_SCREENSHOT,
         OPT_SCREENSHOT_AT,
@@ -479,6 +483,7 @@ int main(int argc, char **argv)
         {"keys-at", required_argument, NULL, OPT_KEYS_AT},
         {"keys-when", required_argument, NULL, OPT_KEYS_WHEN},
         {"keys-on-serial", required_argument, NULL, OPT_KEYS_ON_SERIAL},
+        {"screenshot-on-serial", required_argument, NULL, OPT_SHOT_ON_SERIAL},
         {"display", required_argument, NULL, OPT_DISPLAY},
         {"screenshot", required_argument, NULL, OPT_SCREENSHOT},
         {"screenshot-at", required_argument, NULL, OPT_SCREENSHOT_AT},
@@ -671,6 +676,11 @@ int main(int argc, char **argv)
             if (script_add_keys_on_serial(&script, optarg) < 0)
                 return 2;
             break;
+        case OPT_SHOT_ON_SERIAL:
+            if (script_add_shot_on_serial(&script, optarg) < 0)
+                return 2;
+            script.write_shot = write_screenshot;
+            break;
         case OPT_DISPLAY:
             if (strcmp(optarg, "sdl") == 0)
                 display = 1;
@@ -749,6 +759,12 @@ int main(int argc, char **argv)
         return 2;
     }
 #endif
+    if (script.write_shot && (!cfg.vga || display == 1 || shots.n)) {
+        /* The script's thread reads the display: nobody else may own its frame clock. */
+        fprintf(stderr, "terrarium-run: --screenshot-on-serial needs a display adapter and "
+                        "--display none, without --screenshot-at\n");
+        return 2;
+    }
     vmm_log_set_level(verbose);
     /* For tests of the error paths; users never need it. */
     cfg.kvm_device = getenv("TERRARIUM_KVM_DEVICE");

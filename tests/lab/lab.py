@@ -39,6 +39,7 @@ import newc  # noqa: E402
 EXIT_SKIP = 77
 EXIT_TIMEOUT = 124
 EXIT_LAB_FAILED = 125
+EXIT_STALLED = 126  # the lab stopped making progress (see _boot's stall_timeout)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_WORK_DIR = os.path.join(REPO, "build", "lab")
@@ -313,8 +314,12 @@ def lab_command(kernel, initramfs, run_dir, smp=LAB_SMP, mem=LAB_MEM):
 
 
 def run(cmd, timeout=600, work_dir=DEFAULT_WORK_DIR, env=(), cwd=None, quiet=False,
-        out=None, smp=LAB_SMP, mem=LAB_MEM):
+        out=None, smp=LAB_SMP, mem=LAB_MEM, stall_timeout=None, progress=b""):
     """Runs cmd (a list) in the lab. Returns (exit status, run directory).
+    With stall_timeout, a lab whose console shows no line containing `progress` (any
+    output when empty) for that long after it booted is killed, and the status is
+    EXIT_STALLED: the command must print such a line at least that often. (A hung lab
+    kernel still prints its own soft-lockup warnings, hence the marker.)
     Raises Skip when the lab can't be built here."""
     out = out or sys.stdout
     log = lambda msg: print(msg, file=out, flush=True)  # noqa: E731
@@ -347,9 +352,12 @@ def run(cmd, timeout=600, work_dir=DEFAULT_WORK_DIR, env=(), cwd=None, quiet=Fal
         with open(os.path.join(run_dir, "qemu-cmdline"), "w") as f:
             f.write(" ".join(shlex.quote(a) for a in argv) + "\n")
         log(f"[lab] starting: {len(cmd) and cmd[0]} (timeout {timeout} s, run dir {run_dir})")
-        rc = _boot(argv, run_dir, timeout, quiet, out)
+        rc = _boot(argv, run_dir, timeout, quiet, out, stall_timeout=stall_timeout,
+                   progress=progress)
         if rc == "timeout":
             return EXIT_TIMEOUT, run_dir
+        if rc == "stalled":
+            return EXIT_STALLED, run_dir
         if rc == "noboot":
             return EXIT_LAB_FAILED, run_dir
         status_file = os.path.join(run_dir, "status")
@@ -376,15 +384,17 @@ def _die_with_parent():
         pass
 
 
-def _boot(argv, run_dir, timeout, quiet, out, boot_timeout=BOOT_TIMEOUT):
-    """Runs the lab's QEMU, teeing its console; returns its exit status, or "timeout" or
-    "noboot".
+def _boot(argv, run_dir, timeout, quiet, out, boot_timeout=BOOT_TIMEOUT, stall_timeout=None,
+          progress=b""):
+    """Runs the lab's QEMU, teeing its console; returns its exit status, or "timeout",
+    "noboot" or "stalled".
     A lab that hasn't reached its init's "ready" line within boot_timeout seconds is
     broken (bad CPU model, kernel, modules): it is killed then, not at the full timeout."""
     t0 = time.monotonic()
     deadline = t0 + timeout
     boot_deadline = t0 + min(boot_timeout, timeout)
     booted = False
+    last_output = t0
     seen = b""
     console = open(os.path.join(run_dir, "console.log"), "wb")
     # QEMU stays in our process group (meson kills a timed-out test's group) and
@@ -405,6 +415,11 @@ def _boot(argv, run_dir, timeout, quiet, out, boot_timeout=BOOT_TIMEOUT):
                        f"and was killed")
                 result = "noboot"
                 break
+            if booted and stall_timeout and now - last_output >= stall_timeout:
+                why = (f"the lab stalled: no progress on its console for {stall_timeout:.0f} s "
+                       f"(both lab CPUs stuck?); it was killed")
+                result = "stalled"
+                break
             limit = deadline if booted else boot_deadline
             r, _, _ = select.select([fd], [], [], max(0.0, min(limit - now, 1.0)))
             if not r:
@@ -412,6 +427,8 @@ def _boot(argv, run_dir, timeout, quiet, out, boot_timeout=BOOT_TIMEOUT):
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
+            if progress in chunk:
+                last_output = time.monotonic()
             if not booted:
                 seen = (seen + chunk)[-4096:]
                 booted = b"[lab] ready" in seen or b"[lab] FATAL" in seen

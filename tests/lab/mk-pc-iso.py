@@ -14,6 +14,7 @@ a PC's devices and prints what the guest found, as KEY=value markers:
     FB=<fb0 name>                   (bochs-drm's framebuffer)
     TYPE-NOW                        (a shell listens on the VGA console, tty1)
     TYPED=<what the command typed by the host over PS/2 wrote>
+    SCREEN-READY                    (the typed command is on the screen; 3 s to take a shot)
     PWRBTN-WAITING                  (the host should press the power button now)
     PWRBTN=<ff_pwr_btn count>       then `poweroff -f` (ACPI S5)
 
@@ -78,6 +79,8 @@ echo "TYPE-NOW"
 i=0
 while [ ! -s /tmp/typed ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done
 echo "TYPED=$(cat /tmp/typed 2>/dev/null)"
+echo "SCREEN-READY"
+sleep 3
 echo "PWRBTN-WAITING"
 n=0
 i=0
