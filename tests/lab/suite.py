@@ -689,6 +689,9 @@ def check(name, batch, work_dir):
         st = batch.get("lab_status")
         print(f"lab ran {batch.get('lab_seconds', '?')} s, kvm: {batch.get('kvm', '?')}, "
               f"batch status {st}; console: {batch.get('run_dir')}/console.log")
+        for stall in batch.get("stalls", []):
+            print(f"note: a lab start stalled during {stall['during']} ({stall['run_dir']}/"
+                  f"console.log); {len(stall['rerun'])} case(s) ran again in a new one")
         if st != 0:
             print(f"FAIL: the lab batch ended with status {st}")
             print(tail(os.path.join(batch.get("run_dir", ""), "console.log"), 60))
