@@ -159,6 +159,33 @@ if os.geteuid() == 0 and os.path.exists("/dev/kvm") and (os.stat("/dev/kvm").st_
 else:
     skipped.append("no-permission case (needs root and a /dev/kvm closed to others)")
 
+# A disk image another machine is using: refused with one sentence, the other run unharmed.
+if kvm_usable():
+    idle = os.path.join(work, "idle.elf")
+    idle_code = bytes([0xFA, 0xF4, 0xEB, 0xFD])  # cli; hlt; jmp $-2
+    idle_len = 12 + 20 + len(idle_code)
+    with open(idle, "wb") as f:
+        f.write(hdr + struct.pack("<IIIII", 0x100000, 0x100000, 0x100000 + idle_len, 0,
+                                  0x100000 + 32) + idle_code)
+    disk = os.path.join(work, "shared.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    holder = subprocess.Popen([runner, "--kernel", idle, "--disk", disk, "--serial", "none"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    import time
+    time.sleep(1.5)
+    case("disk image in use by another machine", ["--kernel", mb, "--disk", disk], 1,
+         "in use", "shared.img")
+    alive = holder.poll() is None
+    holder.terminate()
+    holder.wait(timeout=20)
+    ran += 1
+    print(f"{'ok  ' if alive else 'FAIL'} the machine using the disk kept running")
+    failures += 0 if alive else 1
+else:
+    skipped.append("disk-in-use case (no usable /dev/kvm)")
+
 # and the good path, for contrast: the tiny kernel exits with status 7 through the test port
 if kvm_usable():
     ran += 1

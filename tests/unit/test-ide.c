@@ -597,10 +597,12 @@ static void test_ata_errors(void)
         CHECK_EQ(inb(&f, 0, ATA_REG_STATUS), ATA_SR_DRDY | ATA_SR_DSC | ATA_SR_ERR);
         CHECK_EQ(inb(&f, 0, ATA_REG_ERROR), ATA_ER_ABRT);
     }
-    /* A read-only disk refuses writes. */
-    CHECK_EQ(
-        vmm_ide_attach(f.ide, 1, 1, VMM_IDE_DISK, open_image(f.disk_path, VMM_DISK_RDONLY), NULL),
-        0);
+    /* A read-only disk refuses writes (an image of its own: the one at 0:0 is open for
+     * writing, and an image has one writer or readers, never both). */
+    char ro_path[64];
+    int ro_fd = make_image(ro_path, DISK_SECTORS * 512ULL, DISK_SECTORS * 512ULL, pat);
+    CHECK_EQ(vmm_ide_attach(f.ide, 1, 1, VMM_IDE_DISK, open_image(ro_path, VMM_DISK_RDONLY), NULL),
+             0);
     outb(&f, 1, ATA_REG_DEVICE, 0xf0);
     outb(&f, 1, ATA_REG_NSECT, 1);
     outb(&f, 1, ATA_REG_LBAL, 0);
@@ -641,6 +643,8 @@ static void test_ata_errors(void)
     CHECK_EQ(pio_in(&f, 0, buf, sizeof(buf), 512, NULL), 512);
     CHECK(pattern_at(buf, 0, 512, pat));
     teardown(&f);
+    close(ro_fd);
+    unlink(ro_path);
 }
 
 static void test_ata_misc(void)

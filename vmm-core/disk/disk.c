@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "disk/disk.h"
@@ -66,7 +67,30 @@ struct vmm_disk *vmm_disk_open_chain(const char *path, unsigned flags, int depth
     }
     disk->ops = ops;
     disk->flags = flags;
+    /* The files of the chain being opened on this thread: a backing file that is one of
+     * its own descendants loops (told apart from an image locked by someone else). */
+    static __thread struct {
+        dev_t dev;
+        ino_t ino;
+    } opening[VMM_DISK_MAX_CHAIN];
+    static __thread unsigned nopening;
+    struct stat st;
+    bool known = stat(path, &st) == 0 && nopening < VMM_DISK_MAX_CHAIN;
+    for (unsigned i = 0; known && i < nopening; i++) {
+        if (opening[i].dev == st.st_dev && opening[i].ino == st.st_ino) {
+            vmm_error_set(err, -ELOOP, "The backing chain loops back on itself (at %s).", path);
+            free(disk);
+            return NULL;
+        }
+    }
+    if (known) {
+        opening[nopening].dev = st.st_dev;
+        opening[nopening].ino = st.st_ino;
+        nopening++;
+    }
     int r = ops->open(disk, path, depth, err);
+    if (known)
+        nopening--;
     if (r < 0) {
         free(disk);
         return NULL;

@@ -108,6 +108,11 @@ struct vmm_disk {
     bool read_only; /* read and written with __atomic builtins: drivers may set it during I/O */
 };
 
+/* Takes the image's lock on fd, opened for it: exclusive when write, shared otherwise.
+ * -EBUSY with a sentence when another open of the file conflicts; 0 on filesystems
+ * without locks. */
+int vmm_disk_lock_fd(int fd, bool write, const char *path, struct vmm_error *err);
+
 extern const struct vmm_disk_ops vmm_disk_raw_ops;
 extern const struct vmm_disk_ops vmm_disk_qcow2_ops;
 

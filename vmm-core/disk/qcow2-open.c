@@ -705,6 +705,9 @@ int qcow2_open(struct vmm_disk *disk, const char *path, int depth, struct vmm_er
                       ro ? "" : " for writing", strerror(-r));
         goto fail;
     }
+    r = vmm_disk_lock_fd(q->fd, !ro, path, err);
+    if (r < 0)
+        goto fail;
     if (fstat(q->fd, &st) < 0) {
         r = -errno;
         vmm_error_set(err, r, "Cannot examine the disk image %s: %s.", path, strerror(-r));

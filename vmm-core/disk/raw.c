@@ -37,6 +37,11 @@ static int raw_open(struct vmm_disk *disk, const char *path, int depth, struct v
                       ro ? "" : " for writing", strerror(e));
         return -e;
     }
+    int lr = vmm_disk_lock_fd(r->fd, !ro, path, err);
+    if (lr < 0) {
+        close(r->fd);
+        return lr;
+    }
     if (fstat(r->fd, &st) < 0) {
         int e = errno;
         vmm_error_set(err, -e, "Cannot examine the disk image %s: %s.", path, strerror(e));
