@@ -7,7 +7,7 @@
 #include <glib/gstdio.h>
 
 #include "trm-error.h"
-#include "trm-machine-store.h"
+#include "trm-machine-store-private.h"
 #include "trm-snapshot-tree.h"
 
 struct _TrmMachineStore {
@@ -111,10 +111,16 @@ TrmMachine *trm_machine_store_create(TrmMachineStore *self, const char *name, GE
     g_autofree char *dir = g_build_filename(self->root, uuid, NULL);
     g_autoptr(TrmMachine) m = trm_machine_new(dir, uuid);
     trm_machine_set_name(m, name);
+    trm_machine_new_mac(m);
     if (!trm_machine_save(m, error))
         return NULL;
     g_list_store_insert_sorted(self->machines, m, compare_machines, NULL);
     return m;
+}
+
+void trm_machine_store_add(TrmMachineStore *self, TrmMachine *machine)
+{
+    g_list_store_insert_sorted(self->machines, machine, compare_machines, NULL);
 }
 
 gboolean trm_machine_store_save(TrmMachineStore *self, TrmMachine *machine, GError **error)

@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "trm-disk.h"
 #include "trm-machine.h"
 
 G_BEGIN_DECLS
@@ -31,6 +32,21 @@ gboolean trm_machine_store_save(TrmMachineStore *self, TrmMachine *machine, GErr
  */
 gboolean trm_machine_store_delete(TrmMachineStore *self, TrmMachine *machine, gboolean delete_disks,
                                   GError **error);
+/*
+ * A new machine from a snapshot of source (trm-machine-clone.c): new UUID,
+ * "<name> (clone)", new MAC; each writable disk becomes a new qcow2 image in
+ * the clone's folder holding the disk as it was in the snapshot (source may
+ * be running); CD/DVD images and read-only disks are shared. The clone boots
+ * cold from those disks, and keeps the snapshot as its own (with its RAM
+ * state, if any) to restore. Copies in a thread; progress 0..1 reaches the
+ * caller's main context. finish: the new machine, saved and in the model.
+ */
+void trm_machine_store_clone_async(TrmMachineStore *self, TrmMachine *source,
+                                   const char *snapshot_id, GCancellable *cancellable,
+                                   TrmDiskProgressFunc progress, gpointer progress_data,
+                                   GAsyncReadyCallback cb, gpointer user_data);
+TrmMachine *trm_machine_store_clone_finish(TrmMachineStore *self, GAsyncResult *res,
+                                           GError **error);
 char *trm_machine_store_dup_kept_disks_dir(TrmMachineStore *self);
 /* Whether the drive lives in the machine's own directory (created with it). */
 gboolean trm_machine_drive_is_owned(TrmMachine *machine, guint i);

@@ -30,6 +30,9 @@ struct _TrmMachine {
     guint memory_mib;
     guint cpus;
     gboolean live;
+    gboolean try_mode;
+    gboolean has_mac;
+    guint8 mac[6];
     TrmBootKind boot;
     char *kernel;
     char *initrd;
@@ -330,9 +333,15 @@ gboolean trm_machine_load_from_data(TrmMachine *self, const char *data, gsize le
         return FALSE;
     if (!read_uint(kf, GROUP_MACHINE, "Cpus", 1, TRM_MAX_CPUS, &cpus, error))
         return FALSE;
-    gboolean live;
+    gboolean live, try_mode;
     if (!read_bool(kf, GROUP_MACHINE, "Live", &live, error))
         return FALSE;
+    if (!read_bool(kf, GROUP_MACHINE, "TryMode", &try_mode, error))
+        return FALSE;
+    guint8 mac[6];
+    g_autofree char *mac_text = read_opt_string(kf, GROUP_NETWORK, "Mac");
+    if (mac_text && !trm_machine_parse_mac(mac_text, mac))
+        return broken(error, _("the MAC address is not of the form 52:54:00:12:34:56"));
 
     TrmBootKind boot = TRM_BOOT_FIRMWARE;
     g_autofree char *fw = read_opt_string(kf, GROUP_BOOT, "Firmware");
@@ -375,6 +384,10 @@ gboolean trm_machine_load_from_data(TrmMachine *self, const char *data, gsize le
     self->memory_mib = mem;
     self->cpus = cpus;
     self->live = live;
+    self->try_mode = try_mode;
+    self->has_mac = mac_text != NULL;
+    if (mac_text)
+        memcpy(self->mac, mac, sizeof(mac));
     self->boot = boot;
     set_str(&self->kernel, boot == TRM_BOOT_KERNEL ? kernel : NULL);
     set_str(&self->initrd, boot == TRM_BOOT_KERNEL ? initrd : NULL);
@@ -396,6 +409,12 @@ char *trm_machine_to_data(TrmMachine *self, gsize *len)
     g_key_file_set_uint64(kf, GROUP_MACHINE, "MemoryMiB", self->memory_mib);
     g_key_file_set_uint64(kf, GROUP_MACHINE, "Cpus", self->cpus);
     g_key_file_set_boolean(kf, GROUP_MACHINE, "Live", self->live);
+    if (self->try_mode)
+        g_key_file_set_boolean(kf, GROUP_MACHINE, "TryMode", TRUE);
+    if (self->has_mac) {
+        g_autofree char *mac = trm_machine_dup_mac_string(self);
+        g_key_file_set_string(kf, GROUP_NETWORK, "Mac", mac);
+    }
     g_key_file_set_string(kf, GROUP_BOOT, "Firmware",
                           self->boot == TRM_BOOT_KERNEL ? "kernel" : "bios");
     if (self->kernel)
@@ -555,6 +574,58 @@ gboolean trm_machine_get_live(TrmMachine *self)
 void trm_machine_set_live(TrmMachine *self, gboolean live)
 {
     self->live = live;
+}
+
+gboolean trm_machine_get_try_mode(TrmMachine *self)
+{
+    return self->try_mode;
+}
+
+void trm_machine_set_try_mode(TrmMachine *self, gboolean try_mode)
+{
+    self->try_mode = try_mode;
+}
+
+gboolean trm_machine_parse_mac(const char *text, guint8 mac[6])
+{
+    guint8 out[6];
+    for (int i = 0; i < 6; i++) {
+        const char *p = text + i * 3;
+        if (!g_ascii_isxdigit(p[0]) || !g_ascii_isxdigit(p[1]) || p[2] != (i < 5 ? ':' : '\0'))
+            return FALSE;
+        out[i] = (guint8)(g_ascii_xdigit_value(p[0]) << 4 | g_ascii_xdigit_value(p[1]));
+    }
+    /* A card's own address: unicast, never all zeros. */
+    if ((out[0] & 1) || !(out[0] | out[1] | out[2] | out[3] | out[4] | out[5]))
+        return FALSE;
+    memcpy(mac, out, sizeof(out));
+    return TRUE;
+}
+
+gboolean trm_machine_get_mac(TrmMachine *self, guint8 mac[6])
+{
+    if (self->has_mac)
+        memcpy(mac, self->mac, sizeof(self->mac));
+    return self->has_mac;
+}
+
+char *trm_machine_dup_mac_string(TrmMachine *self)
+{
+    if (!self->has_mac)
+        return NULL;
+    const guint8 *m = self->mac;
+    return g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+void trm_machine_new_mac(TrmMachine *self)
+{
+    /* QEMU's 52:54:00 prefix (locally administered, unicast), three random bytes. */
+    guint32 r = g_random_int();
+    guint8 mac[6] = {0x52, 0x54, 0x00, (guint8)(r >> 16), (guint8)(r >> 8), (guint8)r};
+    if (self->has_mac && !memcmp(mac, self->mac, sizeof(mac)))
+        mac[5] ^= 1;
+    memcpy(self->mac, mac, sizeof(mac));
+    self->has_mac = TRUE;
 }
 
 TrmBootKind trm_machine_get_boot(TrmMachine *self)

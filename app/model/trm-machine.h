@@ -69,6 +69,16 @@ guint trm_machine_get_cpus(TrmMachine *self);
 void trm_machine_set_cpus(TrmMachine *self, guint cpus);
 gboolean trm_machine_get_live(TrmMachine *self);
 void trm_machine_set_live(TrmMachine *self, gboolean live);
+/* Try mode: every start runs the writable disks through throwaway overlays (TryMode=true). */
+gboolean trm_machine_get_try_mode(TrmMachine *self);
+void trm_machine_set_try_mode(TrmMachine *self, gboolean try_mode);
+/* The network card's MAC ([Network] Mac); FALSE when the machine has none of its own. */
+gboolean trm_machine_get_mac(TrmMachine *self, guint8 mac[6]);
+char *trm_machine_dup_mac_string(TrmMachine *self);
+/* Gives the machine a new random MAC (52:54:00:xx:xx:xx), different from its old one. */
+void trm_machine_new_mac(TrmMachine *self);
+/* "52:54:00:12:34:56" (unicast, not all zero); FALSE for anything else. */
+gboolean trm_machine_parse_mac(const char *text, guint8 mac[6]);
 
 TrmBootKind trm_machine_get_boot(TrmMachine *self);
 const char *trm_machine_get_kernel(TrmMachine *self);

@@ -60,7 +60,12 @@ static void usage(FILE *f)
                "  --cdrom FILE         an ISO image in the CD-ROM drive\n"
                "  --disk FILE          a hard disk image (raw, or qcow2 if named *.qcow2)\n"
                "  --drive file=PATH[,if=ide|virtio][,media=disk|cdrom][,format=raw|qcow2]\n"
-               "        [,readonly=on] a drive, spelled out (repeatable); if=virtio: virtio-blk\n"
+               "        [,readonly=on][,snapshot=on] a drive, spelled out (repeatable);\n"
+               "                       if=virtio: virtio-blk; snapshot=on: try mode for it\n"
+               "  --try                try mode for every disk: writes go to a throwaway qcow2\n"
+               "                       overlay (in $TMPDIR, else /var/tmp; deleted as soon as\n"
+               "                       it is open) and vanish when the machine stops; the\n"
+               "                       images are only read\n"
                "  --net none|user[,forward=tcp:[HOSTADDR]:HOSTPORT-:GUESTPORT]...\n"
                "                       user: a virtio-net card behind NAT (guest 10.0.2.15 by\n"
                "                       DHCP, host loopback at 10.0.2.2, DNS at 10.0.2.3); each\n"
@@ -172,7 +177,8 @@ static int parse_uint(const char *what, const char *s, uint64_t max, uint64_t *o
     return 0;
 }
 
-/* file=PATH[,if=ide|virtio][,media=disk|cdrom][,format=raw|qcow2][,readonly=on|off] */
+/* file=PATH[,if=ide|virtio][,media=disk|cdrom][,format=raw|qcow2][,readonly=on|off]
+ * [,snapshot=on|off] */
 static int parse_drive(const char *spec, struct vmm_drive_config *d)
 {
     char *copy = strdup(spec), *save = NULL;
@@ -201,6 +207,8 @@ static int parse_drive(const char *spec, struct vmm_drive_config *d)
             d->format = VMM_FORMAT_QCOW2;
         else if (strcmp(kv, "readonly") == 0 && (strcmp(v, "on") == 0 || strcmp(v, "off") == 0))
             d->readonly = strcmp(v, "on") == 0;
+        else if (strcmp(kv, "snapshot") == 0 && (strcmp(v, "on") == 0 || strcmp(v, "off") == 0))
+            d->snapshot = strcmp(v, "on") == 0;
         else {
             fprintf(stderr, "terrarium-run: --drive: cannot use '%s%s%s' (see --help)\n", kv,
                     eq ? "=" : "", v);
@@ -457,6 +465,7 @@ int main(int argc, char **argv)
         OPT_TABLET,
         OPT_RNG,
         OPT_TABLET_DEMO,
+        OPT_TRY,
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -498,6 +507,7 @@ int main(int argc, char **argv)
         {"tablet", required_argument, NULL, OPT_TABLET},
         {"rng", required_argument, NULL, OPT_RNG},
         {"tablet-demo", no_argument, NULL, OPT_TABLET_DEMO},
+        {"try", no_argument, NULL, OPT_TRY},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -523,6 +533,7 @@ int main(int argc, char **argv)
     int vga = -1;
     int verbose = 1;
     struct run_snapshot snap = {.save_at = -1};
+    bool try_all = false;
     uint64_t v;
     int c;
     opterr = 0; /* one line of our own instead of getopt's message and the usage text */
@@ -630,6 +641,9 @@ int main(int argc, char **argv)
         case OPT_TABLET_DEMO:
             tablet_demo = true;
             break;
+        case OPT_TRY:
+            try_all = true;
+            break;
         case OPT_RNG:
             if (parse_onoff("--rng", optarg, &cfg.rng) < 0)
                 return 2;
@@ -732,6 +746,18 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.vga = vga < 0 ? !cfg.kernel : vga == 1;
+    bool any_try = false;
+    for (unsigned i = 0; i < cfg.ndrives; i++) {
+        struct vmm_drive_config *d = &cfg.drives[i];
+        if (try_all)
+            d->snapshot = true;
+        any_try = any_try || (d->snapshot && d->media == VMM_MEDIA_DISK && !d->readonly);
+    }
+    if (any_try && snap.save_dir) {
+        fprintf(stderr, "terrarium-run: --snapshot-save cannot be used in try mode (--try or "
+                        "snapshot=on): the disks it belongs with are thrown away at the end\n");
+        return 2;
+    }
     if ((snap.save_at >= 0 || snap.save_exit) && !snap.save_dir) {
         fprintf(stderr, "terrarium-run: --snapshot-save-at and --snapshot-save-exit need "
                         "--snapshot-save DIR\n");

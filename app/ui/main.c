@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * terrarium            the library (single instance)
- * terrarium --machine UUID [--restore SNAPSHOT]   one running machine and its window
+ * terrarium --machine UUID [--restore SNAPSHOT] [--try]   one running machine and its window
+ *                                                         (--try: try mode, see TrmMachineHost)
  */
 #include "config.h"
 
@@ -26,10 +27,15 @@ int main(int argc, char **argv)
             }
             /* --restore ID: start from that snapshot (the library passes it). */
             const char *restore = NULL;
-            if (i + 3 < argc && strcmp(argv[i + 2], "--restore") == 0)
-                restore = argv[i + 3];
+            gboolean try_mode = FALSE;
+            for (int j = i + 2; j < argc; j++) {
+                if (strcmp(argv[j], "--restore") == 0 && j + 1 < argc)
+                    restore = argv[++j];
+                else if (strcmp(argv[j], "--try") == 0)
+                    try_mode = TRUE;
+            }
             g_autoptr(TrmMachineApplication) app =
-                trm_machine_application_new(argv[i + 1], restore);
+                trm_machine_application_new(argv[i + 1], restore, try_mode);
             char *args[] = {argv[0], NULL};
             int rc = g_application_run(G_APPLICATION(app), 1, args);
             return rc ? rc : trm_machine_application_get_exit_status(app);

@@ -73,7 +73,22 @@ TrmMachineClient *trm_application_get_client(TrmApplication *self, TrmMachine *m
     return c;
 }
 
+static gboolean start_machine(TrmApplication *self, TrmMachine *machine, gboolean try_mode,
+                              GError **error);
+
 gboolean trm_application_start_machine(TrmApplication *self, TrmMachine *machine, GError **error)
+{
+    return start_machine(self, machine, FALSE, error);
+}
+
+gboolean trm_application_start_machine_try(TrmApplication *self, TrmMachine *machine,
+                                           GError **error)
+{
+    return start_machine(self, machine, TRUE, error);
+}
+
+static gboolean start_machine(TrmApplication *self, TrmMachine *machine, gboolean try_mode,
+                              GError **error)
 {
     TrmMachineClient *c = trm_application_get_client(self, machine);
     if (trm_machine_client_is_connected(c)) {
@@ -84,7 +99,7 @@ gboolean trm_application_start_machine(TrmApplication *self, TrmMachine *machine
         trm_machine_client_attach(c);
         return TRUE;
     }
-    return trm_machine_client_start(c, error);
+    return trm_machine_client_start_full(c, NULL, try_mode, error);
 }
 
 /* A restarted library finds the machines that kept running. */

@@ -19,6 +19,9 @@ GSettings *trm_application_get_settings(TrmApplication *self);
 TrmMachineClient *trm_application_get_client(TrmApplication *self, TrmMachine *machine);
 /* Starts the machine (or shows its window when it runs); errors as a sentence. */
 gboolean trm_application_start_machine(TrmApplication *self, TrmMachine *machine, GError **error);
+/* The same in try mode: the disks' changes are discarded at power-off. */
+gboolean trm_application_start_machine_try(TrmApplication *self, TrmMachine *machine,
+                                           GError **error);
 /* Creates the built-in demo machine if needed and starts it (app.try-demo). */
 gboolean trm_application_try_demo(TrmApplication *self, GError **error);
 

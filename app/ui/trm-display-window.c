@@ -15,6 +15,7 @@
 struct _TrmDisplayWindow {
     AdwApplicationWindow parent_instance;
     TrmMachineHost *host;
+    GtkWidget *snapshot_button;
     AdwWindowTitle *title;
     GtkRevealer *header_revealer;
     AdwToastOverlay *toasts;
@@ -47,14 +48,18 @@ static const char *state_label(const char *state)
 static void update_state(TrmDisplayWindow *self)
 {
     const char *state = trm_machine_host_get_state(self->host);
-    adw_window_title_set_subtitle(self->title, state_label(state));
+    gboolean try_mode = trm_machine_host_get_try_mode(self->host);
+    g_autofree char *subtitle =
+        try_mode ? g_strdup_printf(_("%s · Try mode — changes are discarded"), state_label(state))
+                 : g_strdup(state_label(state));
+    adw_window_title_set_subtitle(self->title, subtitle);
     GAction *pause = g_action_map_lookup_action(G_ACTION_MAP(self), "pause");
     g_simple_action_set_state(G_SIMPLE_ACTION(pause),
                               g_variant_new_boolean(g_strcmp0(state, "paused") == 0));
     gboolean live = g_strcmp0(state, "running") == 0 || g_strcmp0(state, "paused") == 0;
     g_simple_action_set_enabled(G_SIMPLE_ACTION(pause), live);
     GAction *take = g_action_map_lookup_action(G_ACTION_MAP(self), "take-snapshot");
-    g_simple_action_set_enabled(G_SIMPLE_ACTION(take), live && !self->snapshot_toast);
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(take), live && !self->snapshot_toast && !try_mode);
 }
 
 static void toast(TrmDisplayWindow *self, const char *text)
@@ -411,6 +416,7 @@ static void trm_display_window_class_init(TrmDisplayWindowClass *klass)
     gtk_widget_class_bind_template_child(wc, TrmDisplayWindow, hint);
     gtk_widget_class_bind_template_child(wc, TrmDisplayWindow, hint_label);
     gtk_widget_class_bind_template_child(wc, TrmDisplayWindow, console);
+    gtk_widget_class_bind_template_child(wc, TrmDisplayWindow, snapshot_button);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_F11, 0, "win.fullscreen", NULL);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_Pause, GDK_CONTROL_MASK, "win.pause", NULL);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_S, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
@@ -455,6 +461,11 @@ TrmDisplayWindow *trm_display_window_new(GtkApplication *app, TrmMachineHost *ho
         g_signal_connect(settings, "changed::release-keys", G_CALLBACK(on_release_keys), self);
         on_release_keys(settings, "release-keys", self);
     }
+    if (trm_machine_host_get_try_mode(host))
+        gtk_widget_set_tooltip_text(self->snapshot_button,
+                                    _("No snapshots in try mode: everything the machine writes "
+                                      "is thrown away when it stops, so a snapshot could not "
+                                      "be restored. Start it normally to take snapshots."));
     update_state(self);
     return self;
 }

@@ -82,9 +82,9 @@ static GMenuModel *tile_menu(TrmMachine *m)
     struct {
         const char *label, *action;
     } items[] = {
-        {N_("_Start"), "win.start"},         {N_("_Pause"), "win.pause"},
-        {N_("_Resume"), "win.resume"},       {N_("Shut _Down"), "win.shutdown"},
-        {N_("_Force Off"), "win.power-off"},
+        {N_("_Start"), "win.start"},        {N_("Start in _Try Mode"), "win.start-try"},
+        {N_("_Pause"), "win.pause"},        {N_("_Resume"), "win.resume"},
+        {N_("Shut _Down"), "win.shutdown"}, {N_("_Force Off"), "win.power-off"},
     };
     GMenu *power = g_menu_new();
     for (size_t i = 0; i < G_N_ELEMENTS(items); i++) {
@@ -235,6 +235,22 @@ static void on_start(GtkWidget *w, const char *action, GVariant *param)
     TrmMachine *m = find(self, param);
     if (m)
         start_machine(self, m);
+}
+
+/* Try mode: the disks run on throwaway overlays; a running machine just shows its window. */
+static void on_start_try(GtkWidget *w, const char *action, GVariant *param)
+{
+    TrmLibraryWindow *self = TRM_LIBRARY_WINDOW(w);
+    TrmMachine *m = find(self, param);
+    if (!m)
+        return;
+    if (trm_machine_get_broken_reason(m)) {
+        show_problem(self, m, _("This Machine Cannot Start"), trm_machine_get_broken_reason(m));
+        return;
+    }
+    g_autoptr(GError) error = NULL;
+    if (!trm_application_start_machine_try(self->app, m, &error))
+        trm_library_window_toast(self, error->message);
 }
 
 static void call_machine(TrmLibraryWindow *self, GVariant *param, const char *method)
@@ -400,6 +416,7 @@ static void trm_library_window_class_init(TrmLibraryWindowClass *klass)
     gtk_widget_class_bind_template_child(wc, TrmLibraryWindow, stack);
     gtk_widget_class_bind_template_child(wc, TrmLibraryWindow, grid);
     gtk_widget_class_install_action(wc, "win.start", "s", on_start);
+    gtk_widget_class_install_action(wc, "win.start-try", "s", on_start_try);
     gtk_widget_class_install_action(wc, "win.pause", "s", on_pause);
     gtk_widget_class_install_action(wc, "win.resume", "s", on_resume);
     gtk_widget_class_install_action(wc, "win.shutdown", "s", on_shutdown);

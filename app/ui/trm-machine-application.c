@@ -17,6 +17,7 @@ struct _TrmMachineApplication {
     AdwApplication parent_instance;
     char *uuid;
     char *restore; /* a snapshot id, or NULL */
+    gboolean try_mode;
     TrmMachineHost *host;
     TrmDisplayWindow *window;
     GSettings *settings;
@@ -83,7 +84,7 @@ static void trm_machine_application_startup(GApplication *app)
     }
     g_autoptr(TrmMachine) machine = trm_machine_load(dir);
     g_autoptr(GError) error = NULL;
-    self->host = trm_machine_host_new_restoring(machine, self->restore, &error);
+    self->host = trm_machine_host_new_full(machine, self->restore, self->try_mode, &error);
     if (!self->host) {
         fail(self, error->message);
         return;
@@ -130,13 +131,15 @@ static void trm_machine_application_init(TrmMachineApplication *self)
 {
 }
 
-TrmMachineApplication *trm_machine_application_new(const char *uuid, const char *restore)
+TrmMachineApplication *trm_machine_application_new(const char *uuid, const char *restore,
+                                                   gboolean try_mode)
 {
     TrmMachineApplication *self = g_object_new(
         TRM_TYPE_MACHINE_APPLICATION, "application-id", APP_ID, "flags", G_APPLICATION_NON_UNIQUE,
         "resource-base-path", "/org/terrarium/Terrarium", NULL);
     self->uuid = g_strdup(uuid);
     self->restore = g_strdup(restore);
+    self->try_mode = try_mode;
     return self;
 }
 

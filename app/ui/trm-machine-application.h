@@ -10,7 +10,8 @@ G_DECLARE_FINAL_TYPE(TrmMachineApplication, trm_machine_application, TRM, MACHIN
                      AdwApplication)
 
 /* `terrarium --machine UUID`: one running machine and its window (not unique). */
-TrmMachineApplication *trm_machine_application_new(const char *uuid, const char *restore);
+TrmMachineApplication *trm_machine_application_new(const char *uuid, const char *restore,
+                                                   gboolean try_mode);
 /* The process's exit status once the application has run. */
 int trm_machine_application_get_exit_status(TrmMachineApplication *self);
 

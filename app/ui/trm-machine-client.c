@@ -302,6 +302,12 @@ gboolean trm_machine_client_start(TrmMachineClient *self, GError **error)
 gboolean trm_machine_client_start_restoring(TrmMachineClient *self, const char *snapshot_id,
                                             GError **error)
 {
+    return trm_machine_client_start_full(self, snapshot_id, FALSE, error);
+}
+
+gboolean trm_machine_client_start_full(TrmMachineClient *self, const char *snapshot_id,
+                                       gboolean try_mode, GError **error)
+{
     TrmMachine *m = self->machine;
     g_autofree char *log = trm_machine_dup_log_path(m);
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -320,11 +326,19 @@ gboolean trm_machine_client_start_restoring(TrmMachineClient *self, const char *
                             _("Terrarium cannot find its own program file."));
         return FALSE;
     }
-    GSubprocess *proc = snapshot_id ? g_subprocess_launcher_spawn(launcher, error, exe, "--machine",
-                                                                  trm_machine_get_uuid(m),
-                                                                  "--restore", snapshot_id, NULL)
-                                    : g_subprocess_launcher_spawn(launcher, error, exe, "--machine",
-                                                                  trm_machine_get_uuid(m), NULL);
+    const char *argv[8];
+    guint n = 0;
+    argv[n++] = exe;
+    argv[n++] = "--machine";
+    argv[n++] = trm_machine_get_uuid(m);
+    if (snapshot_id) {
+        argv[n++] = "--restore";
+        argv[n++] = snapshot_id;
+    }
+    if (try_mode)
+        argv[n++] = "--try";
+    argv[n] = NULL;
+    GSubprocess *proc = g_subprocess_launcher_spawnv(launcher, argv, error);
     if (!proc)
         return FALSE;
     disconnect(self);

@@ -17,6 +17,9 @@ gboolean trm_machine_client_start(TrmMachineClient *self, GError **error);
 /* Starts the machine from a snapshot: its disks go back, and its RAM state if it has one. */
 gboolean trm_machine_client_start_restoring(TrmMachineClient *self, const char *snapshot_id,
                                             GError **error);
+/* The general form: snapshot_id may be NULL; try_mode starts it with throwaway disk overlays. */
+gboolean trm_machine_client_start_full(TrmMachineClient *self, const char *snapshot_id,
+                                       gboolean try_mode, GError **error);
 /* Connects to a machine process that is already running (a restarted library). */
 void trm_machine_client_attach(TrmMachineClient *self);
 gboolean trm_machine_client_is_connected(TrmMachineClient *self);

@@ -45,7 +45,8 @@ struct _TrmMachineHost {
     /* Strings the vmm_config points at. */
     GPtrArray *strings;
     TrmSnapshotTree *snapshots;
-    gboolean snapshot_busy; /* one take at a time */
+    gboolean snapshot_busy; /* one take or delete at a time */
+    gboolean try_mode;
 };
 
 G_DEFINE_FINAL_TYPE(TrmMachineHost, trm_machine_host, G_TYPE_OBJECT)
@@ -181,6 +182,11 @@ static void build_config(TrmMachineHost *self, struct vmm_config *cfg)
     cfg->serial_out_opaque = self;
     cfg->vga = TRUE;
     cfg->kvm_device = g_getenv("TERRARIUM_KVM_DEVICE");
+    guint8 mac[6];
+    if (trm_machine_get_mac(m, mac))
+        memcpy(cfg->mac, mac, sizeof(mac));
+    /* Overlays next to the disks: they can grow as large as the guest writes. */
+    cfg->overlay_dir = keep(self, g_strdup(trm_machine_get_dir(m)));
     if (trm_machine_get_boot(m) == TRM_BOOT_KERNEL) {
         cfg->kernel = keep(self, g_strdup(trm_machine_get_kernel(m)));
         cfg->initrd = keep(self, g_strdup(trm_machine_get_initrd(m)));
@@ -194,6 +200,7 @@ static void build_config(TrmMachineHost *self, struct vmm_config *cfg)
         dc->media = d->cdrom ? VMM_MEDIA_CDROM : VMM_MEDIA_DISK;
         dc->bus = d->virtio ? VMM_DRIVE_VIRTIO : VMM_DRIVE_IDE;
         dc->readonly = d->readonly || trm_machine_get_live(m);
+        dc->snapshot = self->try_mode && !dc->readonly && !d->cdrom;
         have_cd = have_cd || d->cdrom;
     }
     /* A machine installing from a CD boots it until the disk has a system. */
@@ -303,6 +310,23 @@ static gboolean handle_take_snapshot(TrmDBusMachine1 *s, GDBusMethodInvocation *
     return TRUE;
 }
 
+static void on_dbus_snapshot_deleted(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GDBusMethodInvocation *inv = data;
+    GError *error = NULL;
+    if (!trm_machine_host_delete_snapshot_finish(TRM_MACHINE_HOST(src), res, &error))
+        fail_call(inv, error);
+    else
+        g_dbus_method_invocation_return_value(inv, NULL);
+}
+
+static gboolean handle_delete_snapshot(TrmDBusMachine1 *s, GDBusMethodInvocation *inv,
+                                       const char *id, TrmMachineHost *self)
+{
+    trm_machine_host_delete_snapshot_async(self, id, on_dbus_snapshot_deleted, inv);
+    return TRUE;
+}
+
 static gboolean handle_screenshot(TrmDBusMachine1 *s, GDBusMethodInvocation *inv, guint max_w,
                                   guint max_h, TrmMachineHost *self)
 {
@@ -349,7 +373,18 @@ static gboolean start_server(TrmMachineHost *self, GError **error)
 
 TrmMachineHost *trm_machine_host_new(TrmMachine *machine, GError **error)
 {
-    return trm_machine_host_new_restoring(machine, NULL, error);
+    return trm_machine_host_new_full(machine, NULL, FALSE, error);
+}
+
+TrmMachineHost *trm_machine_host_new_restoring(TrmMachine *machine, const char *snapshot_id,
+                                               GError **error)
+{
+    return trm_machine_host_new_full(machine, snapshot_id, FALSE, error);
+}
+
+gboolean trm_machine_host_get_try_mode(TrmMachineHost *self)
+{
+    return self->try_mode;
 }
 
 /* Under the run lock: the disks go back to the snapshot, the state directory comes back. */
@@ -369,8 +404,8 @@ static gboolean prepare_restore(TrmMachineHost *self, const char *id, struct vmm
     return TRUE;
 }
 
-TrmMachineHost *trm_machine_host_new_restoring(TrmMachine *machine, const char *snapshot_id,
-                                               GError **error)
+TrmMachineHost *trm_machine_host_new_full(TrmMachine *machine, const char *snapshot_id,
+                                          gboolean try_mode, GError **error)
 {
     if (trm_machine_get_broken_reason(machine)) {
         g_set_error_literal(error, TRM_ERROR, TRM_ERROR_BROKEN,
@@ -379,6 +414,7 @@ TrmMachineHost *trm_machine_host_new_restoring(TrmMachine *machine, const char *
     }
     g_autoptr(TrmMachineHost) self = g_object_new(TRM_TYPE_MACHINE_HOST, NULL);
     self->machine = g_object_ref(machine);
+    self->try_mode = try_mode || trm_machine_get_try_mode(machine);
     self->lock_fd = trm_runtime_lock_machine(trm_machine_get_uuid(machine), error);
     if (self->lock_fd < 0)
         return NULL;
@@ -390,12 +426,15 @@ TrmMachineHost *trm_machine_host_new_restoring(TrmMachine *machine, const char *
     self->skeleton = trm_dbus_machine1_skeleton_new();
     trm_dbus_machine1_set_uuid(self->skeleton, trm_machine_get_uuid(machine));
     trm_dbus_machine1_set_state(self->skeleton, self->state);
+    trm_dbus_machine1_set_try_mode(self->skeleton, self->try_mode);
     g_signal_connect(self->skeleton, "handle-pause", G_CALLBACK(handle_pause), self);
     g_signal_connect(self->skeleton, "handle-resume", G_CALLBACK(handle_resume), self);
     g_signal_connect(self->skeleton, "handle-shutdown", G_CALLBACK(handle_shutdown), self);
     g_signal_connect(self->skeleton, "handle-power-off", G_CALLBACK(handle_power_off), self);
     g_signal_connect(self->skeleton, "handle-reset", G_CALLBACK(handle_reset), self);
     g_signal_connect(self->skeleton, "handle-take-snapshot", G_CALLBACK(handle_take_snapshot),
+                     self);
+    g_signal_connect(self->skeleton, "handle-delete-snapshot", G_CALLBACK(handle_delete_snapshot),
                      self);
     g_signal_connect(self->skeleton, "handle-screenshot", G_CALLBACK(handle_screenshot), self);
     g_signal_connect(self->skeleton, "handle-present-window", G_CALLBACK(handle_present), self);
@@ -642,6 +681,14 @@ void trm_machine_host_take_snapshot_async(TrmMachineHost *self, const char *name
         g_object_unref(outer);
         return;
     }
+    if (self->try_mode) {
+        g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_INVALID,
+                                _("Snapshots cannot be taken in try mode: everything this "
+                                  "machine writes is thrown away when it stops. Start it "
+                                  "normally to take snapshots."));
+        g_object_unref(outer);
+        return;
+    }
     if (self->snapshot_busy) {
         g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_BUSY,
                                 _("A snapshot is being taken; wait for it to finish."));
@@ -672,4 +719,99 @@ void trm_machine_host_take_snapshot_async(TrmMachineHost *self, const char *name
 char *trm_machine_host_take_snapshot_finish(TrmMachineHost *self, GAsyncResult *res, GError **error)
 {
     return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ---- deleting a snapshot while the machine runs ---- */
+
+typedef struct {
+    struct vmm_vm *vm;
+    char *id;
+} DeleteData;
+
+static void delete_data_free(gpointer p)
+{
+    DeleteData *d = p;
+    g_free(d->id);
+    g_free(d);
+}
+
+static void delete_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+    DeleteData *d = data;
+    struct vmm_error err = {0};
+    if (vmm_vm_snapshot_delete(d->vm, d->id, &err) < 0) {
+        g_task_return_new_error(task, TRM_ERROR, TRM_ERROR_INVALID,
+                                _("The snapshot could not be deleted: %s"), err.msg);
+        return;
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+/* The disks' part is done: the folder goes, from a fresh look at the tree. */
+static gboolean delete_folder(TrmMachineHost *self, const char *id, TrmMachine *disks_machine,
+                              GError **error)
+{
+    g_autoptr(TrmSnapshotTree) fresh = trm_snapshot_tree_load(trm_machine_get_dir(self->machine));
+    if (!trm_snapshot_tree_delete(fresh, disks_machine, id, error))
+        return FALSE;
+    g_set_object(&self->snapshots, fresh);
+    return TRUE;
+}
+
+static void on_delete_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *outer = data;
+    TrmMachineHost *self = g_task_get_source_object(outer);
+    DeleteData *d = g_task_get_task_data(G_TASK(res));
+    GError *error = NULL;
+    self->snapshot_busy = FALSE;
+    if (!g_task_propagate_boolean(G_TASK(res), &error) || !delete_folder(self, d->id, NULL, &error))
+        g_task_return_error(outer, error);
+    else
+        g_task_return_boolean(outer, TRUE);
+    g_object_unref(outer);
+}
+
+void trm_machine_host_delete_snapshot_async(TrmMachineHost *self, const char *id,
+                                            GAsyncReadyCallback cb, gpointer user_data)
+{
+    GTask *outer = g_task_new(self, NULL, cb, user_data);
+    GError *error = NULL;
+    g_autoptr(TrmSnapshotTree) fresh = trm_snapshot_tree_load(trm_machine_get_dir(self->machine));
+    const char *st = self->state;
+    if (!trm_snapshot_id_is_valid(id) || !trm_snapshot_tree_find(fresh, id)) {
+        g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_NOT_FOUND,
+                                _("This snapshot no longer exists; reopen the snapshot list."));
+    } else if (self->snapshot_busy) {
+        g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_BUSY,
+                                _("A snapshot is being taken; wait for it to finish."));
+    } else if (self->try_mode || (g_strcmp0(st, "running") != 0 && g_strcmp0(st, "paused") != 0)) {
+        /*
+         * In try mode the VM holds overlays; the images with the snapshots are
+         * only its read-only backing files, whose present contents a delete
+         * does not change: open them directly. Before the start and after the
+         * stop nothing of ours has them open either.
+         */
+        if (!delete_folder(self, id, self->machine, &error))
+            g_task_return_error(outer, error);
+        else
+            g_task_return_boolean(outer, TRUE);
+    } else {
+        DeleteData *d = g_new0(DeleteData, 1);
+        d->vm = self->vm;
+        d->id = g_strdup(id);
+        self->snapshot_busy = TRUE;
+        GTask *task = g_task_new(self, NULL, on_delete_done, outer);
+        g_task_set_task_data(task, d, delete_data_free);
+        g_task_run_in_thread(task, delete_thread);
+        g_object_unref(task);
+        return;
+    }
+    g_object_unref(outer);
+}
+
+gboolean trm_machine_host_delete_snapshot_finish(TrmMachineHost *self, GAsyncResult *res,
+                                                 GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(res), error);
 }

@@ -25,6 +25,14 @@ TrmMachineHost *trm_machine_host_new(TrmMachine *machine, GError **error);
 /* The same, first restoring snapshot_id (its disks, and its RAM state if it has one). */
 TrmMachineHost *trm_machine_host_new_restoring(TrmMachine *machine, const char *snapshot_id,
                                                GError **error);
+/*
+ * The general form: snapshot_id may be NULL; try_mode (or the machine's own
+ * TryMode setting) runs every writable disk through a throwaway overlay in the
+ * machine's folder (vmm_drive_config.snapshot), gone when the machine stops.
+ */
+TrmMachineHost *trm_machine_host_new_full(TrmMachine *machine, const char *snapshot_id,
+                                          gboolean try_mode, GError **error);
+gboolean trm_machine_host_get_try_mode(TrmMachineHost *self);
 gboolean trm_machine_host_start(TrmMachineHost *self, GError **error);
 TrmMachine *trm_machine_host_get_machine(TrmMachineHost *self);
 struct vmm_vm *trm_machine_host_get_vm(TrmMachineHost *self);
@@ -48,6 +56,15 @@ void trm_machine_host_take_snapshot_async(TrmMachineHost *self, const char *name
                                           GAsyncReadyCallback cb, gpointer user_data);
 char *trm_machine_host_take_snapshot_finish(TrmMachineHost *self, GAsyncResult *res,
                                             GError **error);
+/*
+ * Deletes a snapshot while the machine runs: the disks' internal snapshots go
+ * through the VM's own open images (vmm_vm_snapshot_delete, in a thread), then
+ * the folder (the tree is reloaded first: the library may have renamed).
+ */
+void trm_machine_host_delete_snapshot_async(TrmMachineHost *self, const char *id,
+                                            GAsyncReadyCallback cb, gpointer user_data);
+gboolean trm_machine_host_delete_snapshot_finish(TrmMachineHost *self, GAsyncResult *res,
+                                                 GError **error);
 /* Everything the guest wrote to its serial port so far (bounded). */
 const char *trm_machine_host_get_serial_text(TrmMachineHost *self);
 

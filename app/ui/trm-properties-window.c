@@ -382,6 +382,30 @@ static GtkWidget *drives_group(Props *pr)
     return pr->drives_group;
 }
 
+static void on_try_mode(GtkSwitch *sw, GParamSpec *pspec, Props *pr)
+{
+    trm_machine_set_try_mode(pr->machine, gtk_switch_get_active(sw));
+    save(pr);
+}
+
+/* Try mode as a setting: every start runs the disks on throwaway overlays. */
+static GtkWidget *try_mode_row(Props *pr)
+{
+    GtkWidget *row = adw_action_row_new();
+    adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), _("Try Mode"));
+    adw_action_row_set_subtitle(ADW_ACTION_ROW(row),
+                                _("Changes to the disks are discarded when the machine stops. "
+                                  "Snapshots cannot be taken meanwhile."));
+    GtkWidget *sw = gtk_switch_new();
+    gtk_widget_set_name(sw, "try-mode-switch");
+    gtk_widget_set_valign(sw, GTK_ALIGN_CENTER);
+    gtk_switch_set_active(GTK_SWITCH(sw), trm_machine_get_try_mode(pr->machine));
+    g_signal_connect(sw, "notify::active", G_CALLBACK(on_try_mode), pr);
+    adw_action_row_add_suffix(ADW_ACTION_ROW(row), sw);
+    adw_action_row_set_activatable_widget(ADW_ACTION_ROW(row), sw);
+    return row;
+}
+
 static gboolean on_close(GtkWindow *win, Props *pr)
 {
     trm_machine_set_memory_mib(pr->machine, (guint)gtk_spin_button_get_value(pr->memory));
@@ -435,6 +459,7 @@ GtkWindow *trm_properties_window_new(TrmMachineStore *store, TrmMachine *machine
         adw_preferences_group_add(ADW_PREFERENCES_GROUP(boot),
                                   info_row(_("Firmware"), _("PC BIOS (SeaBIOS)")));
     }
+    adw_preferences_group_add(ADW_PREFERENCES_GROUP(boot), try_mode_row(pr));
     adw_preferences_page_add(ADW_PREFERENCES_PAGE(page), ADW_PREFERENCES_GROUP(boot));
 
     adw_preferences_page_add(ADW_PREFERENCES_PAGE(page), ADW_PREFERENCES_GROUP(drives_group(pr)));

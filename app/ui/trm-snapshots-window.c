@@ -4,8 +4,11 @@
  * current snapshot marked), each row with its thumbnail, name, date and
  * description. Taking works running (Machine1.TakeSnapshot) or off; restoring
  * a running machine offers to keep its present state as a snapshot first,
- * then turns it off and starts it from the snapshot; deleting needs it off
- * (the disks are in use).
+ * then turns it off and starts it from the snapshot; deleting a running
+ * machine's snapshot goes through it (Machine1.DeleteSnapshot: the machine
+ * process owns the disks). Clone makes a new machine from a snapshot
+ * (trm_machine_store_clone_async) with a progress toast. A machine running
+ * in try mode takes no snapshots: the window says why.
  */
 #include "config.h"
 
@@ -27,6 +30,8 @@ struct _TrmSnapshotsWindow {
     GtkListBox *list;
     char *restore_id; /* waiting for the machine to be off */
     gulong state_id;
+    AdwToast *clone_toast; /* while a clone is being made */
+    GCancellable *cancel;
 };
 
 G_DEFINE_FINAL_TYPE(TrmSnapshotsWindow, trm_snapshots_window, ADW_TYPE_WINDOW)
@@ -77,6 +82,7 @@ static void add_rows(TrmSnapshotsWindow *self, const char *parent, int depth)
         } buttons[] = {
             {"edit-undo-symbolic", N_("Restore"), "snap.restore"},
             {"document-edit-symbolic", N_("Rename"), "snap.rename"},
+            {"edit-copy-symbolic", N_("Clone to a New Machine"), "snap.clone"},
             {"user-trash-symbolic", N_("Delete"), "snap.delete"},
         };
         for (guint b = 0; b < G_N_ELEMENTS(buttons); b++) {
@@ -137,6 +143,12 @@ static void take(TrmSnapshotsWindow *self)
     if (is_live(self)) {
         if (!proxy) {
             toast(self, _("The machine is still starting; try again in a moment."));
+            return;
+        }
+        if (trm_dbus_machine1_get_try_mode(proxy)) {
+            toast(self, _("No snapshots in try mode: everything the machine writes is thrown "
+                          "away when it stops. Start it normally to take snapshots."));
+            g_clear_pointer(&self->restore_id, g_free);
             return;
         }
         trm_dbus_machine1_call_take_snapshot(proxy, name, "", TRUE, NULL, on_taken,
@@ -214,17 +226,82 @@ static void on_restore(GtkWidget *w, const char *a, GVariant *p)
     gtk_window_present(GTK_WINDOW(d));
 }
 
+static void on_deleted_live(GObject *src, GAsyncResult *res, gpointer data)
+{
+    g_autoptr(TrmSnapshotsWindow) self = data;
+    g_autoptr(GError) error = NULL;
+    if (!trm_dbus_machine1_call_delete_snapshot_finish(TRM_DBUS_MACHINE1(src), res, &error)) {
+        g_dbus_error_strip_remote_error(error);
+        toast(self, error->message);
+    }
+    reload(self);
+}
+
 static void on_delete(GtkWidget *w, const char *a, GVariant *p)
 {
     TrmSnapshotsWindow *self = TRM_SNAPSHOTS_WINDOW(w);
     if (is_live(self)) {
-        toast(self, _("Turn the machine off to delete its snapshots: its disks are in use."));
+        /* The machine process has the disks open: it deletes through its own handles. */
+        TrmMachineClient *c = trm_application_get_client(self->app, self->machine);
+        TrmDBusMachine1 *proxy = c ? trm_machine_client_get_proxy(c) : NULL;
+        if (!proxy) {
+            toast(self, _("The machine is still starting; try again in a moment."));
+            return;
+        }
+        trm_dbus_machine1_call_delete_snapshot(proxy, g_variant_get_string(p, NULL), NULL,
+                                               on_deleted_live, g_object_ref(self));
         return;
     }
     g_autoptr(GError) error = NULL;
     if (!trm_snapshot_tree_delete(self->tree, self->machine, g_variant_get_string(p, NULL), &error))
         toast(self, error->message);
     reload(self);
+}
+
+static void on_clone_progress(double fraction, gpointer data)
+{
+    TrmSnapshotsWindow *self = data;
+    if (!self->clone_toast)
+        return;
+    g_autofree char *text =
+        g_strdup_printf(_("Copying the disks for the clone… %d %%"), (int)(fraction * 100));
+    adw_toast_set_title(self->clone_toast, text);
+}
+
+static void on_cloned(GObject *src, GAsyncResult *res, gpointer data)
+{
+    g_autoptr(TrmSnapshotsWindow) self = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(TrmMachine) m = trm_machine_store_clone_finish(TRM_MACHINE_STORE(src), res, &error);
+    if (self->clone_toast) {
+        g_autoptr(AdwToast) t = g_steal_pointer(&self->clone_toast);
+        adw_toast_dismiss(t);
+    }
+    gtk_widget_action_set_enabled(GTK_WIDGET(self), "snap.clone", TRUE);
+    if (!m) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            toast(self, error->message);
+        return;
+    }
+    g_autofree char *text = g_strdup_printf(_("“%s” is ready"), trm_machine_get_name(m));
+    toast(self, text);
+}
+
+static void on_clone(GtkWidget *w, const char *a, GVariant *p)
+{
+    TrmSnapshotsWindow *self = TRM_SNAPSHOTS_WINDOW(w);
+    if (self->clone_toast)
+        return;
+    /* Progress for a long copy: a toast that stays until the clone is done. */
+    AdwToast *t = adw_toast_new(_("Copying the disks for the clone…"));
+    adw_toast_set_timeout(t, 0);
+    self->clone_toast = t;
+    adw_toast_overlay_add_toast(self->toasts, g_object_ref(t));
+    gtk_widget_action_set_enabled(w, "snap.clone", FALSE);
+    /* The store's progress messages reach this window only while it lives. */
+    trm_machine_store_clone_async(trm_application_get_store(self->app), self->machine,
+                                  g_variant_get_string(p, NULL), self->cancel, on_clone_progress,
+                                  self, on_cloned, g_object_ref(self));
 }
 
 static void on_rename_response(AdwMessageDialog *d, const char *response, TrmSnapshotsWindow *self)
@@ -263,8 +340,11 @@ static void trm_snapshots_window_dispose(GObject *object)
     TrmSnapshotsWindow *self = TRM_SNAPSHOTS_WINDOW(object);
     if (self->machine)
         g_clear_signal_handler(&self->state_id, self->machine);
+    g_cancellable_cancel(self->cancel);
     g_clear_object(&self->machine);
     g_clear_object(&self->tree);
+    g_clear_object(&self->cancel);
+    g_clear_object(&self->clone_toast);
     g_clear_pointer(&self->restore_id, g_free);
     G_OBJECT_CLASS(trm_snapshots_window_parent_class)->dispose(object);
 }
@@ -277,6 +357,7 @@ static void trm_snapshots_window_class_init(TrmSnapshotsWindowClass *klass)
     gtk_widget_class_install_action(wc, "snap.restore", "s", on_restore);
     gtk_widget_class_install_action(wc, "snap.rename", "s", on_rename);
     gtk_widget_class_install_action(wc, "snap.delete", "s", on_delete);
+    gtk_widget_class_install_action(wc, "snap.clone", "s", on_clone);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_S, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
                                         "snap.take", NULL);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_Escape, 0, "window.close", NULL);
@@ -284,6 +365,7 @@ static void trm_snapshots_window_class_init(TrmSnapshotsWindowClass *klass)
 
 static void trm_snapshots_window_init(TrmSnapshotsWindow *self)
 {
+    self->cancel = g_cancellable_new();
     GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
     GtkWidget *header = adw_header_bar_new();
     GtkWidget *take_btn = gtk_button_new_with_mnemonic(_("_Take Snapshot"));

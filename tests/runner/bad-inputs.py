@@ -79,6 +79,17 @@ case("bad --serial", ["--kernel", "x", "--serial", "tcp:1"], 2, "serial")
 case("non-numeric --cpus", ["--kernel", "x", "--cpus", "many"], 2, "--cpus")
 case("negative --mem", ["--kernel", "x", "--mem", "-5"], 2, "--mem")
 case("bad --display", ["--kernel", "x", "--display", "gtk"], 2, "--display")
+case("bad --drive snapshot value", ["--kernel", "x", "--drive", "file=a.img,snapshot=maybe"], 2,
+     "snapshot=maybe")
+case("--try with --snapshot-save", ["--kernel", "x", "--try", "--disk", "a.img",
+                                    "--snapshot-save", work], 2, "try mode")
+case("snapshot=on with --snapshot-save", ["--kernel", "x", "--drive", "file=a.img,snapshot=on",
+                                          "--snapshot-save", work], 2, "try mode")
+tryraw = os.path.join(work, "try.img")
+with open(tryraw, "wb") as f:
+    f.truncate(1 << 20)
+case("--try overlay folder missing", ["--kernel", "x", "--try", "--disk", tryraw], 1, "overlay",
+     env={"TMPDIR": os.path.join(work, "no-such-dir")}, needs_kvm=True)
 case("--screenshot-at without seconds", ["--screenshot-at", "soon:a.png"], 2, "--screenshot-at")
 case("--screenshot-at without a file", ["--screenshot-at", "5:"], 2, "--screenshot-at")
 case("--screenshot-at in the past", ["--screenshot-at", "-1:a.png"], 2, "--screenshot-at")

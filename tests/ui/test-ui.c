@@ -5,7 +5,8 @@
  *   detects an ISO built now with xorriso and creates a machine -> machine
  *   processes: an actionable error ends up in the library; with /dev/kvm a
  *   running machine is killed with SIGKILL and the library shows the failure.
- *   The demo machine (test-ui-demo.c) runs first, from the empty library.
+ *   The demo machine (test-ui-demo.c) runs first, from the empty library;
+ *   try mode, live snapshot deletion and cloning (test-ui-snapshots.c) last.
  * Screenshots go to the directory given as argv[1].
  */
 #include <glib/gstdio.h>
@@ -24,6 +25,7 @@ static const char *outdir;
 static int failures;
 
 void test_demo(TrmApplication *app, const char *dir, int *failed);
+void test_try_and_snapshots(TrmApplication *app, int *failed);
 
 #define CHECK(cond)                                                             \
     do {                                                                        \
@@ -429,6 +431,7 @@ static gboolean run_tests(gpointer data)
     test_library(app);
     test_wizard(app);
     test_machine_process(app);
+    test_try_and_snapshots(app, &failures);
     g_application_quit(G_APPLICATION(app));
     return G_SOURCE_REMOVE;
 }

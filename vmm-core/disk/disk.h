@@ -178,6 +178,31 @@ VMM_WUR int vmm_qcow2_create(const char *path, uint64_t size, unsigned cluster_b
                              const char *backing_file, const char *backing_fmt,
                              struct vmm_error *err);
 
+/*
+ * Try mode (QEMU's snapshot=on): opens the image at path (format as in flags)
+ * read-only as the backing file of a new temporary qcow2 overlay in dir (NULL:
+ * $TMPDIR, else /var/tmp) and returns the overlay: writes land there, path is
+ * never written. The overlay's name is unlinked before this returns, so its
+ * space goes back when the handle is closed, a crash included. Overlays left
+ * in dir by processes that died in the moment between create and unlink are
+ * removed first (vmm_disk_overlay_clean). flags must not hold VMM_DISK_RDONLY.
+ */
+VMM_WUR struct vmm_disk *vmm_disk_open_overlay(const char *path, unsigned flags, const char *dir,
+                                               struct vmm_error *err);
+/* Removes overlay files in dir (NULL: as above) whose process is gone; returns how many. */
+int vmm_disk_overlay_clean(const char *dir);
+
+/*
+ * A read-only view of a qcow2 image as it was when internal snapshot `name`
+ * (name, else id) was taken: reads return the snapshot's contents (through
+ * the backing chain), the size is the snapshot's. Nothing is written, so the
+ * image may be in use by a running machine: a snapshot's clusters are never
+ * rewritten while it exists (deleting it meanwhile is the caller's to avoid).
+ * NULL with err filled (-ENOENT: no such snapshot; -ENOTSUP: not qcow2).
+ */
+VMM_WUR struct vmm_disk *vmm_disk_open_snapshot(const char *path, const char *name,
+                                                struct vmm_error *err);
+
 /* Consistency check of an open qcow2 image: every cluster's refcount against its references. */
 struct vmm_qcow2_check {
     uint64_t errors; /* refcount lower than references, bad pointers, overlaps */

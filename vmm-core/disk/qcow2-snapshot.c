@@ -799,3 +799,55 @@ int qcow2_snapshot_rename(struct vmm_disk *disk, const char *name, const char *n
     pthread_mutex_unlock(&q->lock);
     return r;
 }
+
+/* ---- a read-only view of one snapshot ---- */
+
+static int view_locked(struct qcow2 *q, const char *name, struct vmm_error *err)
+{
+    int idx = find(q, name);
+    if (idx < 0)
+        return not_found(q, name, err);
+    const struct qcow2_snapshot *s = &q->snapshots[idx];
+    const uint64_t span = q->cluster_size * q->l2_entries;
+    uint64_t needed = (s->disk_size + span - 1) / span;
+    if (needed > QCOW2_MAX_L1_BYTES / 8)
+        return fail(err, -EFBIG, "Snapshot \"%s\" of %s claims an absurd size (%llu bytes).", name,
+                    q->path, (unsigned long long)s->disk_size);
+    /* Entries past the snapshot's own L1 table read as unallocated. */
+    uint64_t *l1 = NULL;
+    int r = read_l1(q, s->l1_offset, s->l1_size, (uint32_t)needed, &l1);
+    if (r < 0)
+        return fail_io(q, err, r, "read the snapshot's L1 table");
+    free(q->l1);
+    q->l1 = l1;
+    q->l1_size = s->l1_size > needed ? s->l1_size : (uint32_t)needed;
+    q->l1_offset = s->l1_offset;
+    q->l1_used = 0;
+    for (uint32_t i = 0; i < q->l1_size; i++)
+        if (q->l1[i] & QCOW2_OFFSET_MASK)
+            q->l1_used = i + 1;
+    q->disk.size = s->disk_size;
+    return 0;
+}
+
+struct vmm_disk *vmm_disk_open_snapshot(const char *path, const char *name, struct vmm_error *err)
+{
+    struct vmm_disk *disk = vmm_disk_open(path, VMM_DISK_RDONLY, err);
+    if (!disk)
+        return NULL;
+    if (disk->ops != &vmm_disk_qcow2_ops) {
+        vmm_disk_close(disk);
+        vmm_error_set(err, -ENOTSUP, "The disk image %s is not qcow2 and holds no snapshots.",
+                      path);
+        return NULL;
+    }
+    struct qcow2 *q = to_qcow2(disk);
+    pthread_mutex_lock(&q->lock);
+    int r = view_locked(q, name ? name : "", err);
+    pthread_mutex_unlock(&q->lock);
+    if (r < 0) {
+        vmm_disk_close(disk);
+        return NULL;
+    }
+    return disk;
+}

@@ -5,6 +5,7 @@
  * the primary channel first, CD-ROMs the secondary one (a lone CD-ROM is
  * the secondary master, where installers and firmware expect it).
  * Drives with if=virtio become virtio-blk functions (pc-virtio.c).
+ * Drives with snapshot (try mode) are opened through a throwaway overlay.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -58,7 +59,10 @@ int vmm_pc_drives_open(struct vmm_pc *pc, const struct vmm_config *cfg, struct v
             return -EINVAL;
         }
         flags |= fmt == VMM_FORMAT_QCOW2 ? VMM_DISK_FORMAT_QCOW2 : VMM_DISK_FORMAT_RAW;
-        pc->disks[i] = vmm_disk_open(d->path, flags, err);
+        if (d->snapshot && !(flags & VMM_DISK_RDONLY))
+            pc->disks[i] = vmm_disk_open_overlay(d->path, flags, cfg->overlay_dir, err);
+        else
+            pc->disks[i] = vmm_disk_open(d->path, flags, err);
         if (!pc->disks[i])
             return -EINVAL;
         if (cd) {

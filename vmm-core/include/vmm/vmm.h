@@ -28,6 +28,12 @@ struct vmm_drive_config {
     enum vmm_drive_media media;
     enum vmm_drive_format format;
     bool readonly; /* CD-ROMs are always read-only */
+    /*
+     * Try mode (QEMU's snapshot=on): writes go to a throwaway qcow2 overlay in
+     * vmm_config.overlay_dir, gone when the machine is destroyed; the image is
+     * only read. Ignored for CD-ROMs and read-only drives.
+     */
+    bool snapshot;
 };
 
 #define VMM_MAX_DRIVES 8
@@ -77,6 +83,7 @@ struct vmm_config {
     bool vga;            /* a std-VGA display adapter (always on for firmware boots) */
     struct vmm_drive_config drives[VMM_MAX_DRIVES];
     unsigned ndrives;
+    const char *overlay_dir; /* where snapshot=on drives keep overlays; NULL: $TMPDIR or /var/tmp */
     /*
      * A directory written by vmm_vm_save_state(): the machine starts where it
      * was saved instead of booting. The rest of the configuration must
