@@ -785,13 +785,14 @@ void trm_machine_host_delete_snapshot_async(TrmMachineHost *self, const char *id
     } else if (self->snapshot_busy) {
         g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_BUSY,
                                 _("A snapshot is being taken; wait for it to finish."));
-    } else if (self->try_mode || (g_strcmp0(st, "running") != 0 && g_strcmp0(st, "paused") != 0)) {
-        /*
-         * In try mode the VM holds overlays; the images with the snapshots are
-         * only its read-only backing files, whose present contents a delete
-         * does not change: open them directly. Before the start and after the
-         * stop nothing of ours has them open either.
-         */
+    } else if (self->try_mode && (g_strcmp0(st, "running") == 0 || g_strcmp0(st, "paused") == 0)) {
+        /* The images are the overlays' backing files, open read-only: an image has
+         * one writer or readers (vmm-core/disk/disk-lock.c), so no delete now. */
+        g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_BUSY,
+                                _("The machine is running in try mode, which reads these "
+                                  "disks; shut it down to delete snapshots."));
+    } else if (g_strcmp0(st, "running") != 0 && g_strcmp0(st, "paused") != 0) {
+        /* Before the start and after the stop nothing of ours has the disks open. */
         if (!delete_folder(self, id, self->machine, &error))
             g_task_return_error(outer, error);
         else

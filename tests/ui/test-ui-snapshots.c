@@ -86,12 +86,15 @@ static guint count_overlays(const char *dir)
     return n;
 }
 
-static gboolean disk_has_snapshot(const char *path, const char *name)
+/* 1 if the image holds the snapshot, 0 if not, -1 if the image cannot be read. */
+static int disk_has_snapshot(const char *path, const char *name)
 {
     struct vmm_error err = {0};
     struct vmm_disk *d = vmm_disk_open(path, VMM_DISK_FORMAT_QCOW2 | VMM_DISK_RDONLY, &err);
-    if (!d)
-        return FALSE;
+    if (!d) {
+        g_print("cannot open %s: %s\n", path, err.msg);
+        return -1;
+    }
     struct vmm_disk_snapshot *list = NULL;
     size_t n = 0;
     gboolean found = FALSE;
@@ -231,9 +234,11 @@ void test_try_and_snapshots(TrmApplication *app, int *failed)
     g_clear_error(&c.error);
     trm_machine_client_call(client, "PowerOff");
     CHECK(wait_state(m, TRM_MACHINE_STATE_OFF, 30000));
-    CHECK(!disk_has_snapshot(disk, id2));
-    CHECK(disk_has_snapshot(disk, trm_snapshot_get_id(s1)));
-    CHECK(c.id && disk_has_snapshot(disk, c.id));
+    /* The process holds the disk (and its lock) until it ends, a moment after "Off". */
+    CHECK(wait_for(process_gone, m, 20000));
+    CHECK(disk_has_snapshot(disk, id2) == 0);
+    CHECK(disk_has_snapshot(disk, trm_snapshot_get_id(s1)) == 1);
+    CHECK(c.id && disk_has_snapshot(disk, c.id) == 1);
     g_free(c.id);
     d = vmm_disk_open(disk, VMM_DISK_FORMAT_QCOW2 | VMM_DISK_RDONLY, &err);
     struct vmm_qcow2_check chk = {0};

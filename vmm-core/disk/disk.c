@@ -48,6 +48,8 @@ struct vmm_disk *vmm_disk_open_chain(const char *path, unsigned flags, int depth
                       VMM_DISK_MAX_CHAIN, path);
         return NULL;
     }
+    if (flags & VMM_DISK_NOLOCK)
+        flags |= VMM_DISK_RDONLY; /* unlocked opens never write */
     if ((flags & VMM_DISK_FORMAT_RAW) && (flags & VMM_DISK_FORMAT_QCOW2)) {
         vmm_error_set(err, -EINVAL, "A disk image cannot be opened as both raw and qcow2.");
         return NULL;

@@ -28,6 +28,9 @@
  * raw image whose guest wrote a qcow2 header would let the guest name files. */
 #define VMM_DISK_FORMAT_RAW (1u << 1)
 #define VMM_DISK_FORMAT_QCOW2 (1u << 2)
+/* Read-only, neither taking nor honouring the image's lock (disk-lock.c): only for
+ * parts another process never rewrites while they exist (internal snapshots). */
+#define VMM_DISK_NOLOCK (1u << 3)
 
 /* vmm_disk_write_zeroes() flags: the range may be deallocated, not only zeroed. */
 #define VMM_DISK_ZEROES_UNMAP (1u << 0)

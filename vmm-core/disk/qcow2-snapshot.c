@@ -832,7 +832,7 @@ static int view_locked(struct qcow2 *q, const char *name, struct vmm_error *err)
 
 struct vmm_disk *vmm_disk_open_snapshot(const char *path, const char *name, struct vmm_error *err)
 {
-    struct vmm_disk *disk = vmm_disk_open(path, VMM_DISK_RDONLY, err);
+    struct vmm_disk *disk = vmm_disk_open(path, VMM_DISK_RDONLY | VMM_DISK_NOLOCK, err);
     if (!disk)
         return NULL;
     if (disk->ops != &vmm_disk_qcow2_ops) {
