@@ -39,7 +39,7 @@ int vmm_disk_lock_fd(int fd, bool write, const char *path, struct vmm_error *err
         return -EBUSY;
     }
     /* A filesystem without locks (some network filesystems): go on unlocked. */
-    vmm_log(VMM_LOG_WARN, "disk: cannot lock %s (%s); it is not protected from a second user",
-            path, strerror(e));
+    vmm_log(VMM_LOG_WARN, "disk: cannot lock %s (%s); it is not protected from a second user", path,
+            strerror(e));
     return 0;
 }
