@@ -81,6 +81,11 @@ CASES = [
     # both of its CPUs stuck, under QEMU as the nested VMM too: a hung lab is detected and
     # the rest of the batch runs again in a new lab start (LAB_STALL_*).
     dict(name="lab-terrarium-pc-iso", vmm="terrarium", guest="pc-iso", cpus=2, mem=512, ci=True),
+    # The same PC saved at its console (bochs-drm, a typed command on it) with
+    # --snapshot-save-exit, then restored in a new process: the screen right after the
+    # restore is the saved one, and the guest runs on to its power-button shutdown.
+    dict(name="lab-terrarium-pc-resume", vmm="terrarium", guest="pc-iso", cpus=1, mem=512,
+         ci=True, resume=True),
     # The Debian installer from a CD (ISOLINUX around its netboot kernel and initrd) on the
     # VGA text console: its first screen, then a key typed over PS/2 moves past it.
     dict(name="lab-terrarium-di-iso", vmm="terrarium", guest="di-iso", cpus=1, mem=1024,
@@ -186,10 +191,12 @@ def vmm_command(case, kernel, initrd, terrarium_run):
                     "-accel", "kvm", "-M", "pc", "-cpu", "host",
                     "-m", str(case["mem"]), "-smp", str(case["cpus"]), "-cdrom", kernel,
                     "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot"]
-        return [terrarium_run, "--cdrom", kernel, "--mem", str(case["mem"]),
-                "--cpus", str(case["cpus"]), "--serial", "stdio", "--display", "none",
-                "--keys-on-serial", "TYPE-NOW=>text=echo " + PC_TYPED + " >/tmp/typed,ret",
-                "--screenshot-on-serial", "SCREEN-READY=>{OUTDIR}/" + case["name"] + ".png"]
+        cmd = [terrarium_run, "--cdrom", kernel, "--mem", str(case["mem"]),
+               "--cpus", str(case["cpus"]), "--serial", "stdio", "--display", "none",
+               "--keys-on-serial", "TYPE-NOW=>text=echo " + PC_TYPED + " >/tmp/typed,ret"]
+        if not case.get("resume"):
+            cmd += ["--screenshot-on-serial", "SCREEN-READY=>{OUTDIR}/" + case["name"] + ".png"]
+        return cmd
     if case["guest"] == "installer":
         append = GUEST_APPEND
     else:
@@ -421,6 +428,8 @@ def evaluate(case, res):
         return fails
     if case.get("snapshot"):
         return evaluate_snapshot(res)
+    if case.get("resume"):
+        return evaluate_resume(res)
     m = res.get("markers", {})
     if case.get("test"):
         return fails + evaluate_virtio(case, res)
@@ -460,6 +469,37 @@ def evaluate_snapshot(res):
     if res.get("returncode") != 0:
         fails.append(f"the restored VMM exited with status {res.get('returncode')} after "
                      f"`poweroff -f`, want 0")
+    return fails
+
+
+def evaluate_resume(res):
+    fails = []
+    for step in ("ready", "saved", "exited", "restored", "pressed", "poweroff"):
+        if not res.get(step):
+            return [f"the step '{step}' did not happen ({res.get('why', 'see the log')})"]
+    if res.get("save_rc") != 0:
+        fails.append(f"--snapshot-save-exit ended with status {res.get('save_rc')}, want 0")
+    if res.get("returncode") != 0:
+        fails.append(f"the restored VMM exited with status {res.get('returncode')} after "
+                     f"the power button, want 0")
+    if os.environ.get("TERRARIUM_LAB"):
+        return fails  # the screens are compared on the host (see check_console_shot)
+    saved, after = res.get("shot_saved"), res.get("shot_restored")
+    fails += check_console_shot(saved)
+    if fails:
+        return fails
+    try:
+        w1, h1, r1 = read_png(saved)
+        w2, h2, r2 = read_png(after)
+    except (OSError, ValueError, TypeError) as e:
+        return [f"the screen after the restore is unreadable: {e}"]
+    if (w1, h1) != (w2, h2):
+        return [f"the screen after the restore is {w2}x{h2}, the saved one {w1}x{h1}"]
+    differ = sum(1 for a, b in zip(r1, r2) for i in range(0, len(a), 3) if a[i:i + 3] != b[i:i + 3])
+    # The console's blinking cursor may have toggled: one text cell (8x16) at most.
+    if differ > 8 * 16:
+        fails.append(f"the screen after the restore differs from the saved one in {differ} "
+                     f"pixels (more than the cursor's cell)")
     return fails
 
 
@@ -1101,6 +1141,67 @@ def run_snapshot_case(c, outdir):
     return res
 
 
+def run_resume_case(c, outdir):
+    """Boots the PC CD to its console, saves it with --snapshot-save-exit, restores it in
+    a new process and shoots its screen at once; then lets it power off."""
+    logf = os.path.join(outdir, f"{c['name']}.log")
+    res = dict(name=c["name"], cmd=c["cmd"], timeout=c["timeout"], markers={})
+    t0 = time.monotonic()
+    snap = os.path.join(tempfile.mkdtemp(prefix="trm-resume-"), "state")
+    saved_png = os.path.join(outdir, f"{c['name']}.saved.png")
+    after_png = os.path.join(outdir, f"{c['name']}.restored.png")
+    first = Console(c["cmd"] + ["--snapshot-save", snap, "--snapshot-save-exit",
+                                "--screenshot", saved_png], logf)
+    try:
+        if not first.expect(rb"SCREEN-READY", c["timeout"]):
+            res["why"] = "the guest never said SCREEN-READY"
+            return res
+        res["ready"] = round(time.monotonic() - t0, 2)
+        first.proc.send_signal(signal.SIGRTMIN + 1)
+        m = first.expect(rb"terrarium-run: saved the machine[^\n]*", 120)
+        if not m:
+            res["why"] = "no save confirmation"
+            return res
+        res["saved"] = True
+        res["save_line"] = m.group(0).decode(errors="replace").strip()
+        try:
+            res["save_rc"] = first.proc.wait(timeout=60)
+            res["exited"] = True
+        except subprocess.TimeoutExpired:
+            res["why"] = "--snapshot-save-exit did not end the VMM"
+            return res
+    finally:
+        first.close()
+    t1 = time.monotonic()
+    second = Console(c["cmd"] + ["--snapshot-restore", snap, "-v",
+                                 "--screenshot-at", f"0.2:{after_png}"], logf)
+    try:
+        m = second.expect(rb"terrarium-run: restored from[^\n]*", 60)
+        if not m:
+            res["why"] = "the restore did not start: " + tail(logf, 5)
+            return res
+        res["restored"] = True
+        res["restore_line"] = m.group(0).decode(errors="replace").strip()
+        if not second.expect(rb"PWRBTN-WAITING", 60):
+            res["why"] = "the restored guest did not run on to PWRBTN-WAITING"
+            return res
+        res["answer_s"] = round(time.monotonic() - t1, 2)
+        second.proc.send_signal(signal.SIGUSR2)
+        res["pressed"] = True
+        try:
+            res["returncode"] = second.proc.wait(timeout=90)
+            res["poweroff"] = True
+        except subprocess.TimeoutExpired:
+            res["why"] = "the power button did not end the restored VMM"
+    finally:
+        second.close()
+        res["seconds"] = time.monotonic() - t0
+    for k, pth in (("shot_saved", saved_png), ("shot_restored", after_png)):
+        if os.path.exists(pth):
+            res[k] = pth
+    return res
+
+
 def inlab(spec_path, outdir):
     with open(spec_path) as f:
         cases = json.load(f)
@@ -1119,7 +1220,8 @@ def inlab(spec_path, outdir):
     for c in cases:
         current.update(name=c["name"], t0=time.monotonic())
         log(f"[suite] {c['name']}: {' '.join(c['cmd'])}")
-        res = run_snapshot_case(c, outdir) if c.get("snapshot") else run_case(c, outdir)
+        res = (run_snapshot_case(c, outdir) if c.get("snapshot") else
+               run_resume_case(c, outdir) if c.get("resume") else run_case(c, outdir))
         with open(os.path.join(outdir, f"{c['name']}.json"), "w") as f:
             json.dump(res, f, indent=1)
         fails = evaluate(CASE_BY_NAME[c["name"]], res)
