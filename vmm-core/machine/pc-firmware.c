@@ -24,6 +24,7 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/smbios.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/vm.h"
 #include "machine/pc.h"
@@ -40,47 +41,17 @@
 static int read_whole(const char *what, const char *path, bool is_default, size_t min, size_t max,
                       uint8_t **out, size_t *len, struct vmm_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        if (e == ENOENT && is_default)
-            vmm_error_set(err, -e, "the %s %s is missing: install the seabios package", what, path);
-        else
-            vmm_error_set(err, -e, "cannot open the %s %s: %s", what, path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min ||
-        (uint64_t)st.st_size > max) {
-        close(fd);
+    int r = vmm_read_file(what, path, max, out, len, err);
+    if (r == -ENOENT && is_default)
+        vmm_error_set(err, r, "the %s %s is missing: install the seabios package", what, path);
+    if (r == -EINVAL || r == -EFBIG || (r == 0 && *len < min)) {
+        if (r == 0)
+            free(*out);
         vmm_error_set(err, -EINVAL, "the %s %s is not a firmware image (%zu KiB to %zu KiB)", what,
                       path, min >> 10, max >> 10);
         return -EINVAL;
     }
-    uint8_t *buf = malloc((size_t)st.st_size);
-    if (!buf) {
-        close(fd);
-        vmm_error_set(err, -ENOMEM, "out of memory reading the %s", what);
-        return -ENOMEM;
-    }
-    size_t done = 0;
-    while (done < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            free(buf);
-            close(fd);
-            vmm_error_set(err, -e, "cannot read the %s %s: %s", what, path, strerror(e));
-            return -e;
-        }
-        done += (size_t)n;
-    }
-    close(fd);
-    *out = buf;
-    *len = done;
-    return 0;
+    return r;
 }
 
 int vmm_pc_firmware_read(struct vmm_pc *pc, const struct vmm_config *cfg, struct vmm_error *err)
