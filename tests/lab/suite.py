@@ -613,10 +613,30 @@ def evaluate_pc(case, res, m):
         fails.append(f"TYPED={m.get('TYPED')!r}: the command typed over PS/2 into the VGA "
                      f"console did not run")
     if case["vmm"] == "terrarium":
+        fails += evaluate_smbios(case, m)
         if m.get("PWRBTN", "0") in ("", "0"):
             fails.append("the power-button press never reached the guest (ff_pwr_btn = 0)")
         if not res.get("timed_out") and res.get("returncode") != 0:
             fails.append(f"exited with status {res.get('returncode')} after poweroff, want 0")
+    return fails
+
+
+def evaluate_smbios(case, m):
+    """Failure sentences for the SMBIOS tables (arch/x86/smbios.c) as Linux read them."""
+    fails = []
+    for key, want in (("DMI-SYS-VENDOR", "Terrarium"),
+                      ("DMI-PRODUCT", "Terrarium Virtual Machine"),
+                      ("DMI-BIOS-VENDOR", "Terrarium"), ("DMI-CHASSIS-VENDOR", "Terrarium")):
+        if m.get(key) != want:
+            fails.append(f"{key}={m.get(key)!r}, want {want!r} (SMBIOS through fw_cfg)")
+    entries = m.get("DMI-ENTRIES", "").split()
+    # One structure of each kind per machine, one processor socket, one memory device
+    # (the case's RAM is below 16 GiB) and one mapped range (below the PCI hole).
+    want = ["0-0", "1-0", "3-0", "4-0", "16-0", "17-0", "19-0", "32-0", "127-0"]
+    missing = [e for e in want if e not in entries]
+    if missing:
+        fails.append(f"SMBIOS structures {missing} missing from /sys/firmware/dmi/entries "
+                     f"({entries})")
     return fails
 
 
@@ -1030,7 +1050,8 @@ def run_case(c, outdir):
                       r"VDA-SIZE|SEED-SHA|BLK-PERSISTED|BLK-WROTE|NET-MAC|DHCP-IP|DHCP-ROUTER|"
                       r"DHCP-DNS|HTTP-SHA|DNS-SERVER|FORWARD-GOT|MEMTOTAL-BEFORE|MEMTOTAL-AFTER|"
                       r"INPUT-DEV|TABLET-EVENT-BYTES|BENCH-BLK-READ-MBS|BENCH-BLK-WRITE-MBS|"
-                      r"BENCH-TCP-MBS)=(.*)$", line)
+                      r"BENCH-TCP-MBS|DMI-SYS-VENDOR|DMI-PRODUCT|DMI-BIOS-VENDOR|DMI-CHASSIS-VENDOR|"
+                      r"DMI-ENTRIES)=(.*)$", line)
         if line.startswith("PCI="):
             res["markers"].setdefault("PCI", []).append(line[4:].strip())
         elif mm and mm.group(1) not in res["markers"]:

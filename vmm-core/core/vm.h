@@ -167,6 +167,12 @@ void vmm_snapshot_restore_free(struct vmm_vm *vm);
 
 /* arch/x86 */
 VMM_WUR int vmm_cpuid_setup(struct vmm_vm *vm, struct vmm_vcpu *vcpu, struct vmm_error *err);
+/*
+ * What vCPU `id` reads from CPUID leaf `function` (subleaf `index`), as
+ * vmm_cpuid_setup gives it; false when KVM offers no such leaf.
+ */
+bool vmm_cpuid_guest_leaf(const struct vmm_vm *vm, unsigned id, uint32_t function, uint32_t index,
+                          struct kvm_cpuid_entry2 *out);
 VMM_WUR int vmm_msr_reset(struct vmm_vcpu *vcpu, struct vmm_error *err);
 VMM_WUR int vmm_vcpu_set_boot_state(struct vmm_vcpu *vcpu, const struct vmm_boot_entry *e,
                                     struct vmm_error *err);

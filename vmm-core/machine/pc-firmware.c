@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "arch/x86/boot.h"
+#include "arch/x86/smbios.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/vm.h"
 #include "machine/pc.h"
@@ -39,47 +41,17 @@
 static int read_whole(const char *what, const char *path, bool is_default, size_t min, size_t max,
                       uint8_t **out, size_t *len, struct vmm_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        if (e == ENOENT && is_default)
-            vmm_error_set(err, -e, "the %s %s is missing: install the seabios package", what, path);
-        else
-            vmm_error_set(err, -e, "cannot open the %s %s: %s", what, path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min ||
-        (uint64_t)st.st_size > max) {
-        close(fd);
+    int r = vmm_read_file(what, path, max, out, len, err);
+    if (r == -ENOENT && is_default)
+        vmm_error_set(err, r, "the %s %s is missing: install the seabios package", what, path);
+    if (r == -EINVAL || r == -EFBIG || (r == 0 && *len < min)) {
+        if (r == 0)
+            free(*out);
         vmm_error_set(err, -EINVAL, "the %s %s is not a firmware image (%zu KiB to %zu KiB)", what,
                       path, min >> 10, max >> 10);
         return -EINVAL;
     }
-    uint8_t *buf = malloc((size_t)st.st_size);
-    if (!buf) {
-        close(fd);
-        vmm_error_set(err, -ENOMEM, "out of memory reading the %s", what);
-        return -ENOMEM;
-    }
-    size_t done = 0;
-    while (done < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            free(buf);
-            close(fd);
-            vmm_error_set(err, -e, "cannot read the %s %s: %s", what, path, strerror(e));
-            return -e;
-        }
-        done += (size_t)n;
-    }
-    close(fd);
-    *out = buf;
-    *len = done;
-    return 0;
+    return r;
 }
 
 int vmm_pc_firmware_read(struct vmm_pc *pc, const struct vmm_config *cfg, struct vmm_error *err)
@@ -291,6 +263,79 @@ int vmm_pc_parse_boot_order(const char *spec, enum vmm_rtc_boot_dev order[3], st
     return (int)n;
 }
 
+/* CPUID's register bytes as text: the vendor (leaf 0) or the brand string (0x80000002..4). */
+static void cpuid_text(char *out, const uint32_t *regs, unsigned n)
+{
+    unsigned len = 0;
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned b = 0; b < 4; b++)
+            out[len++] = (char)(regs[i] >> (8 * b));
+    out[len] = 0;
+    /* Brand strings are NUL-padded and often start with blanks. */
+    size_t lead = strspn(out, " ");
+    memmove(out, out + lead, len + 1 - lead);
+}
+
+/* The SMBIOS tables (arch/x86/smbios.c): the firmware installs them as SMBIOS 2.8. */
+static int add_smbios(struct vmm_pc *pc)
+{
+    struct vmm_vm *vm = pc->vm;
+    char vendor[13] = "", brand[49] = "", uuid_text[VMM_UUID_STRLEN];
+    struct kvm_cpuid_entry2 e;
+    struct vmm_smbios_config c = {
+        .lowmem_size = vm->mem.lowmem_size,
+        .highmem_size = vm->mem.highmem_size,
+        .sockets = 1, /* cpuid.c: one package of ncpus cores */
+        .cores_per_socket = vm->ncpus,
+        .bios_vendor = VMM_SMBIOS_BIOS_VENDOR,
+        .bios_version = VMM_SMBIOS_BIOS_VERSION,
+        .bios_date = VMM_SMBIOS_BIOS_DATE,
+        .bios_major = 0xFF, /* no release numbers to report */
+        .bios_minor = 0xFF,
+        .manufacturer = VMM_SMBIOS_MANUFACTURER,
+        .product = VMM_SMBIOS_PRODUCT,
+        .version = VMM_SMBIOS_VERSION,
+        .family = VMM_SMBIOS_FAMILY,
+    };
+    if (vmm_cpuid_guest_leaf(vm, 0, 0, 0, &e)) {
+        cpuid_text(vendor, (uint32_t[]){e.ebx, e.edx, e.ecx}, 3);
+        c.cpu_manufacturer = vendor;
+    }
+    if (vmm_cpuid_guest_leaf(vm, 0, 1, 0, &e)) {
+        c.cpuid_signature = e.eax;
+        c.cpuid_features = e.edx;
+    }
+    uint32_t regs[12];
+    bool have_brand = true;
+    for (unsigned i = 0; i < 3 && have_brand; i++) {
+        have_brand = vmm_cpuid_guest_leaf(vm, 0, 0x80000002 + i, 0, &e);
+        memcpy(regs + 4 * i, (uint32_t[]){e.eax, e.ebx, e.ecx, e.edx}, 16);
+    }
+    if (have_brand) {
+        cpuid_text(brand, regs, 12);
+        c.cpu_version = brand;
+    }
+    static const uint8_t no_uuid[16];
+    if (memcmp(vm->cfg.uuid, no_uuid, 16)) {
+        memcpy(c.uuid, vm->cfg.uuid, 16);
+        vmm_uuid_format(c.uuid, uuid_text);
+        c.serial = uuid_text;
+    }
+
+    struct vmm_smbios sm;
+    int r = vmm_smbios_build(&c, &sm);
+    if (r < 0)
+        return r;
+    r = vmm_fw_cfg_add_file(pc->fw_cfg, VMM_SMBIOS_TABLES_FILE, sm.tables, sm.tables_len);
+    if (r >= 0)
+        r = vmm_fw_cfg_add_file(pc->fw_cfg, VMM_SMBIOS_ANCHOR_FILE, sm.anchor, sizeof(sm.anchor));
+    /* Also the plain fw_cfg UUID item, in the same byte order. */
+    if (r >= 0)
+        r = vmm_fw_cfg_add_bytes(pc->fw_cfg, FW_CFG_UUID, vm->cfg.uuid, 16);
+    vmm_smbios_free(&sm);
+    return r;
+}
+
 int vmm_pc_firmware_config(struct vmm_pc *pc, struct vmm_error *err)
 {
     struct vmm_vm *vm = pc->vm;
@@ -332,6 +377,8 @@ int vmm_pc_firmware_config(struct vmm_pc *pc, struct vmm_error *err)
             vmm_acpi_fw_cfg_free(&acpi);
         }
     }
+    if (r >= 0)
+        r = add_smbios(pc);
     if (r < 0) {
         vmm_error_set(err, r, "cannot describe the machine to the firmware");
         return r;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "arch/x86/boot.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/vm.h"
 #include "hw/acpi-pm.h"
@@ -27,48 +28,7 @@
 static int read_file(const char *what, const char *path, uint64_t max, struct vmm_blob *out,
                      struct vmm_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        vmm_error_set(err, -e, "cannot open the %s %s: %s", what, path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        vmm_error_set(err, -EINVAL, "the %s %s is not a regular file", what, path);
-        return -EINVAL;
-    }
-    if ((uint64_t)st.st_size > max) {
-        close(fd);
-        vmm_error_set(err, -EFBIG, "the %s %s is too large (%llu MiB) for this machine", what, path,
-                      (unsigned long long)(st.st_size >> 20));
-        return -EFBIG;
-    }
-    uint8_t *buf = malloc(st.st_size ? st.st_size : 1);
-    if (!buf) {
-        close(fd);
-        vmm_error_set(err, -ENOMEM, "out of memory reading the %s %s", what, path);
-        return -ENOMEM;
-    }
-    size_t done = 0;
-    while (done < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + done, st.st_size - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            free(buf);
-            close(fd);
-            vmm_error_set(err, -e, "cannot read the %s %s: %s", what, path, strerror(e));
-            return -e;
-        }
-        done += n;
-    }
-    close(fd);
-    out->data = buf;
-    out->len = done;
-    return 0;
+    return vmm_read_file(what, path, max, &out->data, &out->len, err);
 }
 
 static int check_config(const struct vmm_config *cfg, struct vmm_error *err)

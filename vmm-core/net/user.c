@@ -181,35 +181,34 @@ static int add_poll(int fd, int events, void *opaque)
     return (int)u->nfill++;
 }
 
+/* slirp's poll bits and epoll's, both ways. */
+static const struct {
+    int slirp;
+    uint32_t epoll;
+} poll_bits[] = {
+    {SLIRP_POLL_IN, EPOLLIN},   {SLIRP_POLL_OUT, EPOLLOUT}, {SLIRP_POLL_PRI, EPOLLPRI},
+    {SLIRP_POLL_ERR, EPOLLERR}, {SLIRP_POLL_HUP, EPOLLHUP},
+};
+
 static int get_revents(int idx, void *opaque)
 {
     struct vmm_net_user *u = opaque;
     if (idx < 0 || (unsigned)idx >= u->nfill || u->fill[idx].fd != u->fired_fd)
         return 0;
-    uint32_t ev = u->fired_events;
     int r = 0;
-    if (ev & EPOLLIN)
-        r |= SLIRP_POLL_IN;
-    if (ev & EPOLLOUT)
-        r |= SLIRP_POLL_OUT;
-    if (ev & EPOLLPRI)
-        r |= SLIRP_POLL_PRI;
-    if (ev & EPOLLERR)
-        r |= SLIRP_POLL_ERR;
-    if (ev & EPOLLHUP)
-        r |= SLIRP_POLL_HUP;
+    for (unsigned i = 0; i < sizeof(poll_bits) / sizeof(poll_bits[0]); i++)
+        if (u->fired_events & poll_bits[i].epoll)
+            r |= poll_bits[i].slirp;
     return r & (u->fill[idx].events | SLIRP_POLL_ERR | SLIRP_POLL_HUP);
 }
 
+/* slirp's wishes as epoll events (epoll reports errors and hang-ups unasked). */
 static uint32_t to_epoll(int events)
 {
     uint32_t e = 0;
-    if (events & SLIRP_POLL_IN)
-        e |= EPOLLIN;
-    if (events & SLIRP_POLL_OUT)
-        e |= EPOLLOUT;
-    if (events & SLIRP_POLL_PRI)
-        e |= EPOLLPRI;
+    for (unsigned i = 0; i < sizeof(poll_bits) / sizeof(poll_bits[0]); i++)
+        if (events & poll_bits[i].slirp)
+            e |= poll_bits[i].epoll;
     return e;
 }
 
@@ -318,22 +317,37 @@ static void flush_rx(struct vmm_net_user *u)
     }
 }
 
-static void socket_ready(void *opaque, int fd, uint32_t events)
+/*
+ * The common end of every event: epoll watches what slirp now wants, the
+ * lock is dropped, and what slirp produced goes to the guest.
+ */
+static void end_round_unlock(struct vmm_net_user *u)
 {
-    struct vmm_net_user *u = opaque;
-    pthread_mutex_lock(&u->lock);
-    poll_locked(u, fd, events);
     sync_locked(u);
     pthread_mutex_unlock(&u->lock);
     flush_rx(u);
 }
 
+/* Consumes a timerfd/eventfd's counter; false if the read failed (nothing to do then). */
+static bool take_count(int fd)
+{
+    uint64_t n;
+    return read(fd, &n, sizeof(n)) >= 0 || errno == EAGAIN;
+}
+
+static void socket_ready(void *opaque, int fd, uint32_t events)
+{
+    struct vmm_net_user *u = opaque;
+    pthread_mutex_lock(&u->lock);
+    poll_locked(u, fd, events);
+    end_round_unlock(u);
+}
+
 static void timer_ready(void *opaque, int fd, uint32_t events)
 {
     struct vmm_net_user *u = opaque;
-    uint64_t n;
     (void)events;
-    if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+    if (!take_count(fd))
         return;
     pthread_mutex_lock(&u->lock);
     int64_t now_ms = now_ns() / 1000000;
@@ -350,23 +364,18 @@ static void timer_ready(void *opaque, int fd, uint32_t events)
         }
     }
     poll_locked(u, -1, 0);
-    sync_locked(u);
-    pthread_mutex_unlock(&u->lock);
-    flush_rx(u);
+    end_round_unlock(u);
 }
 
 static void kick_ready(void *opaque, int fd, uint32_t events)
 {
     struct vmm_net_user *u = opaque;
-    uint64_t n;
     (void)events;
-    if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+    if (!take_count(fd))
         return;
     pthread_mutex_lock(&u->lock);
     drain_tx_locked(u);
-    sync_locked(u);
-    pthread_mutex_unlock(&u->lock);
-    flush_rx(u);
+    end_round_unlock(u);
 }
 
 void vmm_net_user_tx(void *opaque, const uint8_t *frame, size_t len)

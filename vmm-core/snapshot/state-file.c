@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/file.h"
 #include "snapshot/state-file.h"
 
 /* ---- Buffers ---- */
@@ -186,62 +187,12 @@ void vmm_state_writer_free(struct vmm_state_writer *w)
 
 int vmm_state_fsync_dir(const char *path)
 {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof(dir), ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int r = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return r;
+    return vmm_fsync_dir(path);
 }
 
 int vmm_state_write_atomic(const char *path, const void *data, size_t len, struct vmm_error *err)
 {
-    char tmp[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-        vmm_error_set(err, -ENAMETOOLONG, "the state file name %s is too long", path);
-        return -ENAMETOOLONG;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int e = errno;
-        vmm_error_set(err, -e, "cannot create %s: %s", tmp, strerror(e));
-        return -e;
-    }
-    const uint8_t *p = data;
-    size_t done = 0;
-    int r = 0;
-    while (done < len) {
-        ssize_t n = write(fd, p + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r = n < 0 ? -errno : -EIO;
-            break;
-        }
-        done += (size_t)n;
-    }
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r == 0)
-        r = vmm_state_fsync_dir(path);
-    if (r < 0) {
-        unlink(tmp);
-        vmm_error_set(err, r, "cannot write %s: %s", path, strerror(-r));
-    }
-    return r;
+    return vmm_write_file_atomic(path, data, len, VMM_WRITE_SYNC_DIR, err);
 }
 
 int vmm_state_writer_commit(const struct vmm_state_writer *w, const char *path,

@@ -83,6 +83,22 @@ static void patch_entry(struct kvm_cpuid_entry2 *e, unsigned id, unsigned ncpus)
     }
 }
 
+bool vmm_cpuid_guest_leaf(const struct vmm_vm *vm, unsigned id, uint32_t function, uint32_t index,
+                          struct kvm_cpuid_entry2 *out)
+{
+    const struct kvm_cpuid2 *sup = vm->supported_cpuid;
+    for (uint32_t i = 0; sup && i < sup->nent; i++) {
+        const struct kvm_cpuid_entry2 *e = &sup->entries[i];
+        if (e->function != function ||
+            ((e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && e->index != index))
+            continue;
+        *out = *e;
+        patch_entry(out, id, vm->ncpus);
+        return true;
+    }
+    return false;
+}
+
 int vmm_cpuid_setup(struct vmm_vm *vm, struct vmm_vcpu *vcpu, struct vmm_error *err)
 {
     const struct kvm_cpuid2 *sup = vm->supported_cpuid;

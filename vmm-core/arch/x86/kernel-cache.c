@@ -29,6 +29,7 @@
 #include <zstd.h>
 
 #include "arch/x86/boot-internal.h"
+#include "core/file.h"
 #include "core/log.h"
 
 #define HDR_SETUP_SECTS 0x1F1
@@ -370,7 +371,7 @@ static void evict(const char *dir)
         size_t n = strlen(e->d_name);
         if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
             continue;
-        if (strncmp(e->d_name, ".tmp-", 5) == 0) {
+        if (strncmp(e->d_name, ".tmp-", 5) == 0) { /* VMM_WRITE_UNIQUE_TMP leftovers */
             if (now - st.st_mtime > CACHE_STALE_TEMP_SECS)
                 (void)unlinkat(dirfd(d), e->d_name, 0);
             continue;
@@ -390,38 +391,11 @@ static void evict(const char *dir)
     closedir(d);
 }
 
-/* Writes the file under a temporary name and renames it into place, so readers see all or nothing. */
+/* Stores the file so readers see all or nothing; two machines may store the same kernel at once. */
 static int store(const char *dir, const char *path, const struct vmm_blob *elf)
 {
-    char tmp[PATH_MAX];
-    size_t done = 0;
-    int fd, r = 0;
-
-    if (snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", dir) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    fd = mkstemp(tmp); /* mode 0600 */
-    if (fd < 0)
-        return -errno;
-    while (done < elf->len) {
-        ssize_t n = write(fd, elf->data + done, elf->len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r = n < 0 ? -errno : -EIO;
-            break;
-        }
-        done += (size_t)n;
-    }
-    /* On disk before the name: a crash must not leave a named file with missing blocks. */
-    if (r == 0 && fdatasync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        unlink(tmp);
-    else
+    int r = vmm_write_file_atomic(path, elf->data, elf->len, VMM_WRITE_UNIQUE_TMP, NULL);
+    if (r == 0)
         evict(dir);
     return r;
 }

@@ -105,7 +105,20 @@ struct vmm_config {
     bool balloon;             /* a virtio-balloon device (balloon_mib is its initial target) */
     enum vmm_console console; /* VIRTIO: a virtio-console port (hvc0) on the serial streams */
     bool tablet;              /* virtio-input keyboard + absolute tablet */
+    /*
+     * The machine's UUID in RFC 4122 byte order (as printed); all zero: none.
+     * Firmware boots show it in SMBIOS (type 1) and fw_cfg.
+     */
+    uint8_t uuid[16];
 };
+
+/*
+ * UUID text (8-4-4-4-12 hex digits, either case) <-> vmm_config.uuid bytes.
+ * parse: 0, or -EINVAL (uuid may then be partly written).
+ */
+#define VMM_UUID_STRLEN 37 /* with the NUL */
+VMM_WUR int vmm_uuid_parse(const char *text, uint8_t uuid[16]);
+void vmm_uuid_format(const uint8_t uuid[16], char out[VMM_UUID_STRLEN]);
 
 /* A guest writes a status to this port (any width) to end the VM with it. */
 #define VMM_TEST_EXIT_PORT 0xf4
