@@ -72,6 +72,7 @@ static void usage(FILE *f)
                "                       forward sends HOSTADDR:HOSTPORT (default 127.0.0.1) to\n"
                "                       the guest's GUESTPORT (default none)\n"
                "  --mac XX:XX:XX:XX:XX:XX  the virtio-net card's MAC (default 52:54:00:12:34:56)\n"
+               "  --uuid UUID          the machine's UUID in its SMBIOS tables (firmware boots)\n"
                "  --balloon MiB        a virtio-balloon asking the guest for MiB back\n"
                "  --console serial|virtio\n"
                "                       virtio: the --serial streams go to a virtio-console port\n"
@@ -460,6 +461,7 @@ int main(int argc, char **argv)
         OPT_SNAP_RESTORE,
         OPT_NET,
         OPT_MAC,
+        OPT_UUID,
         OPT_BALLOON,
         OPT_CONSOLE,
         OPT_TABLET,
@@ -502,6 +504,7 @@ int main(int argc, char **argv)
         {"snapshot-restore", required_argument, NULL, OPT_SNAP_RESTORE},
         {"net", required_argument, NULL, OPT_NET},
         {"mac", required_argument, NULL, OPT_MAC},
+        {"uuid", required_argument, NULL, OPT_UUID},
         {"balloon", required_argument, NULL, OPT_BALLOON},
         {"console", required_argument, NULL, OPT_CONSOLE},
         {"tablet", required_argument, NULL, OPT_TABLET},
@@ -613,6 +616,13 @@ int main(int argc, char **argv)
             if (parse_mac(optarg, cfg.mac) < 0) {
                 fprintf(stderr,
                         "terrarium-run: --mac wants a unicast XX:XX:XX:XX:XX:XX, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_UUID:
+            if (vmm_uuid_parse(optarg, cfg.uuid) < 0) {
+                fprintf(stderr, "terrarium-run: --uuid wants 8-4-4-4-12 hex digits, not '%s'\n",
                         optarg);
                 return 2;
             }

@@ -182,6 +182,9 @@ static void build_config(TrmMachineHost *self, struct vmm_config *cfg)
     cfg->serial_out_opaque = self;
     cfg->vga = TRUE;
     cfg->kvm_device = g_getenv("TERRARIUM_KVM_DEVICE");
+    /* The guest sees the machine's own UUID in SMBIOS (a malformed one: none). */
+    if (vmm_uuid_parse(trm_machine_get_uuid(m), cfg->uuid) < 0)
+        memset(cfg->uuid, 0, sizeof(cfg->uuid));
     guint8 mac[6];
     if (trm_machine_get_mac(m, mac))
         memcpy(cfg->mac, mac, sizeof(mac));

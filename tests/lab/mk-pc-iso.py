@@ -10,7 +10,7 @@ a PC's devices and prints what the guest found, as KEY=value markers:
     RTC=<rtc0 name>  RTC-EPOCH=<seconds>  HOST-EPOCH-AT-BUILD=<seconds>
     PCI=<slot> <vendor>:<device> <driver>   (one line per function)
     SERIO=<serio0 description>      (the i8042's keyboard port)
-    DMI-SYS-VENDOR=, DMI-PRODUCT=, DMI-BIOS-VENDOR=, DMI-CHASSIS-VENDOR=
+    DMI-SYS-VENDOR=, DMI-PRODUCT=, DMI-BIOS-VENDOR=, DMI-CHASSIS-VENDOR=, DMI-UUID=
                                     (SMBIOS through /sys/class/dmi/id)
     DMI-ENTRIES=<type-instance ...> (every SMBIOS structure, /sys/firmware/dmi/entries)
     CD-FILE=<contents of /hello.txt read back from the CD through sr_mod>
@@ -74,6 +74,7 @@ echo "DMI-SYS-VENDOR=$(cat /sys/class/dmi/id/sys_vendor 2>/dev/null)"
 echo "DMI-PRODUCT=$(cat /sys/class/dmi/id/product_name 2>/dev/null)"
 echo "DMI-BIOS-VENDOR=$(cat /sys/class/dmi/id/bios_vendor 2>/dev/null)"
 echo "DMI-CHASSIS-VENDOR=$(cat /sys/class/dmi/id/chassis_vendor 2>/dev/null)"
+echo "DMI-UUID=$(cat /sys/class/dmi/id/product_uuid 2>/dev/null)"
 echo "DMI-ENTRIES=$(ls /sys/firmware/dmi/entries 2>/dev/null | tr '\n' ' ')"
 mkdir -p /cd
 i=0

@@ -118,6 +118,7 @@ DI_SECOND = "Select your location"
 PC_ISO = "pc-guest.iso"
 PC_CD_TEXT = "hello from the Terrarium lab CD"
 PC_TYPED = "typed-over-ps2"
+PC_UUID = "5f3c2a10-7b4e-4d2a-9c1f-0e8d6b2a4c77"  # --uuid: the guest reads it back from SMBIOS
 # What the PC guest must find: (slot, vendor:device, driver or None for "any").
 PC_FUNCTIONS = [
     ("0000:00:00.0", "0x8086:0x1237", None),
@@ -193,6 +194,7 @@ def vmm_command(case, kernel, initrd, terrarium_run):
                     "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot"]
         cmd = [terrarium_run, "--cdrom", kernel, "--mem", str(case["mem"]),
                "--cpus", str(case["cpus"]), "--serial", "stdio", "--display", "none",
+               "--uuid", PC_UUID,
                "--keys-on-serial", "TYPE-NOW=>text=echo " + PC_TYPED + " >/tmp/typed,ret"]
         if not case.get("resume"):
             cmd += ["--screenshot-on-serial", "SCREEN-READY=>{OUTDIR}/" + case["name"] + ".png"]
@@ -629,6 +631,8 @@ def evaluate_smbios(case, m):
                       ("DMI-BIOS-VENDOR", "Terrarium"), ("DMI-CHASSIS-VENDOR", "Terrarium")):
         if m.get(key) != want:
             fails.append(f"{key}={m.get(key)!r}, want {want!r} (SMBIOS through fw_cfg)")
+    if m.get("DMI-UUID", "").lower() != PC_UUID:
+        fails.append(f"DMI-UUID={m.get('DMI-UUID')!r}, want {PC_UUID} (--uuid, SMBIOS type 1)")
     entries = m.get("DMI-ENTRIES", "").split()
     # One structure of each kind per machine, one processor socket, one memory device
     # (the case's RAM is below 16 GiB) and one mapped range (below the PCI hole).
@@ -1051,7 +1055,7 @@ def run_case(c, outdir):
                       r"DHCP-DNS|HTTP-SHA|DNS-SERVER|FORWARD-GOT|MEMTOTAL-BEFORE|MEMTOTAL-AFTER|"
                       r"INPUT-DEV|TABLET-EVENT-BYTES|BENCH-BLK-READ-MBS|BENCH-BLK-WRITE-MBS|"
                       r"BENCH-TCP-MBS|DMI-SYS-VENDOR|DMI-PRODUCT|DMI-BIOS-VENDOR|DMI-CHASSIS-VENDOR|"
-                      r"DMI-ENTRIES)=(.*)$", line)
+                      r"DMI-UUID|DMI-ENTRIES)=(.*)$", line)
         if line.startswith("PCI="):
             res["markers"].setdefault("PCI", []).append(line[4:].strip())
         elif mm and mm.group(1) not in res["markers"]:

@@ -78,6 +78,7 @@ case("stray argument", ["--kernel", "x", "extra"], 2, "extra")
 case("bad --serial", ["--kernel", "x", "--serial", "tcp:1"], 2, "serial")
 case("non-numeric --cpus", ["--kernel", "x", "--cpus", "many"], 2, "--cpus")
 case("negative --mem", ["--kernel", "x", "--mem", "-5"], 2, "--mem")
+case("bad --uuid", ["--kernel", "x", "--uuid", "not-a-uuid"], 2, "--uuid")
 case("bad --display", ["--kernel", "x", "--display", "gtk"], 2, "--display")
 case("bad --drive snapshot value", ["--kernel", "x", "--drive", "file=a.img,snapshot=maybe"], 2,
      "snapshot=maybe")
