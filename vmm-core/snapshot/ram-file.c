@@ -18,7 +18,14 @@
 #include "snapshot/snapshot.h"
 
 #define PAGE 4096u
-#define MAX_RUN (16u << 20) /* bytes per pwrite */
+/*
+ * Bytes per pwrite. Each run is handed to writeback at once (sync_file_range), so the disk
+ * works while the next run is copied and the final fdatasync has little left to do. Measured
+ * on ext4 (virtio disk), 128 MiB of data: 16 MiB runs without the early writeback took
+ * 0.6-1.3 s to write and sync, 1 MiB runs with it 0.1-0.16 s; long runs of dirty pages get the
+ * writer throttled.
+ */
+#define MAX_RUN (1u << 20)
 
 bool vmm_snapshot_page_is_zero(const uint8_t *page)
 {
@@ -76,6 +83,9 @@ int vmm_snapshot_write_ram(const uint8_t *base, uint64_t size, const char *path,
         }
         if (run_len && (zero || run_len >= MAX_RUN || off + PAGE >= size)) {
             r = pwrite_all(fd, base + run_start, run_len, (off_t)run_start);
+            /* Only a hint: the fdatasync below is what makes the file durable. */
+            if (r == 0)
+                sync_file_range(fd, (off_t)run_start, (off_t)run_len, SYNC_FILE_RANGE_WRITE);
             total += run_len;
             run_len = 0;
         }
