@@ -439,13 +439,15 @@ def machine_description(args):
 
 
 def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the VMMs are killed
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--terrarium", help="terrarium-run binary")
     ap.add_argument("--guest", help="memfill.elf (build/tests/guests/memfill.elf)")
     ap.add_argument("--qemu", default=shutil.which("qemu-system-x86_64"))
     ap.add_argument("--qemu-img", default=shutil.which("qemu-img"))
     ap.add_argument("--sizes", default="256:128,1024:512",
-                    help="RAM:module MiB pairs (default %(default)s)")
+                    help="RAM:module MiB pairs (default %(default)s; QEMU loads no module of "
+                         "2 GiB or more)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--hz", type=int, default=1000, help="heartbeats a second (default 1000)")
     ap.add_argument("--work-dir", default="/var/tmp/terrarium-bench-snapshot",
