@@ -18,6 +18,9 @@
  *   beats=N     exit 0 after N beats (default 0: beat forever)
  *   verify=K    every K beats, read the filled stretch back (and the module's page headers) and
  *               print "memfill: verified N MiB" (default 0: never)
+ *   reset=N     after beat N, reset the machine through the i8042 once (a marker in low RAM,
+ *               which a reset keeps, says it was done); the next boot prints
+ *               "memfill: booted again after a reset" and beats from 1 again
  *
  * Exit codes: 0 pass (beats=N reached), 1 a filled word changed, 2 the PIT stopped.
  */
@@ -26,6 +29,10 @@
 #define FILL_LOW (4u << 20)
 #define PAGE_WORDS 1024u
 #define MEMF_MAGIC 0x464d454du /* "MEMF" */
+
+/* Low RAM that neither loader uses (below the EBDA, above the command line): the reset marker. */
+#define RESET_MARK_ADDR 0x80000u
+#define RESET_MARK 0x54455352u /* "RSET" */
 
 /* Where the guest's own fill starts: 4 MiB, or past the module. */
 static uint32_t fill_base = FILL_LOW;
@@ -82,6 +89,12 @@ int main(void)
     uint32_t hz = arg_u32("hz", 100);
     uint32_t beats = arg_u32("beats", 0);
     uint32_t every = arg_u32("verify", 0);
+    uint32_t reset_at = arg_u32("reset", 0);
+    volatile uint32_t *mark = (volatile uint32_t *)RESET_MARK_ADDR;
+    bool again = *mark == RESET_MARK;
+    *mark = 0;
+    if (again)
+        kprintf("memfill: booted again after a reset\n");
     if (rt_mod_end > fill_base)
         fill_base = (rt_mod_end + 0xfff) & ~0xfffu;
     if (mib > 4000 - (fill_base >> 20) || hz == 0 || hz > 10000)
@@ -112,6 +125,14 @@ int main(void)
         }
         last = timebase_ticks;
         kprintf("beat %u\n", n);
+        if (n == reset_at && !again) {
+            kprintf("memfill: resetting\n");
+            serial_flush();
+            *mark = RESET_MARK;
+            outb(0x64, 0xfe);
+            for (;;)
+                sti_hlt();
+        }
         if (every && n % every == 0) {
             verify(bytes);
             kprintf("memfill: verified %u MiB\n", mib);
