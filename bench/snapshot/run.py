@@ -437,7 +437,8 @@ def machine_description(args):
                           text=True).stdout.splitlines()[0].strip()
     src = Path(__file__).resolve().parents[2]
     rev = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout.strip()
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain",
                             "--untracked-files=no"], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True).stdout.strip()
@@ -501,9 +502,10 @@ def main():
                             row.update(fn(args, mem, work / f"module-{fill}.bin", work, log))
                         except BenchError as e:
                             row["error"] = str(e)
+                        shown = {k: v for k, v in row.items()
+                                 if k not in ("round", "vmm", "size")}
                         print(f"bench-snapshot: round {rnd} {vmm} {mem} MiB: "
-                              f"{json.dumps({k: v for k, v in row.items() if k not in ('round', 'vmm', 'size')})}",
-                              file=sys.stderr)
+                              f"{json.dumps(shown)}", file=sys.stderr)
                         result["rows"].append(row)
                         raw.write_text(json.dumps(result, indent=1))
         print(f"bench-snapshot: raw results in {raw}", file=sys.stderr)

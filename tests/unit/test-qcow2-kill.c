@@ -4,8 +4,10 @@
  * library) makes random writes and zeroings of self-describing sectors on a qcow2 image,
  * flushing every few operations (4, 32 or 400: the run's seed says; a long stretch lets dirty
  * L2 tables and refcount blocks be evicted from the caches between flushes) and printing
- * "F k" once the flush after operation k has returned. It is killed with SIGKILL at a random moment, 100 times in all, each time
- * continuing on the image the previous writer left. After every kill:
+ * "F k" once the flush after operation k has returned. It is killed with SIGKILL at a random
+ * moment, 100 times in all, each time continuing on the image the previous writer left. A
+ * killed process loses what it held in memory (cached L2 tables and refcount blocks), not
+ * what it had written to the file; power loss is test-qcow2-crash's. After every kill:
  *
  *  - `qemu-img check` must report no corruption (leaked clusters are allowed: a writer killed
  *    between raising a refcount and writing the pointer to the cluster leaks it), and our own
