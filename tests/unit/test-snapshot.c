@@ -380,6 +380,40 @@ static void test_ram_file(void)
     unlink(path);
 }
 
+/* The save resumes the guest between _begin and _finish: what RAM held at _begin is saved. */
+static void test_ram_file_two_steps(void)
+{
+    const size_t pages = 64, size = pages * 4096;
+    uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(ram != MAP_FAILED);
+    for (size_t i = 0; i < size; i += 8)
+        memcpy(ram + i, &i, sizeof(i));
+    uint8_t *before = malloc(size);
+    memcpy(before, ram, size);
+    char path[256], tmp[300];
+    snprintf(path, sizeof(path), "%s/ram-two-steps", tmpdir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    struct vmm_error err = {0};
+    uint64_t written = 0;
+    int fd = -1;
+    CHECK_EQ(vmm_snapshot_write_ram_begin(ram, size, path, &fd, &written, &err), 0);
+    CHECK(fd >= 0);
+    CHECK_EQ(written, size);
+    struct stat st;
+    CHECK(stat(path, &st) < 0);  /* not there before _finish */
+    CHECK_EQ(stat(tmp, &st), 0); /* but its temporary is */
+    memset(ram, 0xab, size);     /* the guest runs on */
+    CHECK_EQ(vmm_snapshot_write_ram_finish(fd, path, &err), 0);
+    CHECK(stat(tmp, &st) < 0);
+    uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, &err), 0);
+    CHECK(memcmp(dst, before, size) == 0);
+    munmap(ram, size);
+    munmap(dst, size);
+    free(before);
+    unlink(path);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -393,6 +427,7 @@ int main(void)
     RUN_TEST(test_rtc_desc);
     RUN_TEST(test_i8042_desc);
     RUN_TEST(test_ram_file);
+    RUN_TEST(test_ram_file_two_steps);
     rmdir(tmpdir);
     return test_finish();
 }

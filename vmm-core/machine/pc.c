@@ -91,9 +91,43 @@ static int load_image(struct vmm_vm *vm, struct vmm_error *err)
     return r;
 }
 
+/*
+ * A restored machine needs its initrd only when the guest resets: it is checked at creation
+ * and read at the first reset, so a restore does not read hundreds of MiB it may never use.
+ */
+static int read_initrd(struct vmm_vm *vm, struct vmm_error *err)
+{
+    if (!vm->cfg.initrd || vm->initrd.data)
+        return 0;
+    return read_file("initrd", vm->cfg.initrd, vm->cfg.mem_mib << 20, &vm->initrd, err);
+}
+
+static int check_initrd(const char *path, uint64_t max, struct vmm_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        int e = errno;
+        vmm_error_set(err, -e, "cannot open the initrd %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        vmm_error_set(err, -EINVAL, "the initrd %s is not a regular file", path);
+        return -EINVAL;
+    }
+    if ((uint64_t)st.st_size > max) {
+        vmm_error_set(err, -EFBIG, "the initrd %s is too large (%llu MiB) for this machine", path,
+                      (unsigned long long)(st.st_size >> 20));
+        return -EFBIG;
+    }
+    return 0;
+}
+
 static int load_kernel(struct vmm_vm *vm, struct vmm_error *err)
 {
-    int r = load_image(vm, err);
+    int r = read_initrd(vm, err);
+    if (r < 0)
+        return r;
+    r = load_image(vm, err);
     if (r < 0)
         return r;
     return vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err);
@@ -159,7 +193,9 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
         r = vmm_pc_drives_open(pc, cfg, err);
     if (!r && cfg->kernel)
         r = read_file("kernel", cfg->kernel, MAX_KERNEL_SIZE, &vm->kernel, err);
-    if (!r && cfg->initrd)
+    if (!r && cfg->initrd && cfg->restore_from)
+        r = check_initrd(cfg->initrd, ram, err); /* read at the first reset */
+    else if (!r && cfg->initrd)
         r = read_file("initrd", cfg->initrd, ram, &vm->initrd, err);
     if (!r)
         r = vmm_mem_map(vm, ram, err);

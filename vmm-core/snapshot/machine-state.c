@@ -219,12 +219,25 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         disks_taken = r == 0;
     }
     uint64_t ram_written = 0;
+    int ram_fd = -1;
+    /* The guest runs again once its RAM is in the page cache; making it durable can wait. */
     if (r == 0)
-        r = vmm_snapshot_write_ram(vm->mem.base, vm->ram_map_size, ram_path, &ram_written, err);
+        r = vmm_snapshot_write_ram_begin(vm->mem.base, vm->ram_map_size, ram_path, &ram_fd,
+                                         &ram_written, err);
     paused_ns = now_ns() - t_pause;
     if (was_running && vmm_vm_resume(vm) < 0 && r == 0) {
         vmm_error_set(err, -ESHUTDOWN, "the machine stopped while it was being saved");
         r = -ESHUTDOWN;
+    }
+    if (ram_fd >= 0) {
+        if (r == 0) {
+            r = vmm_snapshot_write_ram_finish(ram_fd, ram_path, err);
+        } else {
+            close(ram_fd);
+            char tmp[PATH_MAX + 8];
+            snprintf(tmp, sizeof(tmp), "%s.tmp", ram_path);
+            unlink(tmp);
+        }
     }
     if (r == 0)
         r = vmm_state_writer_commit(&w, state_path, err);

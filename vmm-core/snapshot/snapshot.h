@@ -28,6 +28,14 @@ struct vmm_vm;
 /* Writes RAM sparsely to path (atomically, no directory fsync); *written = bytes of data. */
 VMM_WUR int vmm_snapshot_write_ram(const uint8_t *base, uint64_t size, const char *path,
                                    uint64_t *written, struct vmm_error *err);
+/*
+ * The same in two steps. _begin copies RAM into path.tmp (in the page cache, writeback
+ * started) and returns its descriptor in *fd: after it, RAM may change again. _finish makes
+ * the file durable, closes fd and renames it to path; on failure either removes path.tmp.
+ */
+VMM_WUR int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, const char *path,
+                                         int *fd, uint64_t *written, struct vmm_error *err);
+VMM_WUR int vmm_snapshot_write_ram_finish(int fd, const char *path, struct vmm_error *err);
 /* Maps the RAM file over [base, base + size) copy-on-write; its size must be exactly size. */
 VMM_WUR int vmm_snapshot_map_ram(uint8_t *base, uint64_t size, const char *path,
                                  struct vmm_error *err);

@@ -140,6 +140,8 @@ const char *arg_find(const char *key, size_t *len);
 bool arg_is(const char *key, const char *value);
 /* Decimal or 0x-hex; a malformed value fails the guest with EXIT_BAD_ARGS. */
 uint32_t arg_u32(const char *key, uint32_t def);
+/* The first multiboot module, [start, end) in guest memory; both 0 without one. */
+extern uint32_t rt_mod_start, rt_mod_end;
 
 /* console.c: polled COM1 output, usable from any CPU and from handlers. */
 void serial_init(void);

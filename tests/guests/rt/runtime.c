@@ -4,15 +4,18 @@
 
 #define MB_BOOT_MAGIC 0x2badb002
 #define MB_INFO_CMDLINE (1u << 2)
+#define MB_INFO_MODS (1u << 3)
 
 struct multiboot_info {
     uint32_t flags;
     uint32_t mem_lower, mem_upper;
     uint32_t boot_device;
     uint32_t cmdline;
+    uint32_t mods_count, mods_addr;
 };
 
 static char cmdline_buf[512];
+uint32_t rt_mod_start, rt_mod_end;
 
 void rt_start(uint32_t magic, const struct multiboot_info *mbi);
 
@@ -29,6 +32,13 @@ void rt_start(uint32_t magic, const struct multiboot_info *mbi)
         for (i = 0; i + 1 < sizeof(cmdline_buf) && src[i]; i++)
             cmdline_buf[i] = src[i];
         cmdline_buf[i] = 0;
+    }
+    if ((mbi->flags & MB_INFO_MODS) && mbi->mods_count && mbi->mods_addr) {
+        const uint32_t *mod = (const uint32_t *)(uintptr_t)mbi->mods_addr;
+        if (mod[1] > mod[0]) {
+            rt_mod_start = mod[0];
+            rt_mod_end = mod[1];
+        }
     }
     guest_exit((uint32_t)main());
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A restored machine resets: its kernel and initrd are loaded again.
+
+tests/guests/memfill.elf boots with a 1 MiB multiboot module (page k starting "MEMF", k) and
+`reset=20 beats=30 verify=25`: it is saved after beat 5 (--snapshot-save-exit) and restored
+in a new process with the same command line, --initrd included. terrarium-run reads a
+restored machine's initrd only when the guest resets, so the restored guest beats to 20,
+resets through the i8042, and the new boot must find the module again ("module of 1024 KiB",
+and at beat 25 every page header read back: "memfill: verified"), beat to 30 and exit 0.
+
+Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
+"""
+import argparse
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runner", required=True)
+    ap.add_argument("--kernel", required=True)
+    args = ap.parse_args()
+    if not os.path.exists("/dev/kvm") or not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("SKIP: no usable /dev/kvm")
+        return 77
+    with tempfile.TemporaryDirectory(prefix="trm-snap-reset-") as d:
+        module = os.path.join(d, "module.bin")
+        rng = random.Random(1)
+        with open(module, "wb") as f:
+            for k in range(256):
+                f.write(struct.pack("<II", 0x464d454d, k) + rng.randbytes(4088))
+        snap = os.path.join(d, "state")
+        common = [args.runner, "--kernel", args.kernel, "--initrd", module, "--mem", "64",
+                  "--append", "hz=100 reset=20 beats=30 verify=25", "--serial", "stdio",
+                  "--test-exit"]
+        proc = subprocess.Popen(common + ["--snapshot-save", snap, "--snapshot-save-exit"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        out = b""
+        while b"beat 5\r\n" not in out:
+            chunk = proc.stdout.read1(4096)
+            if not chunk:
+                break
+            out += chunk
+        if b"beat 5\r\n" in out:
+            proc.send_signal(signal.SIGRTMIN + 1)
+        try:
+            rest, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, err = proc.communicate()
+        out += rest
+        sys.stdout.write(out.decode(errors="replace") + err.decode(errors="replace"))
+        if proc.returncode != 0 or b"memfill: resetting" in out:
+            print(f"FAIL: the saving run ended with status {proc.returncode} "
+                  "(or reached its reset before it was saved)")
+            return 1
+
+        second = subprocess.run(common + ["--snapshot-restore", snap], stdin=subprocess.DEVNULL,
+                                capture_output=True, timeout=60)
+        text = second.stdout.decode(errors="replace")
+        sys.stdout.write(text + second.stderr.decode(errors="replace"))
+        if "memfill: filled" in text.split("memfill: resetting")[0]:
+            print("FAIL: the restored guest started over instead of beating on")
+            return 1
+        after = text.split("memfill: booted again after a reset", 1)
+        if len(after) != 2:
+            print("FAIL: the restored guest did not boot again after its reset")
+            return 1
+        for want in ("module of 1024 KiB", "memfill: verified", "memfill: done"):
+            if want not in after[1]:
+                print(f"FAIL: after the reset the guest did not print '{want}'")
+                return 1
+        if second.returncode != 0:
+            print(f"FAIL: the restored machine ended with status {second.returncode}")
+            return 1
+        print("run-snapshot-reset: PASS")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
