@@ -17,6 +17,7 @@ typedef enum {
     TRM_ERROR_KVM_PERMISSION, /* /dev/kvm not accessible */
     TRM_ERROR_FIRMWARE,       /* the firmware package is not installed */
     TRM_ERROR_BUSY,           /* the machine is already running */
+    TRM_ERROR_SAVED_STATE,    /* the saved state could not be restored */
 } TrmError;
 
 #define TRM_ERROR (trm_error_quark())

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 
@@ -755,7 +756,70 @@ gboolean trm_machine_add_forward(TrmMachine *self, const char *spec, GError **er
 
 TrmMachineState trm_machine_get_state(TrmMachine *self)
 {
+    if (self->state == TRM_MACHINE_STATE_OFF && trm_machine_has_saved_state(self))
+        return TRM_MACHINE_STATE_SAVED;
     return self->state;
+}
+
+char *trm_machine_dup_saved_state_dir(TrmMachine *self)
+{
+    return g_build_filename(self->dir, TRM_SAVED_STATE_DIR, NULL);
+}
+
+gboolean trm_machine_has_saved_state(TrmMachine *self)
+{
+    /* The directory appears by rename only when complete; its state file is what restores. */
+    g_autofree char *state = g_build_filename(self->dir, TRM_SAVED_STATE_DIR, "state", NULL);
+    return g_file_test(state, G_FILE_TEST_IS_REGULAR);
+}
+
+/* A saved-state directory holds plain files only (state, ram-*, their .tmp). */
+static gboolean remove_flat_dir(const char *path, GError **error)
+{
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    if (dir) {
+        const char *name;
+        while ((name = g_dir_read_name(dir))) {
+            g_autofree char *file = g_build_filename(path, name, NULL);
+            if (g_unlink(file) < 0 && errno != ENOENT) {
+                int e = errno;
+                g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
+                            _("The saved state could not be discarded: %s."), g_strerror(e));
+                return FALSE;
+            }
+        }
+    }
+    if (g_rmdir(path) < 0 && errno != ENOENT) {
+        int e = errno;
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
+                    _("The saved state could not be discarded: %s."), g_strerror(e));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean trm_machine_discard_saved_state(TrmMachine *self, GError **error)
+{
+    g_autofree char *dir = trm_machine_dup_saved_state_dir(self);
+    g_autofree char *tmp = g_strconcat(dir, ".tmp", NULL);
+    g_autofree char *gone = g_strconcat(dir, ".discarded", NULL);
+    /* Renamed first: a crash halfway leaves no partial state that looks complete. */
+    gboolean ok = remove_flat_dir(gone, error);
+    if (ok && g_rename(dir, gone) < 0 && errno != ENOENT) {
+        int e = errno;
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
+                    _("The saved state could not be discarded: %s."), g_strerror(e));
+        ok = FALSE;
+    }
+    ok = ok && remove_flat_dir(gone, error) && remove_flat_dir(tmp, error);
+    trm_machine_refresh_saved_state(self);
+    return ok;
+}
+
+void trm_machine_refresh_saved_state(TrmMachine *self)
+{
+    if (self->state == TRM_MACHINE_STATE_OFF)
+        g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATE]);
 }
 
 void trm_machine_set_state(TrmMachine *self, TrmMachineState state)

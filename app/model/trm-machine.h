@@ -120,4 +120,18 @@ char *trm_machine_dup_ini_path(TrmMachine *self);
 char *trm_machine_dup_log_path(TrmMachine *self);
 char *trm_machine_dup_thumbnail_path(TrmMachine *self);
 
+/*
+ * Saved state ("Save State" on close): `<dir>/saved-state/`, a directory
+ * written by vmm_vm_save_state() under `saved-state.tmp` and renamed once the
+ * machine's disks are closed, so it is complete or absent. A machine that is
+ * off with one reports TRM_MACHINE_STATE_SAVED; its next start resumes it.
+ */
+#define TRM_SAVED_STATE_DIR "saved-state"
+char *trm_machine_dup_saved_state_dir(TrmMachine *self);
+gboolean trm_machine_has_saved_state(TrmMachine *self);
+/* Removes the saved state (and a half-written one); TRUE when none is left. */
+gboolean trm_machine_discard_saved_state(TrmMachine *self, GError **error);
+/* Looks at the folder again: Off and Saved follow the saved state's presence. */
+void trm_machine_refresh_saved_state(TrmMachine *self);
+
 G_END_DECLS

@@ -42,6 +42,8 @@ static const char *state_label(const char *state)
         return _("Paused");
     if (g_strcmp0(state, "stopped") == 0)
         return _("Off");
+    if (g_strcmp0(state, "saving") == 0)
+        return _("Saving state…");
     return _("Booting");
 }
 
@@ -60,6 +62,8 @@ static void update_state(TrmDisplayWindow *self)
     g_simple_action_set_enabled(G_SIMPLE_ACTION(pause), live);
     GAction *take = g_action_map_lookup_action(G_ACTION_MAP(self), "take-snapshot");
     g_simple_action_set_enabled(G_SIMPLE_ACTION(take), live && !self->snapshot_toast && !try_mode);
+    GAction *save = g_action_map_lookup_action(G_ACTION_MAP(self), "save-state");
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(save), live && !self->snapshot_toast && !try_mode);
 }
 
 static void toast(TrmDisplayWindow *self, const char *text)
@@ -90,6 +94,29 @@ static void on_power_off(GSimpleAction *action, GVariant *param, gpointer data)
 {
     TrmDisplayWindow *self = data;
     trm_machine_host_power_off(self->host);
+}
+
+static void on_state_saved(GObject *src, GAsyncResult *res, gpointer data)
+{
+    TrmDisplayWindow *self = data;
+    g_autoptr(GError) error = NULL;
+    if (!trm_machine_host_save_state_finish(TRM_MACHINE_HOST(src), res, &error)) {
+        self->confirmed_close = FALSE;
+        toast(self, error->message);
+    }
+    g_object_unref(self);
+}
+
+/* The machine stops once saved; the process then ends and the library shows it Saved. */
+static void save_state(TrmDisplayWindow *self)
+{
+    self->confirmed_close = TRUE;
+    trm_machine_host_save_state_async(self->host, on_state_saved, g_object_ref(self));
+}
+
+static void on_save_state(GSimpleAction *action, GVariant *param, gpointer data)
+{
+    save_state(data);
 }
 
 static void on_send_keys(GSimpleAction *action, GVariant *param, gpointer data)
@@ -205,6 +232,7 @@ static void on_fit(GSimpleAction *action, GVariant *param, gpointer data)
 
 static const GActionEntry win_actions[] = {
     {.name = "pause", .activate = on_pause, .state = "false"},
+    {.name = "save-state", .activate = on_save_state},
     {.name = "shutdown", .activate = on_shutdown},
     {.name = "power-off", .activate = on_power_off},
     {.name = "send-keys", .activate = on_send_keys, .parameter_type = "s"},
@@ -360,6 +388,12 @@ static void on_close_response(AdwMessageDialog *dialog, const char *response,
     if (g_strcmp0(response, "off") == 0) {
         self->confirmed_close = TRUE;
         trm_machine_host_power_off(self->host);
+    } else if (g_strcmp0(response, "save") == 0) {
+        save_state(self);
+    } else if (g_strcmp0(response, "shutdown") == 0) {
+        g_autoptr(GError) error = NULL;
+        if (!trm_machine_host_shutdown(self->host, &error))
+            toast(self, error->message);
     }
 }
 
@@ -368,14 +402,28 @@ static gboolean on_close_request(GtkWindow *win)
     TrmDisplayWindow *self = TRM_DISPLAY_WINDOW(win);
     if (self->confirmed_close || g_strcmp0(trm_machine_host_get_state(self->host), "stopped") == 0)
         return FALSE;
+    if (g_strcmp0(trm_machine_host_get_state(self->host), "saving") == 0)
+        return TRUE; /* it closes by itself once saved */
+    gboolean try_mode = trm_machine_host_get_try_mode(self->host);
     GtkWidget *dialog = adw_message_dialog_new(
-        win, _("Turn Off the Machine?"),
-        _("Closing the window pulls the machine's plug; anything not saved inside it is lost. "
-          "Shut it down from inside to be safe."));
-    adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Cancel"), "off",
-                                     _("_Turn Off"), NULL);
-    adw_message_dialog_set_response_appearance(ADW_MESSAGE_DIALOG(dialog), "off",
-                                               ADW_RESPONSE_DESTRUCTIVE);
+        win, _("Close the Machine?"),
+        try_mode ? _("In try mode the state cannot be saved: everything the machine wrote is "
+                     "discarded when it stops. Shut it down, or force it off.")
+                 : _("Save State keeps the machine exactly as it is and resumes it on the next "
+                     "start. Force Off pulls the plug: anything not saved inside it is lost."));
+    AdwMessageDialog *md = ADW_MESSAGE_DIALOG(dialog);
+    adw_message_dialog_add_response(md, "cancel", _("_Cancel"));
+    adw_message_dialog_add_response(md, "off", _("_Force Off"));
+    adw_message_dialog_add_response(md, "shutdown", _("Shut _Down"));
+    adw_message_dialog_set_response_appearance(md, "off", ADW_RESPONSE_DESTRUCTIVE);
+    if (!try_mode) {
+        adw_message_dialog_add_response(md, "save", _("_Save State"));
+        adw_message_dialog_set_response_appearance(md, "save", ADW_RESPONSE_SUGGESTED);
+        adw_message_dialog_set_default_response(md, "save");
+    } else {
+        adw_message_dialog_set_default_response(md, "shutdown");
+    }
+    adw_message_dialog_set_close_response(md, "cancel");
     g_signal_connect(dialog, "response", G_CALLBACK(on_close_response), self);
     gtk_window_present(GTK_WINDOW(dialog));
     return TRUE;

@@ -82,9 +82,10 @@ static GMenuModel *tile_menu(TrmMachine *m)
     struct {
         const char *label, *action;
     } items[] = {
-        {N_("_Start"), "win.start"},        {N_("Start in _Try Mode"), "win.start-try"},
-        {N_("_Pause"), "win.pause"},        {N_("_Resume"), "win.resume"},
-        {N_("Shut _Down"), "win.shutdown"}, {N_("_Force Off"), "win.power-off"},
+        {N_("_Start"), "win.start"},           {N_("Start in _Try Mode"), "win.start-try"},
+        {N_("_Pause"), "win.pause"},           {N_("_Resume"), "win.resume"},
+        {N_("Save _State"), "win.save-state"}, {N_("Shut _Down"), "win.shutdown"},
+        {N_("_Force Off"), "win.power-off"},
     };
     GMenu *power = g_menu_new();
     for (size_t i = 0; i < G_N_ELEMENTS(items); i++) {
@@ -100,6 +101,7 @@ static GMenuModel *tile_menu(TrmMachine *m)
     } more[] = {
         {N_("P_roperties"), "win.properties"},
         {N_("_Snapshots…"), "win.snapshots"},
+        {N_("Discard Saved State"), "win.discard-saved"},
         {N_("Re_name…"), "win.rename"},
         {N_("_Delete…"), "win.delete"},
     };
@@ -206,6 +208,30 @@ static void show_problem(TrmLibraryWindow *self, TrmMachine *m, const char *head
     gtk_window_present(GTK_WINDOW(d));
 }
 
+static void discard_saved(TrmLibraryWindow *self, TrmMachine *m, gboolean then_start);
+
+static void on_restore_failed_response(AdwMessageDialog *d, const char *response,
+                                       TrmLibraryWindow *self)
+{
+    TrmMachine *m = g_object_get_data(G_OBJECT(d), "machine");
+    if (g_strcmp0(response, "discard") == 0)
+        discard_saved(self, m, TRUE);
+}
+
+/* A saved state that did not restore: one sentence, and the way out. */
+static void show_restore_failed(TrmLibraryWindow *self, TrmMachine *m)
+{
+    GtkWidget *d = adw_message_dialog_new(
+        GTK_WINDOW(self), _("The Saved State Could Not Be Restored"), trm_machine_get_failure(m));
+    adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(d), "close", _("_Close"), "discard",
+                                     _("_Discard Saved State"), NULL);
+    adw_message_dialog_set_response_appearance(ADW_MESSAGE_DIALOG(d), "discard",
+                                               ADW_RESPONSE_DESTRUCTIVE);
+    g_object_set_data_full(G_OBJECT(d), "machine", g_object_ref(m), g_object_unref);
+    g_signal_connect(d, "response", G_CALLBACK(on_restore_failed_response), self);
+    gtk_window_present(GTK_WINDOW(d));
+}
+
 static void start_machine(TrmLibraryWindow *self, TrmMachine *m)
 {
     if (trm_machine_get_broken_reason(m)) {
@@ -221,6 +247,12 @@ static void on_child_activated(GtkFlowBox *box, GtkFlowBoxChild *child, TrmLibra
 {
     GtkWidget *tile = gtk_flow_box_child_get_child(child);
     TrmMachine *m = g_object_get_data(G_OBJECT(tile), "machine");
+    if (trm_machine_get_state(m) == TRM_MACHINE_STATE_FAILED && trm_machine_get_failure(m) &&
+        trm_machine_has_saved_state(m)) {
+        show_restore_failed(self, m);
+        trm_machine_set_state(m, TRM_MACHINE_STATE_OFF);
+        return;
+    }
     if (trm_machine_get_state(m) == TRM_MACHINE_STATE_FAILED && trm_machine_get_failure(m)) {
         show_problem(self, m, _("The Machine Stopped Unexpectedly"), trm_machine_get_failure(m));
         trm_machine_set_state(m, TRM_MACHINE_STATE_OFF);
@@ -270,6 +302,38 @@ static void on_pause(GtkWidget *w, const char *a, GVariant *p)
 static void on_resume(GtkWidget *w, const char *a, GVariant *p)
 {
     call_machine(TRM_LIBRARY_WINDOW(w), p, "Resume");
+}
+
+static void on_save_state(GtkWidget *w, const char *a, GVariant *p)
+{
+    call_machine(TRM_LIBRARY_WINDOW(w), p, "SaveState");
+}
+
+static void discard_saved(TrmLibraryWindow *self, TrmMachine *m, gboolean then_start)
+{
+    TrmMachineState s = trm_machine_get_state(m);
+    if (s == TRM_MACHINE_STATE_RUNNING || s == TRM_MACHINE_STATE_PAUSED ||
+        s == TRM_MACHINE_STATE_STARTING) {
+        trm_library_window_toast(self, _("The machine is running: it has no saved state."));
+        return;
+    }
+    g_autoptr(GError) error = NULL;
+    if (!trm_machine_discard_saved_state(m, &error)) {
+        trm_library_window_toast(self, error->message);
+        return;
+    }
+    trm_machine_set_failure(m, NULL);
+    trm_machine_set_state(m, TRM_MACHINE_STATE_OFF);
+    if (then_start)
+        start_machine(self, m);
+}
+
+static void on_discard_saved(GtkWidget *w, const char *a, GVariant *p)
+{
+    TrmLibraryWindow *self = TRM_LIBRARY_WINDOW(w);
+    TrmMachine *m = find(self, p);
+    if (m)
+        discard_saved(self, m, FALSE);
 }
 
 static void on_shutdown(GtkWidget *w, const char *a, GVariant *p)
@@ -419,6 +483,8 @@ static void trm_library_window_class_init(TrmLibraryWindowClass *klass)
     gtk_widget_class_install_action(wc, "win.start-try", "s", on_start_try);
     gtk_widget_class_install_action(wc, "win.pause", "s", on_pause);
     gtk_widget_class_install_action(wc, "win.resume", "s", on_resume);
+    gtk_widget_class_install_action(wc, "win.save-state", "s", on_save_state);
+    gtk_widget_class_install_action(wc, "win.discard-saved", "s", on_discard_saved);
     gtk_widget_class_install_action(wc, "win.shutdown", "s", on_shutdown);
     gtk_widget_class_install_action(wc, "win.power-off", "s", on_power_off);
     gtk_widget_class_install_action(wc, "win.properties", "s", on_properties);

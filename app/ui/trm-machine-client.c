@@ -148,6 +148,10 @@ static void finish(TrmMachineClient *self, const char *why)
     } else {
         g_autofree char *tail = trm_machine_client_dup_log_tail(self->machine, LOG_TAIL_LINES);
         const char *reason = self->got_stopped && self->stop_reason ? self->stop_reason : why;
+        /* The saved state is dropped once a resume runs: still here, the resume failed. */
+        if (trm_machine_has_saved_state(self->machine) && !self->got_stopped)
+            reason = _("The saved state could not be restored; discard it to start the "
+                       "machine normally.");
         g_autofree char *text =
             *tail ? g_strdup_printf("%s\n\n%s", reason, tail) : g_strdup(reason);
         trm_machine_set_failure(self->machine, text);
@@ -162,7 +166,8 @@ static void on_state(TrmMachineClient *self)
     TrmMachineState s = TRM_MACHINE_STATE_STARTING;
     if (g_strcmp0(state, "running") == 0)
         s = TRM_MACHINE_STATE_RUNNING;
-    else if (g_strcmp0(state, "paused") == 0 || g_strcmp0(state, "pausing") == 0)
+    else if (g_strcmp0(state, "paused") == 0 || g_strcmp0(state, "pausing") == 0 ||
+             g_strcmp0(state, "saving") == 0)
         s = TRM_MACHINE_STATE_PAUSED;
     else if (g_strcmp0(state, "stopped") == 0)
         return; /* the Stopped signal and the closed connection say how */
@@ -282,6 +287,8 @@ static void on_process_exited(GObject *src, GAsyncResult *res, gpointer data)
             self->stop_status = g_subprocess_get_exit_status(proc);
         }
         finish(self, _("The machine stopped unexpectedly."));
+        /* Save State renames its folder as the process ends: Off may now be Saved. */
+        trm_machine_refresh_saved_state(self->machine);
     }
     g_object_unref(self);
 }

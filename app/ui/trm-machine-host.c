@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
@@ -47,6 +48,10 @@ struct _TrmMachineHost {
     TrmSnapshotTree *snapshots;
     gboolean snapshot_busy; /* one take or delete at a time */
     gboolean try_mode;
+    gboolean saving;       /* a SaveState under way */
+    gboolean saved;        /* saved-state.tmp is complete: renamed once the disks close */
+    gboolean resume_saved; /* started from saved-state: dropped once it runs */
+    gboolean restoring_saved;
 };
 
 G_DEFINE_FINAL_TYPE(TrmMachineHost, trm_machine_host, G_TYPE_OBJECT)
@@ -63,6 +68,28 @@ static void set_state(TrmMachineHost *self, const char *state)
     g_signal_emit(self, signals[SIGNAL_STATE_CHANGED], 0);
 }
 
+/*
+ * The VM is gone and its disks are closed (flushed): only now does the saved
+ * state become the machine's, by one rename. A crash before leaves none.
+ */
+static void commit_saved_state(TrmMachineHost *self)
+{
+    self->saved = FALSE;
+    g_autofree char *dir = trm_machine_dup_saved_state_dir(self->machine);
+    g_autofree char *tmp = g_strconcat(dir, ".tmp", NULL);
+    /* No older saved state is here: a start discards it and try mode does not save. */
+    if (g_rename(tmp, dir) < 0) {
+        g_warning("the saved state could not be kept: %s", g_strerror(errno));
+        return;
+    }
+    int fd = open(trm_machine_get_dir(self->machine), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (fsync(fd) < 0)
+            g_warning("fsync of the machine's folder: %s", g_strerror(errno));
+        close(fd);
+    }
+}
+
 static void trm_machine_host_dispose(GObject *object)
 {
     TrmMachineHost *self = TRM_MACHINE_HOST(object);
@@ -72,6 +99,8 @@ static void trm_machine_host_dispose(GObject *object)
             g_thread_join(g_steal_pointer(&self->waiter));
         vmm_vm_destroy(self->vm);
         self->vm = NULL;
+        if (self->saved)
+            commit_saved_state(self);
     }
     if (self->server) {
         g_dbus_server_stop(self->server);
@@ -330,6 +359,23 @@ static gboolean handle_delete_snapshot(TrmDBusMachine1 *s, GDBusMethodInvocation
     return TRUE;
 }
 
+static void on_dbus_state_saved(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GDBusMethodInvocation *inv = data;
+    GError *error = NULL;
+    if (!trm_machine_host_save_state_finish(TRM_MACHINE_HOST(src), res, &error))
+        fail_call(inv, error);
+    else
+        g_dbus_method_invocation_return_value(inv, NULL);
+}
+
+static gboolean handle_save_state(TrmDBusMachine1 *s, GDBusMethodInvocation *inv,
+                                  TrmMachineHost *self)
+{
+    trm_machine_host_save_state_async(self, on_dbus_state_saved, inv);
+    return TRUE;
+}
+
 static gboolean handle_screenshot(TrmDBusMachine1 *s, GDBusMethodInvocation *inv, guint max_w,
                                   guint max_h, TrmMachineHost *self)
 {
@@ -439,6 +485,7 @@ TrmMachineHost *trm_machine_host_new_full(TrmMachine *machine, const char *snaps
                      self);
     g_signal_connect(self->skeleton, "handle-delete-snapshot", G_CALLBACK(handle_delete_snapshot),
                      self);
+    g_signal_connect(self->skeleton, "handle-save-state", G_CALLBACK(handle_save_state), self);
     g_signal_connect(self->skeleton, "handle-screenshot", G_CALLBACK(handle_screenshot), self);
     g_signal_connect(self->skeleton, "handle-present-window", G_CALLBACK(handle_present), self);
 
@@ -447,8 +494,24 @@ TrmMachineHost *trm_machine_host_new_full(TrmMachine *machine, const char *snaps
     build_config(self, &cfg);
     if (snapshot_id && !prepare_restore(self, snapshot_id, &cfg, error))
         return NULL;
+    if (!snapshot_id && trm_machine_has_saved_state(machine)) {
+        /* Resume where Save State left it; try mode keeps the state (its disks stay as saved). */
+        cfg.restore_from = keep(self, trm_machine_dup_saved_state_dir(machine));
+        self->restoring_saved = TRUE;
+        self->resume_saved = !self->try_mode;
+    } else if (snapshot_id) {
+        /* The snapshot's disks replace the ones the saved state belongs with. */
+        self->resume_saved = TRUE;
+    }
     struct vmm_error verr = {0};
     self->vm = vmm_machine_create(&cfg, &verr);
+    if (!self->vm && self->restoring_saved) {
+        g_set_error(error, TRM_ERROR, TRM_ERROR_SAVED_STATE,
+                    _("The saved state could not be restored (%s); discard it to start the "
+                      "machine normally."),
+                    verr.msg[0] ? verr.msg : _("unknown error"));
+        return NULL;
+    }
     if (!self->vm) {
         g_set_error(error, TRM_ERROR, TRM_ERROR_INVALID, "%s",
                     verr.msg[0] ? verr.msg : _("The machine could not be created."));
@@ -476,7 +539,8 @@ static gboolean on_vm_exited(gpointer data)
     case VMM_EXIT_RESET:
     case VMM_EXIT_STOPPED:
     case VMM_EXIT_NONE:
-        reason = _("The machine was shut down.");
+        reason = self->saved ? _("The machine's state was saved; starting it resumes it.")
+                             : _("The machine was shut down.");
         break;
     case VMM_EXIT_TEST:
         status = m->ex.status;
@@ -517,6 +581,14 @@ gboolean trm_machine_host_start(TrmMachineHost *self, GError **error)
     }
     self->waiter = g_thread_new("vmm-wait", wait_thread, self);
     set_state(self, "running");
+    if (self->resume_saved) {
+        /* The guest writes its disks from now on: the saved state no longer matches them.
+         * A restored machine keeps mapping its (unlinked) RAM file. */
+        self->resume_saved = FALSE;
+        g_autoptr(GError) derr = NULL;
+        if (!trm_machine_discard_saved_state(self->machine, &derr))
+            g_warning("%s", derr->message);
+    }
     return TRUE;
 }
 
@@ -537,7 +609,7 @@ const char *trm_machine_host_get_state(TrmMachineHost *self)
 
 gboolean trm_machine_host_pause(TrmMachineHost *self, GError **error)
 {
-    if (g_strcmp0(self->state, "running") != 0) {
+    if (g_strcmp0(self->state, "running") != 0 || self->saving) {
         g_set_error_literal(error, TRM_ERROR, TRM_ERROR_INVALID, _("The machine is not running."));
         return FALSE;
     }
@@ -552,7 +624,7 @@ gboolean trm_machine_host_pause(TrmMachineHost *self, GError **error)
 
 gboolean trm_machine_host_resume(TrmMachineHost *self, GError **error)
 {
-    if (g_strcmp0(self->state, "paused") != 0) {
+    if (g_strcmp0(self->state, "paused") != 0 || self->saving) {
         g_set_error_literal(error, TRM_ERROR, TRM_ERROR_INVALID, _("The machine is not paused."));
         return FALSE;
     }
@@ -816,6 +888,123 @@ void trm_machine_host_delete_snapshot_async(TrmMachineHost *self, const char *id
 
 gboolean trm_machine_host_delete_snapshot_finish(TrmMachineHost *self, GAsyncResult *res,
                                                  GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* ---- Save State: the machine stops, its next start resumes it ---- */
+
+typedef struct {
+    struct vmm_vm *vm;
+    char *tmp;
+    gboolean was_running;
+} SaveData;
+
+static void save_data_free(gpointer p)
+{
+    SaveData *d = p;
+    g_free(d->tmp);
+    g_free(d);
+}
+
+static void save_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+    SaveData *d = data;
+    struct vmm_error err = {0};
+    struct vmm_save_stats stats = {0};
+    /* Saving to stop: the guest must not run on past the state it is saved in. */
+    if (d->was_running && vmm_vm_pause(d->vm) < 0) {
+        g_task_return_new_error(task, TRM_ERROR, TRM_ERROR_INVALID,
+                                _("The machine could not be paused to save it."));
+        return;
+    }
+    int r;
+    /* A paused machine is not retried by vmm-core: an IDE command in flight gets 5 ms. */
+    for (guint tries = 0;; tries++) {
+        r = vmm_vm_save_state(d->vm, d->tmp, &stats, &err);
+        if (r != -EBUSY || tries >= 200 || vmm_vm_resume(d->vm) < 0)
+            break;
+        g_usleep(5000);
+        if (vmm_vm_pause(d->vm) < 0)
+            break;
+    }
+    if (r < 0) {
+        if (d->was_running && vmm_vm_resume(d->vm) < 0)
+            g_warning("resume after a failed save failed");
+        g_task_return_new_error(task, TRM_ERROR, TRM_ERROR_INVALID,
+                                _("The machine's state could not be saved: %s"), err.msg);
+        return;
+    }
+    g_message("state saved: RAM %.1f of %llu MiB written, %.1f ms", stats.ram_written / 1048576.0,
+              (unsigned long long)(stats.ram_size >> 20), stats.total_ns / 1e6);
+    g_task_return_boolean(task, TRUE);
+}
+
+static void on_save_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    GTask *outer = data;
+    TrmMachineHost *self = g_task_get_source_object(outer);
+    SaveData *d = g_task_get_task_data(G_TASK(res));
+    GError *error = NULL;
+    self->saving = FALSE;
+    self->snapshot_busy = FALSE;
+    if (!g_task_propagate_boolean(G_TASK(res), &error)) {
+        set_state(self, d->was_running ? "running" : "paused");
+        g_task_return_error(outer, error);
+    } else {
+        self->saved = TRUE;
+        vmm_vm_request_stop(self->vm);
+        g_task_return_boolean(outer, TRUE);
+    }
+    g_object_unref(outer);
+}
+
+void trm_machine_host_save_state_async(TrmMachineHost *self, GAsyncReadyCallback cb,
+                                       gpointer user_data)
+{
+    GTask *outer = g_task_new(self, NULL, cb, user_data);
+    const char *st = self->state;
+    g_autoptr(GError) error = NULL;
+    if (g_strcmp0(st, "running") != 0 && g_strcmp0(st, "paused") != 0) {
+        g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_INVALID,
+                                _("The machine is not running."));
+    } else if (self->try_mode) {
+        g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_INVALID,
+                                _("The state cannot be saved in try mode: the changes to the "
+                                  "disks are discarded when the machine stops."));
+    } else if (self->snapshot_busy) {
+        g_task_return_new_error(outer, TRM_ERROR, TRM_ERROR_BUSY,
+                                _("A snapshot is being taken; wait for it to finish."));
+    } else {
+        g_autofree char *dir = trm_machine_dup_saved_state_dir(self->machine);
+        SaveData *d = g_new0(SaveData, 1);
+        d->vm = self->vm;
+        d->tmp = g_strconcat(dir, ".tmp", NULL);
+        d->was_running = g_strcmp0(st, "running") == 0;
+        /* A half-written state from an earlier crash is not ours to extend. */
+        trm_machine_discard_saved_state(self->machine, NULL);
+        if (g_mkdir(d->tmp, 0700) < 0) {
+            int e = errno;
+            save_data_free(d);
+            g_task_return_new_error(outer, G_IO_ERROR, g_io_error_from_errno(e),
+                                    _("The machine's state could not be saved: %s."),
+                                    g_strerror(e));
+            g_object_unref(outer);
+            return;
+        }
+        self->saving = TRUE;
+        self->snapshot_busy = TRUE;
+        set_state(self, "saving");
+        GTask *task = g_task_new(self, NULL, on_save_done, outer);
+        g_task_set_task_data(task, d, save_data_free);
+        g_task_run_in_thread(task, save_thread);
+        g_object_unref(task);
+        return;
+    }
+    g_object_unref(outer);
+}
+
+gboolean trm_machine_host_save_state_finish(TrmMachineHost *self, GAsyncResult *res, GError **error)
 {
     return g_task_propagate_boolean(G_TASK(res), error);
 }

@@ -65,6 +65,16 @@ void trm_machine_host_delete_snapshot_async(TrmMachineHost *self, const char *id
                                             GAsyncReadyCallback cb, gpointer user_data);
 gboolean trm_machine_host_delete_snapshot_finish(TrmMachineHost *self, GAsyncResult *res,
                                                  GError **error);
+/*
+ * Save State: pauses, saves the machine into <dir>/saved-state.tmp (in a
+ * thread) and stops it; the folder becomes saved-state once the VM is
+ * destroyed and its disks closed (dispose). Refused in try mode and while a
+ * snapshot is taken. State "saving" meanwhile; the Stopped reason says saved.
+ */
+void trm_machine_host_save_state_async(TrmMachineHost *self, GAsyncReadyCallback cb,
+                                       gpointer user_data);
+gboolean trm_machine_host_save_state_finish(TrmMachineHost *self, GAsyncResult *res,
+                                            GError **error);
 /* Everything the guest wrote to its serial port so far (bounded). */
 const char *trm_machine_host_get_serial_text(TrmMachineHost *self);
 

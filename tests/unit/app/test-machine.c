@@ -299,6 +299,73 @@ static void test_demo(void)
     g_unsetenv("TERRARIUM_DEMO_KERNEL");
 }
 
+static guint notified;
+
+static void on_notify_state(TrmMachine *m, GParamSpec *pspec, gpointer data)
+{
+    notified++;
+}
+
+/* A complete saved-state folder makes an off machine Saved; a half-written one does not. */
+static void test_saved_state(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("trm-saved-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    g_autoptr(TrmMachine) m = trm_machine_new(dir, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    g_signal_connect(m, "notify::state", G_CALLBACK(on_notify_state), NULL);
+    g_assert_cmpint(trm_machine_get_state(m), ==, TRM_MACHINE_STATE_OFF);
+    g_assert_false(trm_machine_has_saved_state(m));
+
+    /* Interrupted save: only saved-state.tmp. */
+    g_autofree char *saved = trm_machine_dup_saved_state_dir(m);
+    g_autofree char *tmp = g_strconcat(saved, ".tmp", NULL);
+    g_autofree char *tmp_state = g_build_filename(tmp, "state", NULL);
+    g_assert_cmpint(g_mkdir(tmp, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(tmp_state, "TRMSTATE", -1, NULL));
+    g_assert_cmpint(trm_machine_get_state(m), ==, TRM_MACHINE_STATE_OFF);
+    /* An empty saved-state directory (no state file) is not a saved state either. */
+    g_assert_cmpint(g_mkdir(saved, 0700), ==, 0);
+    g_assert_false(trm_machine_has_saved_state(m));
+    g_assert_cmpint(g_rmdir(saved), ==, 0);
+
+    g_assert_cmpint(g_rename(tmp, saved), ==, 0);
+    g_autofree char *ram = g_build_filename(saved, "ram-0000000000000001", NULL);
+    g_assert_true(g_file_set_contents(ram, "", 0, NULL));
+    g_assert_true(trm_machine_has_saved_state(m));
+    g_assert_cmpint(trm_machine_get_state(m), ==, TRM_MACHINE_STATE_SAVED);
+    g_assert_cmpstr(trm_machine_state_to_string(trm_machine_get_state(m)), ==, "Saved");
+    /* A loaded machine sees it too (the library's start-up). */
+    g_assert_true(trm_machine_save(m, NULL));
+    g_autoptr(TrmMachine) loaded = trm_machine_load(dir);
+    g_assert_cmpint(trm_machine_get_state(loaded), ==, TRM_MACHINE_STATE_SAVED);
+    /* Running hides it; the process's end shows it again. */
+    trm_machine_set_state(m, TRM_MACHINE_STATE_RUNNING);
+    g_assert_cmpint(trm_machine_get_state(m), ==, TRM_MACHINE_STATE_RUNNING);
+    trm_machine_set_state(m, TRM_MACHINE_STATE_OFF);
+    g_assert_cmpint(trm_machine_get_state(m), ==, TRM_MACHINE_STATE_SAVED);
+
+    /* Discard: the folder and a leftover .tmp go, Off again, and listeners hear it. */
+    g_assert_cmpint(g_mkdir(tmp, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(tmp_state, "x", -1, NULL));
+    notified = 0;
+    g_autoptr(GError) error = NULL;
+    g_assert_true(trm_machine_discard_saved_state(m, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(notified, >=, 1);
+    g_assert_false(g_file_test(saved, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
+    g_autofree char *gone = g_strconcat(saved, ".discarded", NULL);
+    g_assert_false(g_file_test(gone, G_FILE_TEST_EXISTS));
+    g_assert_cmpint(trm_machine_get_state(m), ==, TRM_MACHINE_STATE_OFF);
+    g_assert_cmpint(trm_machine_get_state(loaded), ==, TRM_MACHINE_STATE_OFF);
+    /* Nothing to discard is no error. */
+    g_assert_true(trm_machine_discard_saved_state(m, NULL));
+
+    g_autofree char *ini = trm_machine_dup_ini_path(m);
+    g_unlink(ini);
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
@@ -307,5 +374,6 @@ int main(int argc, char **argv)
     g_test_add_func("/machine/store", test_store);
     g_test_add_func("/machine/drive-edits", test_drive_edits);
     g_test_add_func("/machine/demo", test_demo);
+    g_test_add_func("/machine/saved-state", test_saved_state);
     return g_test_run();
 }
