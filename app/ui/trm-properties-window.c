@@ -103,7 +103,16 @@ static void props_toast(Props *pr, const char *text)
 static gboolean machine_off(TrmMachine *m)
 {
     TrmMachineState s = trm_machine_get_state(m);
-    return s == TRM_MACHINE_STATE_OFF || s == TRM_MACHINE_STATE_FAILED;
+    return s == TRM_MACHINE_STATE_OFF || s == TRM_MACHINE_STATE_FAILED ||
+           s == TRM_MACHINE_STATE_SAVED;
+}
+
+/* The hardware changed: a saved state describes the old machine (the group says so). */
+static void drop_saved_state(TrmMachine *m)
+{
+    g_autoptr(GError) error = NULL;
+    if (trm_machine_has_saved_state(m) && !trm_machine_discard_saved_state(m, &error))
+        g_warning("%s", error->message);
 }
 
 static gboolean save(Props *pr)
@@ -188,6 +197,7 @@ static void on_remove_drive(GSimpleAction *a, GVariant *param, gpointer data)
     g_autofree char *path = trm_machine_dup_drive_path(pr->machine, i);
     gboolean cdrom = trm_machine_get_drive(pr->machine, i)->cdrom;
     trm_machine_remove_drive(pr->machine, i);
+    drop_saved_state(pr->machine);
     if (!save(pr))
         return;
     rebuild_drives(pr);
@@ -213,6 +223,8 @@ gboolean trm_properties_window_set_cdrom(GtkWindow *win, guint i, GFile *file, G
         ok = trm_machine_set_drive_path(pr->machine, i, path, error);
     else
         ok = trm_machine_add_drive(pr->machine, path, TRUE, TRUE, error);
+    if (ok)
+        drop_saved_state(pr->machine);
     if (!ok || !save(pr))
         return FALSE;
     rebuild_drives(pr);
@@ -298,8 +310,10 @@ static void on_disk_created(GObject *src, GAsyncResult *res, gpointer data)
         props_toast(pr, error->message);
     else if (!trm_machine_add_drive(pr->machine, name, FALSE, FALSE, &error))
         props_toast(pr, error->message);
-    else
+    else {
+        drop_saved_state(pr->machine);
         save(pr);
+    }
     rebuild_drives(pr);
     g_object_unref(win);
 }
@@ -408,6 +422,9 @@ static GtkWidget *try_mode_row(Props *pr)
 
 static gboolean on_close(GtkWindow *win, Props *pr)
 {
+    if (trm_machine_get_memory_mib(pr->machine) != (guint)gtk_spin_button_get_value(pr->memory) ||
+        trm_machine_get_cpus(pr->machine) != (guint)gtk_spin_button_get_value(pr->cpus))
+        drop_saved_state(pr->machine);
     trm_machine_set_memory_mib(pr->machine, (guint)gtk_spin_button_get_value(pr->memory));
     trm_machine_set_cpus(pr->machine, (guint)gtk_spin_button_get_value(pr->cpus));
     g_autoptr(GError) error = NULL;
@@ -429,8 +446,7 @@ GtkWindow *trm_properties_window_new(TrmMachineStore *store, TrmMachine *machine
     gtk_window_set_modal(GTK_WINDOW(win), TRUE);
     gtk_window_set_title(GTK_WINDOW(win), trm_machine_get_name(machine));
     adw_preferences_window_set_search_enabled(ADW_PREFERENCES_WINDOW(win), FALSE);
-    gboolean off = trm_machine_get_state(machine) == TRM_MACHINE_STATE_OFF ||
-                   trm_machine_get_state(machine) == TRM_MACHINE_STATE_FAILED;
+    gboolean off = machine_off(machine);
 
     GtkWidget *page = adw_preferences_page_new();
     GtkWidget *hw = adw_preferences_group_new();
@@ -438,6 +454,10 @@ GtkWindow *trm_properties_window_new(TrmMachineStore *store, TrmMachine *machine
     if (!off)
         adw_preferences_group_set_description(
             ADW_PREFERENCES_GROUP(hw), _("Changes take effect the next time the machine starts."));
+    else if (trm_machine_has_saved_state(machine))
+        adw_preferences_group_set_description(
+            ADW_PREFERENCES_GROUP(hw), _("The machine has a saved state: changing its memory, "
+                                         "processors or drives discards it."));
     adw_preferences_group_add(ADW_PREFERENCES_GROUP(hw),
                               spin_row(_("Memory"), _("MiB"), 64, 256 * 1024, 256,
                                        trm_machine_get_memory_mib(machine), &pr->memory));
