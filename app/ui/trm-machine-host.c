@@ -49,7 +49,7 @@ struct _TrmMachineHost {
     gboolean snapshot_busy; /* one take or delete at a time */
     gboolean try_mode;
     gboolean saving;       /* a SaveState under way */
-    gboolean saved;        /* saved-state.tmp is complete: renamed once the disks close */
+    gboolean saved;        /* the state was saved (and committed): the stop says so */
     gboolean resume_saved; /* started from saved-state: dropped once it runs */
     gboolean restoring_saved;
 };
@@ -69,25 +69,24 @@ static void set_state(TrmMachineHost *self, const char *state)
 }
 
 /*
- * The VM is gone and its disks are closed (flushed): only now does the saved
- * state become the machine's, by one rename. A crash before leaves none.
+ * The saved state becomes the machine's by one rename, once the disks it matches
+ * are flushed; the folder is synced. A crash before leaves none.
  */
-static void commit_saved_state(TrmMachineHost *self)
+static gboolean commit_saved_state(const char *tmp, const char *dir, struct vmm_error *err)
 {
-    self->saved = FALSE;
-    g_autofree char *dir = trm_machine_dup_saved_state_dir(self->machine);
-    g_autofree char *tmp = g_strconcat(dir, ".tmp", NULL);
     /* No older saved state is here: a start discards it and try mode does not save. */
     if (g_rename(tmp, dir) < 0) {
-        g_warning("the saved state could not be kept: %s", g_strerror(errno));
-        return;
+        vmm_error_set(err, -errno, "cannot keep it: %s", g_strerror(errno));
+        return FALSE;
     }
-    int fd = open(trm_machine_get_dir(self->machine), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    g_autofree char *parent = g_path_get_dirname(dir);
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         if (fsync(fd) < 0)
             g_warning("fsync of the machine's folder: %s", g_strerror(errno));
         close(fd);
     }
+    return TRUE;
 }
 
 static void trm_machine_host_dispose(GObject *object)
@@ -99,8 +98,6 @@ static void trm_machine_host_dispose(GObject *object)
             g_thread_join(g_steal_pointer(&self->waiter));
         vmm_vm_destroy(self->vm);
         self->vm = NULL;
-        if (self->saved)
-            commit_saved_state(self);
     }
     if (self->server) {
         g_dbus_server_stop(self->server);
@@ -896,7 +893,7 @@ gboolean trm_machine_host_delete_snapshot_finish(TrmMachineHost *self, GAsyncRes
 
 typedef struct {
     struct vmm_vm *vm;
-    char *tmp;
+    char *tmp, *dir;
     gboolean was_running;
 } SaveData;
 
@@ -904,6 +901,7 @@ static void save_data_free(gpointer p)
 {
     SaveData *d = p;
     g_free(d->tmp);
+    g_free(d->dir);
     g_free(d);
 }
 
@@ -929,6 +927,14 @@ static void save_thread(GTask *task, gpointer src, gpointer data, GCancellable *
             break;
     }
     if (r < 0) {
+        if (d->was_running && vmm_vm_resume(d->vm) < 0)
+            g_warning("resume after a failed save failed");
+        g_task_return_new_error(task, TRM_ERROR, TRM_ERROR_INVALID,
+                                _("The machine's state could not be saved: %s"), err.msg);
+        return;
+    }
+    /* The disks as the state knows them, on stable storage: then the state is committed. */
+    if (vmm_vm_flush_disks(d->vm, &err) < 0 || !commit_saved_state(d->tmp, d->dir, &err)) {
         if (d->was_running && vmm_vm_resume(d->vm) < 0)
             g_warning("resume after a failed save failed");
         g_task_return_new_error(task, TRM_ERROR, TRM_ERROR_INVALID,
@@ -980,6 +986,7 @@ void trm_machine_host_save_state_async(TrmMachineHost *self, GAsyncReadyCallback
         SaveData *d = g_new0(SaveData, 1);
         d->vm = self->vm;
         d->tmp = g_strconcat(dir, ".tmp", NULL);
+        d->dir = g_strdup(dir);
         d->was_running = g_strcmp0(st, "running") == 0;
         /* A half-written state from an earlier crash is not ours to extend. */
         trm_machine_discard_saved_state(self->machine, NULL);

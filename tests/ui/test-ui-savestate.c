@@ -161,9 +161,21 @@ void test_save_state(TrmApplication *app, int *failed)
     /* Save: the machine stops and shows Saved. */
     CHECK(gtk_widget_activate_action(lib, "win.start", "s", uuid));
     proxy = wait_running(app, m);
-    spin(1500); /* the demo draws its scene */
+    /* The demo draws its scene (slowly on an emulating KVM), then sleeps in hlt: wait
+     * until two screens half a second apart are the same. */
     int w0 = 0, h0 = 0;
     g_autoptr(GBytes) before = screen_pixels(proxy, &w0, &h0);
+    for (int i = 0; i < 120 && before; i++) {
+        spin(500);
+        int w = 0, h = 0;
+        g_autoptr(GBytes) again = screen_pixels(proxy, &w, &h);
+        gboolean same = again && w == w0 && h == h0 && g_bytes_equal(before, again);
+        g_bytes_unref(before);
+        before = g_steal_pointer(&again);
+        w0 = w, h0 = h;
+        if (same)
+            break;
+    }
     CHECK(before != NULL);
     CHECK(save_state(proxy, &error));
     g_assert_no_error(error);
@@ -179,7 +191,17 @@ void test_save_state(TrmApplication *app, int *failed)
     spin(500);
     int w1 = 0, h1 = 0;
     g_autoptr(GBytes) after = screen_pixels(proxy, &w1, &h1);
-    CHECK(after && w1 == w0 && h1 == h0 && g_bytes_equal(before, after));
+    CHECK(after && w1 == w0 && h1 == h0);
+    if (after && before && w1 == w0 && h1 == h0) {
+        gsize n = 0, len = 0;
+        const guint32 *a = g_bytes_get_data(before, &len), *b = g_bytes_get_data(after, NULL);
+        for (gsize i = 0; i < len / 4; i++)
+            n += a[i] != b[i];
+        g_print("resume: %dx%d, %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " pixels differ\n", w1, h1,
+                n, len / 4);
+        /* The demo's scene is still until it gets input: the same pixels. */
+        CHECK(n == 0);
+    }
     CHECK(trm_machine_get_state(m) == TRM_MACHINE_STATE_RUNNING);
 
     /* A damaged state: the start fails with the sentence; discard, then a normal start. */

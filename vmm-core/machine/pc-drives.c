@@ -143,3 +143,21 @@ void vmm_pc_drives_fini(struct vmm_pc *pc)
         pc->ide = NULL;
     }
 }
+
+int vmm_vm_flush_disks(struct vmm_vm *vm, struct vmm_error *err)
+{
+    struct vmm_pc *pc = vm->pc;
+    if (!pc)
+        return 0;
+    for (unsigned i = 0; i < VMM_MAX_DRIVES; i++) {
+        struct vmm_disk *d = pc->disks[i];
+        if (!d || vmm_disk_is_read_only(d))
+            continue;
+        int r = vmm_disk_flush(d);
+        if (r < 0) {
+            vmm_error_set(err, r, "cannot flush a disk to stable storage: %s", strerror(-r));
+            return r;
+        }
+    }
+    return 0;
+}

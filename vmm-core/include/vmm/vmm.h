@@ -238,6 +238,9 @@ VMM_WUR int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_sav
  */
 VMM_WUR int vmm_vm_snapshot_take(struct vmm_vm *vm, const char *name, const char *state_dir,
                                  struct vmm_save_stats *stats, struct vmm_error *err);
+/* Flushes every writable disk to stable storage (e.g. after vmm_vm_save_state, before the
+ * saved state is committed as the machine's). Any thread but a vCPU's. */
+VMM_WUR int vmm_vm_flush_disks(struct vmm_vm *vm, struct vmm_error *err);
 /* Deletes the disks' internal snapshot `name` through the open handles (missing: no error). */
 VMM_WUR int vmm_vm_snapshot_delete(struct vmm_vm *vm, const char *name, struct vmm_error *err);
 
