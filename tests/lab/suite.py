@@ -77,7 +77,7 @@ CASES = [
     # snapshot and the machine restored: A is there, B is not, the disk takes writes, the
     # RNG answers, the clocks are sane.
     dict(name="lab-terrarium-snapshot-virtio", vmm="terrarium", guest="busybox", cpus=1,
-         mem=512, action="shell", quiet=True, ci=False, snapshot_virtio=True),
+         mem=512, action="shell", quiet=True, ci=True, snapshot_virtio=True),
     # A PC from its firmware: SeaBIOS boots an ISOLINUX CD (mk-pc-iso.py) from the IDE
     # CD-ROM; Linux finds ACPI, the CPUs, the RTC, the PCI functions and their drivers,
     # reads the CD, gets a framebuffer on the VGA, then powers off when the host
