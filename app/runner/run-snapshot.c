@@ -54,7 +54,16 @@ static void save_once(struct run_snapshot *rs)
         fprintf(stderr, "terrarium-run: cannot pause the machine to save it\n");
         return;
     }
-    if (vmm_vm_save_state(rs->vm, rs->save_dir, &st, &err) < 0) {
+    int r;
+    if (rs->disk_name) {
+        /* A second save replaces the first one's disk snapshot. */
+        struct vmm_error ignored = {0};
+        (void)!vmm_vm_snapshot_delete(rs->vm, rs->disk_name, &ignored);
+        r = vmm_vm_snapshot_take(rs->vm, rs->disk_name, rs->save_dir, &st, &err);
+    } else {
+        r = vmm_vm_save_state(rs->vm, rs->save_dir, &st, &err);
+    }
+    if (r < 0) {
         rs->failures++;
         fprintf(stderr, "terrarium-run: cannot save the machine: %s\n", err.msg);
         return;

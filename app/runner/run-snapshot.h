@@ -21,6 +21,7 @@ struct run_snapshot {
     const char *save_dir;
     double save_at; /* seconds after start; < 0: only on the signal */
     bool save_exit;
+    const char *disk_name; /* --snapshot-disks: the disks' internal snapshot, same pause */
     /* Runtime. */
     struct vmm_vm *vm;
     pthread_t thread;

@@ -109,6 +109,11 @@ static void usage(FILE *f)
                "                       --snapshot-save-at); DIR/state and a sparse RAM file\n"
                "  --snapshot-save-at S save it S seconds after the start\n"
                "  --snapshot-save-exit stop the machine once it is saved (status 0)\n"
+               "  --snapshot-disks NAME\n"
+               "                       each save also takes the writable disks' (qcow2)\n"
+               "                       internal snapshot NAME in the same pause (replacing\n"
+               "                       one of that name); restore it with terrarium-img\n"
+               "                       snapshot -a NAME before --snapshot-restore\n"
                "  --snapshot-restore DIR\n"
                "                       start the machine where it was saved; give the same\n"
                "                       machine options (memory, CPUs, kernel, drives)\n"
@@ -458,6 +463,7 @@ int main(int argc, char **argv)
         OPT_SNAP_SAVE,
         OPT_SNAP_SAVE_AT,
         OPT_SNAP_SAVE_EXIT,
+        OPT_SNAP_DISKS,
         OPT_SNAP_RESTORE,
         OPT_NET,
         OPT_MAC,
@@ -501,6 +507,7 @@ int main(int argc, char **argv)
         {"snapshot-save", required_argument, NULL, OPT_SNAP_SAVE},
         {"snapshot-save-at", required_argument, NULL, OPT_SNAP_SAVE_AT},
         {"snapshot-save-exit", no_argument, NULL, OPT_SNAP_SAVE_EXIT},
+        {"snapshot-disks", required_argument, NULL, OPT_SNAP_DISKS},
         {"snapshot-restore", required_argument, NULL, OPT_SNAP_RESTORE},
         {"net", required_argument, NULL, OPT_NET},
         {"mac", required_argument, NULL, OPT_MAC},
@@ -732,6 +739,9 @@ int main(int argc, char **argv)
         case OPT_SNAP_SAVE_EXIT:
             snap.save_exit = true;
             break;
+        case OPT_SNAP_DISKS:
+            snap.disk_name = optarg;
+            break;
         case OPT_SNAP_RESTORE:
             cfg.restore_from = optarg;
             break;
@@ -768,9 +778,9 @@ int main(int argc, char **argv)
                         "snapshot=on): the disks it belongs with are thrown away at the end\n");
         return 2;
     }
-    if ((snap.save_at >= 0 || snap.save_exit) && !snap.save_dir) {
-        fprintf(stderr, "terrarium-run: --snapshot-save-at and --snapshot-save-exit need "
-                        "--snapshot-save DIR\n");
+    if ((snap.save_at >= 0 || snap.save_exit || snap.disk_name) && !snap.save_dir) {
+        fprintf(stderr, "terrarium-run: --snapshot-save-at, --snapshot-save-exit and "
+                        "--snapshot-disks need --snapshot-save DIR\n");
         return 2;
     }
     if ((script.text_dump || script.expect) && !cfg.vga) {

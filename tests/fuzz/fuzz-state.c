@@ -7,6 +7,12 @@
  * its ports so that loaded state that breaks an invariant shows up as an
  * out-of-bounds access under ASan. CRCs reject nearly every mutated file,
  * so a second pass decodes the raw input as each device's payload directly.
+ *
+ * Virtio: the transport state ("virtio:SS.F") is loaded into a virtio-rng
+ * behind the PCI transport in a small fake RAM, then the queue is notified
+ * and the BARs read, so rings or vectors a loaded state let through show up
+ * as accesses outside that RAM or the tables; the device descriptions of
+ * net, balloon and input likewise.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +22,12 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/virtio-state.h"
+#include "virtio/balloon.h"
+#include "virtio/input.h"
+#include "virtio/net.h"
+#include "virtio/rng.h"
+#include "virtio/virtio-pci.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,7 +43,7 @@ int vmm_iotrap_remove(struct vmm_vm *vm, enum vmm_io_kind kind, uint64_t base, c
     return -1;
 }
 
-static uint8_t ram[4096];
+static uint8_t ram[4096] __attribute__((aligned(4096)));
 static const struct vmm_guest_mem mem = {.base = ram, .lowmem_size = sizeof(ram)};
 
 static void poke_serial(const uint8_t *p, size_t n)
@@ -104,6 +116,80 @@ static void poke_fw_cfg(const uint8_t *p, size_t n)
     free(fw);
 }
 
+static pthread_mutex_t virtio_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void poke_virtio_pci(const uint8_t *p, size_t n)
+{
+    struct vmm_virtio_rng *rng = calloc(1, sizeof(*rng));
+    struct vmm_virtio_pci *vp = calloc(1, sizeof(*vp));
+    if (vmm_virtio_rng_init(rng, &virtio_lock, &mem) == 0 &&
+        vmm_virtio_pci_init(vp, &rng->vdev, VMM_VIRTIO_RNG_PCI_CLASS, NULL, NULL) == 0) {
+        vmm_pci_set16(&vp->pci, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+        struct vmm_error err = {0};
+        if (vmm_state_decode(&vmm_virtio_pci_state_desc, vp, p, n, &err) == 0) {
+            vmm_virtio_pci_notify(vp, 0);
+            for (uint64_t off = 0; off < VIRTIO_PCI_COMMON_SIZE; off += 2)
+                (void)vmm_virtio_pci_bar_ops.read(vp, off, 2);
+            (void)vmm_virtio_pci_bar_ops.read(vp, VIRTIO_PCI_ISR_OFF, 1);
+            for (uint64_t off = 0; off < VIRTIO_PCI_MSIX_BAR_SIZE; off += 4)
+                (void)vmm_virtio_pci_msix_ops.read(vp, off, 4);
+            vmm_virtio_pci_msix_ops.write(vp, 12, 4, 0); /* unmask: pending vectors fire */
+            vmm_virtio_pci_notify(vp, 0);
+        }
+    }
+    vmm_virtio_rng_fini(rng);
+    free(vp);
+    free(rng);
+}
+
+static void poke_virtio_models(const uint8_t *p, size_t n, unsigned which)
+{
+    struct vmm_error err = {0};
+    if (which == 0) {
+        struct vmm_virtio_net *net = calloc(1, sizeof(*net));
+        struct vmm_virtio_net_opts o = {.mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
+        if (vmm_virtio_net_init(net, &o, &virtio_lock, &mem) == 0) {
+            (void)vmm_state_decode(&vmm_virtio_net_state_desc, net, p, n, &err);
+            uint8_t frame[60] = {0};
+            (void)vmm_virtio_net_receive(net, frame, sizeof(frame));
+            (void)vmm_virtio_net_rx_flush(net);
+            vmm_virtio_net_fini(net);
+        }
+        free(net);
+    } else if (which == 1) {
+        struct vmm_virtio_balloon *b = calloc(1, sizeof(*b));
+        if (vmm_virtio_balloon_init(b, 0, &virtio_lock, &mem) == 0) {
+            if (vmm_state_decode(&vmm_virtio_balloon_state_desc, b, p, n, &err) == 0)
+                vmm_virtio_balloon_request_stats(b);
+            vmm_virtio_balloon_fini(b);
+        }
+        free(b);
+    } else {
+        struct vmm_virtio_input *in = calloc(1, sizeof(*in));
+        if (vmm_virtio_input_init(in, VMM_VIRTIO_INPUT_TABLET, &virtio_lock, &mem) == 0) {
+            if (vmm_state_decode(&vmm_virtio_input_state_desc, in, p, n, &err) == 0) {
+                uint8_t cfg[VIRTIO_INPUT_CFG_SIZE];
+                in->vdev.ops->config_read(&in->vdev, 0, cfg, sizeof(cfg));
+                vmm_virtio_input_tablet(in, 10, 10, 1, 3);
+            }
+            vmm_virtio_input_fini(in);
+        }
+        free(in);
+    }
+}
+
+static void poke_virtio_sections(const struct vmm_state_file *f)
+{
+    for (unsigned i = 0; i < f->nsections; i++) {
+        const struct vmm_state_section *s = &f->sec[i];
+        if (strncmp(s->name, "virtio:", 7) == 0)
+            poke_virtio_pci(s->data, s->size);
+        else if (strncmp(s->name, "virtio-dev:", 11) == 0)
+            for (unsigned w = 0; w < 3; w++)
+                poke_virtio_models(s->data, s->size, w);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *copy = malloc(size ? size : 1);
@@ -120,10 +206,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             poke_i8042(s->data, s->size);
         if ((s = vmm_state_file_find(&f, "dev:fw-cfg")))
             poke_fw_cfg(s->data, s->size);
+        poke_virtio_sections(&f);
         vmm_state_file_free(&f);
     } else if (size > 0) {
-        /* The first byte picks a device; the rest is its payload. */
-        switch (data[0] & 3) {
+        /*
+         * The first byte picks a device (0-3 serial, RTC, i8042, fw_cfg; 4 the virtio
+         * transport; 5-7 virtio-net, balloon, input); the rest is its payload.
+         */
+        switch (data[0] & 7) {
         case 0:
             poke_serial(copy + 1, size - 1);
             break;
@@ -133,8 +223,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2:
             poke_i8042(copy + 1, size - 1);
             break;
-        default:
+        case 3:
             poke_fw_cfg(copy + 1, size - 1);
+            break;
+        case 4:
+            poke_virtio_pci(copy + 1, size - 1);
+            break;
+        default:
+            poke_virtio_models(copy + 1, size - 1, (data[0] & 7) - 5);
             break;
         }
     }

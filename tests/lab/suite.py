@@ -72,6 +72,13 @@ CASES = [
     # Live state: busybox's shell saved (SIGRTMIN+1), the VMM killed, restored in a new one.
     dict(name="lab-terrarium-snapshot", vmm="terrarium", guest="busybox", cpus=1, mem=512,
          action="shell", quiet=True, ci=True, snapshot=True),
+    # The same with virtio devices in use: ext4 on a qcow2 virtio-blk disk, virtio-rng (and
+    # the default virtio tablet). File A is written, the machine saved together with the
+    # disk's internal snapshot, file B written, the VMM killed; the disk reverted to the
+    # snapshot and the machine restored: A is there, B is not, the disk takes writes, the
+    # RNG answers, the clocks are sane.
+    dict(name="lab-terrarium-snapshot-virtio", vmm="terrarium", guest="busybox", cpus=1,
+         mem=512, action="shell", quiet=True, ci=True, snapshot_virtio=True),
     # A PC from its firmware: SeaBIOS boots an ISOLINUX CD (mk-pc-iso.py) from the IDE
     # CD-ROM; Linux finds ACPI, the CPUs, the RTC, the PCI functions and their drivers,
     # reads the CD, gets a framebuffer on the VGA, then powers off when the host
@@ -251,6 +258,13 @@ def plan(names, work_dir, terrarium_run):
             continue
         c = dict(case)
         c["cmd"] = vmm_command(case, kernel, initrd, terrarium_run)
+        if case.get("snapshot_virtio"):
+            # terrarium-img sits next to terrarium-run in the build tree.
+            c["terrarium_img"] = os.path.join(os.path.dirname(os.path.dirname(terrarium_run)),
+                                              "cli", "terrarium-img")
+            if not os.access(c["terrarium_img"], os.X_OK):
+                skipped[n] = f"terrarium-img not built: {c['terrarium_img']}"
+                continue
         c["timeout"] = INSTALLER_TIMEOUT if case["guest"] == "installer" else BUSYBOX_TIMEOUT
         if case["guest"] == "installer":
             c["stop_on"] = DI_LANGUAGE
@@ -432,6 +446,8 @@ def evaluate(case, res):
         return evaluate_snapshot(res)
     if case.get("resume"):
         return evaluate_resume(res)
+    if case.get("snapshot_virtio"):
+        return evaluate_snapshot_virtio(res)
     m = res.get("markers", {})
     if case.get("test"):
         return fails + evaluate_virtio(case, res)
@@ -568,6 +584,39 @@ def check_console_shot(path):
         return [f"the console screenshot ({w}x{h}) has {share:.2%} lit pixels: "
                 f"no console text on it"]
     return []
+
+
+def evaluate_snapshot_virtio(res):
+    fails = []
+    for step in ("booted", "wrote_a", "saved", "wrote_b", "killed", "reverted", "restored",
+                 "post", "files", "wrote_c", "rng", "poweroff"):
+        if not res.get(step):
+            fails.append(f"the step '{step}' did not happen ({res.get('why', 'see the log')})")
+            return fails
+    if res["files"] != "A,":
+        fails.append(f"after the restore the disk holds {res['files']!r}, want only A "
+                     f"(B was written after the snapshot)")
+    if res.get("a_text") != "alpha":
+        fails.append(f"A reads {res.get('a_text')!r} after the restore, want 'alpha'")
+    if res.get("c_text") != "charlie":
+        fails.append(f"C written after the restore reads {res.get('c_text')!r} after a remount")
+    if res.get("rng") != "64":
+        fails.append(f"/dev/hwrng gave {res.get('rng')} of 64 bytes after the restore")
+    if res.get("rng_current") != "virtio_rng.0":
+        fails.append(f"rng_current is {res.get('rng_current')!r} after the restore")
+    if res.get("io_errors") != "0":
+        fails.append(f"{res.get('io_errors')} I/O or ext4 error lines in the guest's dmesg")
+    pre, post = float(res["pre"]), float(res["post"])
+    if post < pre:
+        fails.append(f"uptime went backwards: {pre} s before the save, {post} s after")
+    pre_date, post_date = int(res["pre_date"]), int(res["post_date"])
+    if post_date < pre_date or post_date > res["host_post_date"] + 5:
+        fails.append(f"the guest's date after the restore ({post_date}) is not between its date "
+                     f"at the save ({pre_date}) and the host's ({res['host_post_date']})")
+    if res.get("returncode") != 0:
+        fails.append(f"the restored VMM exited with status {res.get('returncode')} after "
+                     f"`poweroff -f`, want 0")
+    return fails
 
 
 def evaluate_pc(case, res, m):
@@ -1227,6 +1276,128 @@ def run_resume_case(c, outdir):
     return res
 
 
+def shell_ask(con, res, key, command, pattern, timeout=60):
+    """Sends a command whose answer carries an arithmetic-made tag (so the echoed command line
+    never matches); returns the match or None (then res['why'] says what was asked)."""
+    con.send(command)
+    m = con.expect(pattern, timeout)
+    if not m:
+        res["why"] = f"no answer to {key}: {command}"
+    return m
+
+
+def run_snapshot_virtio_case(c, outdir):
+    """A qcow2 virtio-blk disk and virtio-rng across a live snapshot and a restore."""
+    logf = os.path.join(outdir, f"{c['name']}.log")
+    res = dict(name=c["name"], cmd=c["cmd"], timeout=c["timeout"], markers={}, extra={})
+    t0 = time.monotonic()
+    work = tempfile.mkdtemp(prefix="trm-snapvirtio-")
+    src = os.path.join(work, "src")
+    os.makedirs(src)
+    with open(os.path.join(src, "seed.txt"), "w") as f:
+        f.write("seed\n")
+    raw, img = os.path.join(work, "disk.raw"), os.path.join(work, "disk.qcow2")
+    try:
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-d", src, raw, "64M"], check=True)
+        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, img], check=True)
+        os.unlink(raw)
+    except (OSError, subprocess.CalledProcessError) as e:
+        res["error"] = f"cannot make the qcow2 disk: {e}"
+        return res
+    snap = os.path.join(work, "state")
+    cmd = c["cmd"] + ["--drive", f"file={img},if=virtio,format=qcow2"]
+    res["cmd"] = cmd
+    first = Console(cmd + ["--snapshot-save", snap, "--snapshot-disks", "S"], logf)
+    try:
+        if not first.expect(rb"TERRARIUM-INIT-OK", c["timeout"]):
+            res["why"] = "no init markers"
+            return res
+        res["booted"] = round(time.monotonic() - t0, 2)
+        if not shell_ask(first, res, "A", "mkdir -p /mnt && mount /dev/vda /mnt && "
+                         "echo alpha > /mnt/A && sync && echo W$((1+1))A=ok",
+                         rb"W2A=ok", 120):
+            return res
+        res["wrote_a"] = True
+        m = shell_ask(first, res, "PRE", "echo P$((1+1))RE=$(cut -d' ' -f1 /proc/uptime),"
+                      "$(date +%s)", rb"P2RE=([0-9.]+),([0-9]+)")
+        if not m:
+            return res
+        res["pre"], res["pre_date"] = m.group(1).decode(), m.group(2).decode()
+        first.proc.send_signal(signal.SIGRTMIN + 1)
+        m = first.expect(rb"terrarium-run: saved the machine[^\n]*", 120)
+        if not m:
+            res["why"] = "no save confirmation: " + tail(logf, 5)
+            return res
+        res["saved"] = True
+        res["save_line"] = m.group(0).decode(errors="replace").strip()
+        if not shell_ask(first, res, "B", "echo bravo > /mnt/B && sync && echo W$((1+1))B=ok",
+                         rb"W2B=ok", 120):
+            return res
+        res["wrote_b"] = True
+        os.killpg(first.proc.pid, signal.SIGKILL)
+        first.proc.wait()
+        res["killed"] = True
+    finally:
+        first.close()
+    r = subprocess.run([c["terrarium_img"], "snapshot", "-a", "S", img], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        res["why"] = f"terrarium-img snapshot -a S failed: {r.stderr.strip()}"
+        return res
+    res["reverted"] = True
+    t1 = time.monotonic()
+    second = Console(cmd + ["--snapshot-restore", snap, "-v"], logf)
+    try:
+        m = second.expect(rb"terrarium-run: restored from[^\n]*", 60)
+        if not m:
+            res["why"] = "the restore did not start: " + tail(logf, 5)
+            return res
+        res["restored"] = True
+        res["restore_line"] = m.group(0).decode(errors="replace").strip()
+        m = shell_ask(second, res, "POST", "echo P$((1+1))OST=$(cut -d' ' -f1 /proc/uptime),"
+                      "$(date +%s)", rb"P2OST=([0-9.]+),([0-9]+)")
+        if not m:
+            return res
+        res["answer_s"] = round(time.monotonic() - t1, 2)
+        res["extra"]["restore_to_shell_s"] = res["answer_s"]
+        res["host_post_date"] = int(time.time())
+        res["post"], res["post_date"] = m.group(1).decode(), m.group(2).decode()
+        # A remount reads the directory from the disk, not from the restored page cache.
+        m = shell_ask(second, res, "FILES", "umount /mnt && mount /dev/vda /mnt && "
+                      "echo F$((1+1))ILES=$(ls /mnt | grep -v -e lost -e seed | tr '\\n' ,)"
+                      "#$(cat /mnt/A)#", rb"F2ILES=([^#\r\n]*)#([^#\r\n]*)#", 120)
+        if not m:
+            return res
+        res["files"], res["a_text"] = m.group(1).decode(), m.group(2).decode()
+        m = shell_ask(second, res, "C", "echo charlie > /mnt/C && sync && umount /mnt && "
+                      "mount /dev/vda /mnt && echo C$((1+1))=$(cat /mnt/C)#", rb"C2=([a-z]*)#",
+                      120)
+        if not m:
+            return res
+        res["wrote_c"] = True
+        res["c_text"] = m.group(1).decode()
+        m = shell_ask(second, res, "RNG", "echo R$((1+1))NG=$(head -c 64 /dev/hwrng | wc -c),"
+                      "$(cat /sys/class/misc/hw_random/rng_current),"
+                      "$(dmesg | grep -c -i -e 'I/O error' -e 'EXT4-fs error' -e 'virtio.*err')",
+                      rb"R2NG=([0-9]+),([a-z_0-9.]*),([0-9]+)")
+        if not m:
+            return res
+        res["rng"], res["rng_current"], res["io_errors"] = (g.decode() for g in m.groups())
+        second.send("umount /mnt; poweroff -f")
+        try:
+            res["returncode"] = second.proc.wait(timeout=60)
+            res["poweroff"] = True
+        except subprocess.TimeoutExpired:
+            res["why"] = "poweroff -f did not end the restored VMM"
+    finally:
+        second.close()
+        res["seconds"] = time.monotonic() - t0
+        shutil.rmtree(work, ignore_errors=True)
+    log(f"[suite] {c['name']}: restore to shell answer {res.get('answer_s')} s "
+        f"({res.get('restore_line', 'no restore line')})")
+    return res
+
+
 def inlab(spec_path, outdir):
     with open(spec_path) as f:
         cases = json.load(f)
@@ -1245,8 +1416,14 @@ def inlab(spec_path, outdir):
     for c in cases:
         current.update(name=c["name"], t0=time.monotonic())
         log(f"[suite] {c['name']}: {' '.join(c['cmd'])}")
-        res = (run_snapshot_case(c, outdir) if c.get("snapshot") else
-               run_resume_case(c, outdir) if c.get("resume") else run_case(c, outdir))
+        if c.get("snapshot_virtio"):
+            res = run_snapshot_virtio_case(c, outdir)
+        elif c.get("snapshot"):
+            res = run_snapshot_case(c, outdir)
+        elif c.get("resume"):
+            res = run_resume_case(c, outdir)
+        else:
+            res = run_case(c, outdir)
         with open(os.path.join(outdir, f"{c['name']}.json"), "w") as f:
             json.dump(res, f, indent=1)
         fails = evaluate(CASE_BY_NAME[c["name"]], res)

@@ -30,6 +30,8 @@
 #include "core/vm.h"
 #include "machine/pc.h"
 #include "net/user.h"
+#include "snapshot/snapshot.h"
+#include "snapshot/virtio-state.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -662,4 +664,139 @@ void vmm_pc_virtio_fini(struct vmm_pc *pc)
     for (unsigned i = 0; i < pc->nvirtio; i++)
         virtio_free(pc->virtio[i]);
     pc->nvirtio = 0;
+}
+
+/* ---- live state (snapshot/virtio-descs.c) ---- */
+
+static void section_name(char *buf, size_t len, const char *prefix, const struct vmm_pc_virtio *f)
+{
+    snprintf(buf, len, "%s:%02x.%u", prefix, VMM_PCI_SLOT(f->vp.pci.devfn),
+             VMM_PCI_FUNC(f->vp.pci.devfn));
+}
+
+void vmm_pc_virtio_freeze(struct vmm_pc *pc, bool frozen)
+{
+    for (unsigned i = 0; i < pc->nvirtio; i++) {
+        struct vmm_pc_virtio *f = pc->virtio[i];
+        if (!f->vp.vdev)
+            continue;
+        pthread_mutex_lock(&f->lock);
+        vmm_virtio_dev_freeze(f->vp.vdev, frozen);
+        /* What was kicked (or received) meanwhile waits in the rings: look at every queue. */
+        if (!frozen)
+            for (unsigned q = 0; q < f->nq; q++)
+                hook_kick_later(f, &f->vp, q);
+        pthread_mutex_unlock(&f->lock);
+    }
+}
+
+/* A virtio-blk function with requests on its I/O threads cannot be captured yet. */
+static bool blk_busy(struct vmm_pc_virtio *f)
+{
+    if (f->vp.vdev->device_id != VIRTIO_ID_BLOCK)
+        return false;
+    struct vmm_virtio_blk *blk = f->model;
+    pthread_mutex_lock(&f->lock);
+    bool busy = blk->inflight != 0;
+    pthread_mutex_unlock(&f->lock);
+    return busy;
+}
+
+int vmm_pc_virtio_save(struct vmm_pc *pc, struct vmm_state_writer *w, struct vmm_error *err)
+{
+    for (unsigned i = 0; i < pc->nvirtio; i++) {
+        if (pc->virtio[i]->vp.vdev && blk_busy(pc->virtio[i])) {
+            vmm_error_set(err, -EBUSY, "%s has requests in flight", pc->virtio[i]->name);
+            return -EBUSY;
+        }
+    }
+    int r = 0;
+    for (unsigned i = 0; r == 0 && i < pc->nvirtio; i++) {
+        struct vmm_pc_virtio *f = pc->virtio[i];
+        if (!f->vp.vdev)
+            continue;
+        char name[32];
+        section_name(name, sizeof(name), "virtio", f);
+        r = vmm_snapshot_add_desc(w, name, &vmm_virtio_pci_state_desc, &f->vp, &f->lock, err);
+        const struct vmm_state_desc *d = vmm_virtio_model_state_desc(f->vp.vdev->device_id);
+        if (r == 0 && d) {
+            section_name(name, sizeof(name), "virtio-dev", f);
+            r = vmm_snapshot_add_desc(w, name, d, f->model, &f->lock, err);
+        }
+    }
+    return r;
+}
+
+static struct vmm_pc_virtio *find_devfn(struct vmm_pc *pc, unsigned slot, unsigned fn)
+{
+    for (unsigned i = 0; i < pc->nvirtio; i++) {
+        struct vmm_pc_virtio *f = pc->virtio[i];
+        if (f->vp.vdev && f->vp.pci.devfn == VMM_PCI_DEVFN(slot, fn))
+            return f;
+    }
+    return NULL;
+}
+
+int vmm_pc_virtio_load(struct vmm_pc *pc, const struct vmm_state_file *file, struct vmm_error *err)
+{
+    /* Every saved virtio function must be one of ours (the reverse is checked below). */
+    for (unsigned i = 0; i < file->nsections; i++) {
+        const char *n = file->sec[i].name;
+        unsigned slot, fn;
+        char tail;
+        if (sscanf(n, "virtio:%2x.%1u%c", &slot, &fn, &tail) != 2 &&
+            sscanf(n, "virtio-dev:%2x.%1u%c", &slot, &fn, &tail) != 2)
+            continue;
+        if (!find_devfn(pc, slot, fn)) {
+            vmm_error_set(err, -EINVAL,
+                          "the saved machine has a virtio device (%s) this machine lacks: restore "
+                          "it with the same devices",
+                          n);
+            return -EINVAL;
+        }
+    }
+    int r = 0;
+    for (unsigned i = 0; r == 0 && i < pc->nvirtio; i++) {
+        struct vmm_pc_virtio *f = pc->virtio[i];
+        if (!f->vp.vdev)
+            continue;
+        char name[32];
+        section_name(name, sizeof(name), "virtio", f);
+        r = vmm_snapshot_load_desc(file, name, &vmm_virtio_pci_state_desc, &f->vp, &f->lock, err);
+        const struct vmm_state_desc *d = vmm_virtio_model_state_desc(f->vp.vdev->device_id);
+        section_name(name, sizeof(name), "virtio-dev", f);
+        if (r == 0 && d) {
+            r = vmm_snapshot_load_desc(file, name, d, f->model, &f->lock, err);
+        } else if (r == 0 && vmm_state_file_find(file, name)) {
+            r = -EINVAL;
+            vmm_error_set(err, r, "the saved machine's %s is another kind of device", f->name);
+        }
+        if (r == 0 && f->nq) {
+            /*
+             * The guest may have kicked just before the save, and that kick
+             * is gone with the old process: the event loop looks at every
+             * queue once when it starts.
+             */
+            pthread_mutex_lock(&f->lock);
+            for (unsigned q = 0; q < f->nq; q++)
+                hook_kick_later(f, &f->vp, q);
+            pthread_mutex_unlock(&f->lock);
+        }
+    }
+    if (r < 0 && err && !err->msg[0])
+        vmm_error_set(err, r, "the saved virtio state is invalid");
+    return r;
+}
+
+unsigned vmm_pc_virtio_disks(struct vmm_pc *pc, struct vmm_pc_disk_ref *out, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < pc->nvirtio && n < max; i++) {
+        struct vmm_pc_virtio *f = pc->virtio[i];
+        if (!f->vp.vdev || f->vp.vdev->device_id != VIRTIO_ID_BLOCK)
+            continue;
+        struct vmm_virtio_blk *blk = f->model;
+        out[n++] = (struct vmm_pc_disk_ref){.disk = blk->disk, .lock = &f->lock, .blk = blk};
+    }
+    return n;
 }

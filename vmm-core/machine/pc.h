@@ -31,6 +31,9 @@ struct vmm_pc_virtio;
 struct vmm_virtio_dev;
 struct vmm_virtio_balloon;
 struct vmm_virtio_input;
+struct vmm_virtio_blk;
+struct vmm_state_writer;
+struct vmm_state_file;
 
 #define VMM_PC_MAX_VIRTIO 24
 #define VMM_PC_VIRTIO_FIRST_SLOT 3 /* 0 host bridge, 1 PIIX3, 2 VGA */
@@ -118,6 +121,32 @@ pthread_mutex_t *vmm_pc_virtio_lock(struct vmm_pc_virtio *f);
 VMM_WUR int vmm_pc_virtio_plug(struct vmm_pc_virtio *f, struct vmm_virtio_dev *vdev,
                                uint32_t class_code, void *model, void (*model_fini)(void *model),
                                struct vmm_error *err);
+
+/*
+ * Live state of the virtio functions (sections "virtio:SS.F" and
+ * "virtio-dev:SS.F", snapshot/virtio-state.h). A save runs between
+ * _freeze(pc, true) and _freeze(pc, false): frozen, no queue is popped, so
+ * RAM and the captured ring indexes stay in step while RAM is written;
+ * thawing runs every queue once from the event loop. _save returns -EBUSY
+ * while a virtio-blk request is on an I/O thread (retry, as for IDE). _load
+ * runs after the PCI configuration was loaded (BARs mapped, ioeventfds
+ * registered), re-validates everything, reprograms the MSI-X routes and
+ * has the event loop look at every queue once it starts.
+ */
+void vmm_pc_virtio_freeze(struct vmm_pc *pc, bool frozen);
+VMM_WUR int vmm_pc_virtio_save(struct vmm_pc *pc, struct vmm_state_writer *w,
+                               struct vmm_error *err);
+VMM_WUR int vmm_pc_virtio_load(struct vmm_pc *pc, const struct vmm_state_file *file,
+                               struct vmm_error *err);
+
+/* A disk the board has open and the lock of the device that uses it. */
+struct vmm_pc_disk_ref {
+    struct vmm_disk *disk;
+    pthread_mutex_t *lock;
+    struct vmm_virtio_blk *blk; /* virtio-blk: wait for its I/O threads; else NULL */
+};
+/* The virtio-blk disks, in slot order (at most max). */
+unsigned vmm_pc_virtio_disks(struct vmm_pc *pc, struct vmm_pc_disk_ref *out, unsigned max);
 
 /* pc-display.c */
 VMM_WUR int vmm_pc_vga_init(struct vmm_pc *pc, struct vmm_error *err);

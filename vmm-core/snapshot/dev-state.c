@@ -6,6 +6,8 @@
  *   pci:SS.F    every function on bus 0: its 256-byte configuration space
  *   ide:C       an IDE channel (device control, selection, bus master)
  *   ide:C.U     a present IDE drive's task file and modes
+ *   virtio:SS.F, virtio-dev:SS.F   a virtio function's transport and device
+ *               (machine/pc-virtio.c, snapshot/virtio-descs.c)
  *
  * PCI configuration is loaded through the write masks (only bits a guest
  * could have written are taken, read-only bits keep this machine's values),
@@ -179,8 +181,9 @@ static bool drive_busy(const struct vmm_ide_drive *d)
 
 /* ---- Glue ---- */
 
-static int add_desc(struct vmm_state_writer *w, const char *name, const struct vmm_state_desc *d,
-                    void *obj, pthread_mutex_t *lock, struct vmm_error *err)
+int vmm_snapshot_add_desc(struct vmm_state_writer *w, const char *name,
+                          const struct vmm_state_desc *d, void *obj, pthread_mutex_t *lock,
+                          struct vmm_error *err)
 {
     struct vmm_buf b = {0};
     if (lock)
@@ -196,9 +199,9 @@ static int add_desc(struct vmm_state_writer *w, const char *name, const struct v
     return r;
 }
 
-static int load_desc(const struct vmm_state_file *f, const char *name,
-                     const struct vmm_state_desc *d, void *obj, pthread_mutex_t *lock,
-                     struct vmm_error *err)
+int vmm_snapshot_load_desc(const struct vmm_state_file *f, const char *name,
+                           const struct vmm_state_desc *d, void *obj, pthread_mutex_t *lock,
+                           struct vmm_error *err)
 {
     const struct vmm_state_section *s = vmm_state_file_find(f, name);
     if (!s) {
@@ -317,39 +320,44 @@ int vmm_snapshot_save_devices(struct vmm_vm *vm, struct vmm_state_writer *w, str
     }
     int r = 0;
     if (vm->serial)
-        r = add_desc(w, "dev:serial", &vmm_serial_state_desc, vm->serial, &vm->serial->dev.lock,
-                     err);
+        r = vmm_snapshot_add_desc(w, "dev:serial", &vmm_serial_state_desc, vm->serial,
+                                  &vm->serial->dev.lock, err);
     if (!pc)
         return r;
     if (!r && pc->rtc)
-        r = add_desc(w, "dev:rtc", &vmm_rtc_state_desc, pc->rtc, &pc->rtc->dev.lock, err);
+        r = vmm_snapshot_add_desc(w, "dev:rtc", &vmm_rtc_state_desc, pc->rtc, &pc->rtc->dev.lock,
+                                  err);
     if (!r && pc->i8042)
-        r = add_desc(w, "dev:i8042", &vmm_i8042_state_desc, pc->i8042, &pc->i8042->dev.lock, err);
+        r = vmm_snapshot_add_desc(w, "dev:i8042", &vmm_i8042_state_desc, pc->i8042,
+                                  &pc->i8042->dev.lock, err);
     if (!r && pc->acpi_pm)
-        r = add_desc(w, "dev:acpi-pm", &vmm_acpi_pm_state_desc, pc->acpi_pm, &pc->acpi_pm->lock,
-                     err);
+        r = vmm_snapshot_add_desc(w, "dev:acpi-pm", &vmm_acpi_pm_state_desc, pc->acpi_pm,
+                                  &pc->acpi_pm->lock, err);
     if (!r && pc->fw_cfg)
-        r = add_desc(w, "dev:fw-cfg", &vmm_fw_cfg_state_desc, pc->fw_cfg, &pc->fw_cfg->dev.lock,
-                     err);
+        r = vmm_snapshot_add_desc(w, "dev:fw-cfg", &vmm_fw_cfg_state_desc, pc->fw_cfg,
+                                  &pc->fw_cfg->dev.lock, err);
     if (!r)
         r = save_pci(&pc->bus, w, err);
+    if (!r)
+        r = vmm_pc_virtio_save(pc, w, err);
     if (!r && pc->ide) {
         for (unsigned c = 0; !r && c < VMM_IDE_CHANNELS; c++) {
             struct vmm_ide_channel *ch = &pc->ide->ch[c];
             char name[16];
             snprintf(name, sizeof(name), "ide:%u", c);
-            r = add_desc(w, name, &ide_channel_state_desc, ch, &pc->ide->dev.lock, err);
+            r = vmm_snapshot_add_desc(w, name, &ide_channel_state_desc, ch, &pc->ide->dev.lock,
+                                      err);
             for (unsigned u = 0; !r && u < VMM_IDE_UNITS; u++) {
                 if (ch->drive[u].kind == VMM_IDE_NONE)
                     continue;
                 snprintf(name, sizeof(name), "ide:%u.%u", c, u);
-                r = add_desc(w, name, &ide_drive_state_desc, &ch->drive[u], &pc->ide->dev.lock,
-                             err);
+                r = vmm_snapshot_add_desc(w, name, &ide_drive_state_desc, &ch->drive[u],
+                                          &pc->ide->dev.lock, err);
             }
         }
     }
     if (!r && pc->vga) {
-        r = add_desc(w, "dev:vga", &vga_state_desc, pc->vga, &pc->vga->dev.lock, err);
+        r = vmm_snapshot_add_desc(w, "dev:vga", &vga_state_desc, pc->vga, &pc->vga->dev.lock, err);
         if (!r) {
             uint32_t size;
             uint8_t *vram = vmm_vga_vram(pc->vga, &size);
@@ -371,28 +379,34 @@ int vmm_snapshot_load_devices(struct vmm_vm *vm, const struct vmm_state_file *f,
     struct vmm_pc *pc = vm->pc;
     int r = 0;
     if (vm->serial)
-        r = load_desc(f, "dev:serial", &vmm_serial_state_desc, vm->serial, &vm->serial->dev.lock,
-                      err);
+        r = vmm_snapshot_load_desc(f, "dev:serial", &vmm_serial_state_desc, vm->serial,
+                                   &vm->serial->dev.lock, err);
     if (!pc)
         return r;
     if (!r && pc->rtc)
-        r = load_desc(f, "dev:rtc", &vmm_rtc_state_desc, pc->rtc, &pc->rtc->dev.lock, err);
+        r = vmm_snapshot_load_desc(f, "dev:rtc", &vmm_rtc_state_desc, pc->rtc, &pc->rtc->dev.lock,
+                                   err);
     if (!r && pc->i8042)
-        r = load_desc(f, "dev:i8042", &vmm_i8042_state_desc, pc->i8042, &pc->i8042->dev.lock, err);
+        r = vmm_snapshot_load_desc(f, "dev:i8042", &vmm_i8042_state_desc, pc->i8042,
+                                   &pc->i8042->dev.lock, err);
     if (!r && pc->acpi_pm)
-        r = load_desc(f, "dev:acpi-pm", &vmm_acpi_pm_state_desc, pc->acpi_pm, &pc->acpi_pm->lock,
-                      err);
+        r = vmm_snapshot_load_desc(f, "dev:acpi-pm", &vmm_acpi_pm_state_desc, pc->acpi_pm,
+                                   &pc->acpi_pm->lock, err);
     if (!r && pc->fw_cfg)
-        r = load_desc(f, "dev:fw-cfg", &vmm_fw_cfg_state_desc, pc->fw_cfg, &pc->fw_cfg->dev.lock,
-                      err);
+        r = vmm_snapshot_load_desc(f, "dev:fw-cfg", &vmm_fw_cfg_state_desc, pc->fw_cfg,
+                                   &pc->fw_cfg->dev.lock, err);
     if (!r)
         r = load_pci(&pc->bus, f, err);
+    /* After the PCI configuration: BARs are mapped, MSI-X enable is known. */
+    if (!r)
+        r = vmm_pc_virtio_load(pc, f, err);
     if (!r && pc->ide) {
         for (unsigned c = 0; !r && c < VMM_IDE_CHANNELS; c++) {
             struct vmm_ide_channel *ch = &pc->ide->ch[c];
             char name[16];
             snprintf(name, sizeof(name), "ide:%u", c);
-            r = load_desc(f, name, &ide_channel_state_desc, ch, &pc->ide->dev.lock, err);
+            r = vmm_snapshot_load_desc(f, name, &ide_channel_state_desc, ch, &pc->ide->dev.lock,
+                                       err);
             for (unsigned u = 0; !r && u < VMM_IDE_UNITS; u++) {
                 snprintf(name, sizeof(name), "ide:%u.%u", c, u);
                 bool saved = vmm_state_file_find(f, name) != NULL;
@@ -403,8 +417,8 @@ int vmm_snapshot_load_devices(struct vmm_vm *vm, const struct vmm_state_file *f,
                                   "(%s): restore it with the same drives",
                                   name);
                 } else if (saved) {
-                    r = load_desc(f, name, &ide_drive_state_desc, &ch->drive[u], &pc->ide->dev.lock,
-                                  err);
+                    r = vmm_snapshot_load_desc(f, name, &ide_drive_state_desc, &ch->drive[u],
+                                               &pc->ide->dev.lock, err);
                 }
             }
             if (!r) {
@@ -416,7 +430,7 @@ int vmm_snapshot_load_devices(struct vmm_vm *vm, const struct vmm_state_file *f,
         }
     }
     if (!r && pc->vga) {
-        r = load_desc(f, "dev:vga", &vga_state_desc, pc->vga, &pc->vga->dev.lock, err);
+        r = vmm_snapshot_load_desc(f, "dev:vga", &vga_state_desc, pc->vga, &pc->vga->dev.lock, err);
         const struct vmm_state_section *s = vmm_state_file_find(f, "vga:vram");
         uint32_t size;
         uint8_t *vram = vmm_vga_vram(pc->vga, &size);

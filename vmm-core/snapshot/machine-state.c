@@ -204,10 +204,15 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
             return r;
         }
         t_pause = now_ns();
+        /* Before anything is recorded: no virtio queue moves until RAM is written. */
+        if (vm->pc)
+            vmm_pc_virtio_freeze(vm->pc, true);
         r = collect(vm, &w, ram_name, err);
         if (r != -EBUSY || !was_running || tries >= 200)
             break;
         vmm_state_writer_free(&w);
+        if (vm->pc)
+            vmm_pc_virtio_freeze(vm->pc, false);
         if (vmm_vm_resume(vm) < 0)
             break;
         struct timespec nap = {0, 5 * 1000 * 1000};
@@ -225,6 +230,8 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         r = vmm_snapshot_write_ram_begin(vm->mem.base, vm->ram_map_size, ram_path, &ram_fd,
                                          &ram_written, err);
     paused_ns = now_ns() - t_pause;
+    if (vm->pc)
+        vmm_pc_virtio_freeze(vm->pc, false);
     if (was_running && vmm_vm_resume(vm) < 0 && r == 0) {
         vmm_error_set(err, -ESHUTDOWN, "the machine stopped while it was being saved");
         r = -ESHUTDOWN;

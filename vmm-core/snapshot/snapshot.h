@@ -14,6 +14,7 @@
  * guest starts at once and its pages fault in from the file lazily.
  */
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "snapshot/state-desc.h"
@@ -53,6 +54,17 @@ VMM_WUR int vmm_snapshot_save_devices(struct vmm_vm *vm, struct vmm_state_writer
                                       struct vmm_error *err);
 VMM_WUR int vmm_snapshot_load_devices(struct vmm_vm *vm, const struct vmm_state_file *f,
                                       struct vmm_error *err);
+
+/*
+ * One device as one section through its description, with its lock held
+ * (lock may be NULL). Loading refuses a missing section with a sentence.
+ */
+VMM_WUR int vmm_snapshot_add_desc(struct vmm_state_writer *w, const char *name,
+                                  const struct vmm_state_desc *d, void *obj, pthread_mutex_t *lock,
+                                  struct vmm_error *err);
+VMM_WUR int vmm_snapshot_load_desc(const struct vmm_state_file *f, const char *name,
+                                   const struct vmm_state_desc *d, void *obj, pthread_mutex_t *lock,
+                                   struct vmm_error *err);
 
 /* Device descriptions (dev-state.c and the device files). */
 extern const struct vmm_state_desc vmm_serial_state_desc;

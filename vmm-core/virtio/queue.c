@@ -114,6 +114,35 @@ int vmm_virtq_enable(struct vmm_virtqueue *vq)
     return 0;
 }
 
+int vmm_virtq_restore(struct vmm_virtqueue *vq)
+{
+    uint64_t n = vq->size;
+    vq->desc = vq->avail = vq->used = NULL;
+    vq->budget_left = 0;
+    vq->budget_hit = false;
+    if (n == 0 || n > vq->max_size || (n & (n - 1)))
+        return -EINVAL;
+    if (!vq->enabled) {
+        /* Never enabled since its reset (an enable that failed leaves it broken, nothing else). */
+        if (vq->last_avail || vq->used_idx || vq->signalled_used || vq->signalled_used_valid)
+            return -EINVAL;
+        return 0;
+    }
+    if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3))
+        return -EINVAL;
+    uint8_t *desc = vmm_guest_ptr(vq->mem, vq->desc_gpa, n * DESC_SIZE);
+    uint8_t *avail = vmm_guest_ptr(vq->mem, vq->avail_gpa, 6 + 2 * n);
+    uint8_t *used = vmm_guest_ptr(vq->mem, vq->used_gpa, 6 + 8 * n);
+    if (!desc || !avail || !used)
+        return -EINVAL;
+    if (!vq->broken) {
+        vq->desc = desc;
+        vq->avail = avail;
+        vq->used = used;
+    }
+    return 0;
+}
+
 void vmm_virtq_begin(struct vmm_virtqueue *vq)
 {
     vq->budget_left = vq->budget ? vq->budget : VMM_VIRTQ_DEFAULT_BUDGET;
@@ -254,6 +283,8 @@ int vmm_virtq_pop(struct vmm_virtqueue *vq, struct vmm_virtq_elem *elem)
 {
     if (!vmm_virtq_ready(vq))
         return vq->broken ? -EIO : 0;
+    if (vq->frozen)
+        return 0; /* a machine is being saved: the rings must not move (not even avail_event) */
     int pending = avail_pending(vq);
     if (pending < 0)
         return -EIO;

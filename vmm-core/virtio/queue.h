@@ -74,6 +74,12 @@ struct vmm_virtqueue {
     unsigned budget;      /* chains per notification; 0 means VMM_VIRTQ_DEFAULT_BUDGET */
     unsigned budget_left; /* reset by vmm_virtq_begin() */
     bool budget_hit;      /* the last pop stopped on the budget with work left */
+    /*
+     * A machine save is under way: pops find nothing and touch no ring
+     * memory, so the rings stay as captured. Kept across resets; the owner
+     * notifies every queue again when it clears the flag.
+     */
+    bool frozen;
 
     /* Host pointers, valid while enabled and not broken. */
     const struct vmm_guest_mem *mem;
@@ -104,6 +110,15 @@ void vmm_virtq_reset(struct vmm_virtqueue *vq);
  * -EINVAL (and the queue broken, error hook run) when they are bad.
  */
 VMM_WUR int vmm_virtq_enable(struct vmm_virtqueue *vq);
+
+/*
+ * The ring registers and engine state (size, enabled, addresses, indexes,
+ * broken) were loaded from a saved machine: re-validates them as an enable
+ * would (size a power of two within the maximum, rings aligned and inside
+ * RAM; a disabled queue must hold no ring indexes) and resolves the host
+ * pointers. -EINVAL without side effects (no error hook, nothing logged).
+ */
+VMM_WUR int vmm_virtq_restore(struct vmm_virtqueue *vq);
 
 /* Marks the queue broken: logs (rate-limited), runs the error hook once. */
 void vmm_virtq_fail(struct vmm_virtqueue *vq, const char *why);

@@ -588,6 +588,14 @@ static void pci_reset(struct vmm_pci_dev *d)
     msix_changed(vp);
 }
 
+void vmm_virtio_pci_state_loaded(struct vmm_virtio_pci *vp)
+{
+    vp->msix_was_enabled = vmm_virtio_pci_msix_enabled(vp);
+    vp->msix_was_masked = msix_flags(vp) & PCI_MSIX_FLAGS_MASKALL;
+    update_intx(vp);
+    msix_changed(vp);
+}
+
 static const struct vmm_pci_dev_ops pci_ops = {
     .config_write = pci_config_write,
     .config_read = pci_config_read,

@@ -190,6 +190,14 @@ bool vmm_virtio_pci_msix_enabled(const struct vmm_virtio_pci *vp);
 VMM_WUR int vmm_virtio_pci_msix_entry(const struct vmm_virtio_pci *vp, unsigned vector,
                                       uint64_t *addr, uint32_t *data, bool *masked);
 
+/*
+ * The transport's registers, MSI-X table and queues were loaded from a saved
+ * machine (snapshot/virtio-descs.c) after its PCI configuration: recomputes
+ * the derived state (INTx level, the MSI-X enable/mask edges) and asks the
+ * board to reprogram its MSI-X routes (msix_changed). vdev->lock held.
+ */
+void vmm_virtio_pci_state_loaded(struct vmm_virtio_pci *vp);
+
 /* The BAR handlers (opaque = vp); installed by vmm_virtio_pci_init, exported for tests. */
 extern const struct vmm_io_ops vmm_virtio_pci_bar_ops;
 extern const struct vmm_io_ops vmm_virtio_pci_msix_ops;

@@ -112,3 +112,9 @@ void vmm_virtio_dev_needs_reset(struct vmm_virtio_dev *vdev)
     if (vdev->status & VIRTIO_STATUS_DRIVER_OK)
         interrupt(vdev, VMM_VIRTIO_CONFIG_IRQ);
 }
+
+void vmm_virtio_dev_freeze(struct vmm_virtio_dev *vdev, bool frozen)
+{
+    for (unsigned i = 0; i < vdev->num_queues; i++)
+        vdev->queues[i].frozen = frozen;
+}

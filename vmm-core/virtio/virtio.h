@@ -146,4 +146,12 @@ void vmm_virtio_config_changed(struct vmm_virtio_dev *vdev);
 /* Puts the device in DEVICE_NEEDS_RESET (and tells the driver through a config interrupt). */
 void vmm_virtio_dev_needs_reset(struct vmm_virtio_dev *vdev);
 
+/*
+ * A machine save: while frozen, no queue of the device is popped (notifies,
+ * receive paths and I/O completions find nothing to take), so guest RAM and
+ * the captured ring indexes stay in step. After thawing, the owner notifies
+ * every queue once: kicks that came in meanwhile were not lost, only held.
+ */
+void vmm_virtio_dev_freeze(struct vmm_virtio_dev *vdev, bool frozen);
+
 #endif
