@@ -43,6 +43,12 @@ static int writable_disks(struct vmm_pc *pc, struct vmm_pc_disk_ref *out, unsign
                           struct vmm_error *err)
 {
     *n = 0;
+    if (pc->try_mode) {
+        vmm_error_set(err, -ENOTSUP,
+                      "the machine runs in try mode: its disk writes are thrown away when it "
+                      "stops, so it takes no snapshots");
+        return -ENOTSUP;
+    }
     for (unsigned c = 0; pc->ide && c < VMM_IDE_CHANNELS; c++) {
         for (unsigned u = 0; u < VMM_IDE_UNITS; u++) {
             struct vmm_ide_drive *d = &pc->ide->ch[c].drive[u];

@@ -59,9 +59,10 @@ int vmm_pc_drives_open(struct vmm_pc *pc, const struct vmm_config *cfg, struct v
             return -EINVAL;
         }
         flags |= fmt == VMM_FORMAT_QCOW2 ? VMM_DISK_FORMAT_QCOW2 : VMM_DISK_FORMAT_RAW;
-        if (d->snapshot && !(flags & VMM_DISK_RDONLY))
+        if (d->snapshot && !(flags & VMM_DISK_RDONLY)) {
             pc->disks[i] = vmm_disk_open_overlay(d->path, flags, cfg->overlay_dir, err);
-        else
+            pc->try_mode = true;
+        } else
             pc->disks[i] = vmm_disk_open(d->path, flags, err);
         if (!pc->disks[i])
             return -EINVAL;

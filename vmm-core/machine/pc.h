@@ -57,6 +57,7 @@ struct vmm_pc {
 
     /* Drives, opened before /dev/kvm; handed to their controller at realize. */
     struct vmm_disk *disks[VMM_MAX_DRIVES];
+    bool try_mode; /* a writable drive writes to a throwaway overlay: no disk snapshots */
     struct vmm_ide *ide;
 
     /* virtio functions (pc-virtio.c), in slot order from VMM_PC_VIRTIO_FIRST_SLOT. */
