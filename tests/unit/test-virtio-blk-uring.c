@@ -68,7 +68,8 @@ struct rig {
     struct fake_vq f;
 };
 
-static void rig_up(struct rig *r, struct vmm_disk *disk, uint16_t qsize)
+/* A device whose reads and writes all go to the ring (inline: tries them at once first). */
+static void rig_up_mode(struct rig *r, struct vmm_disk *disk, uint16_t qsize, bool try_inline)
 {
     memset(r, 0, sizeof(*r));
     r->disk = disk;
@@ -92,7 +93,13 @@ static void rig_up(struct rig *r, struct vmm_disk *disk, uint16_t qsize)
     r->blk.queues[0].used_gpa = r->f.used;
     vmm_virtio_dev_enable_queue(v, 0);
     CHECK(vmm_virtq_ready(&r->blk.queues[0]));
+    r->blk.inline_off = !try_inline;
     interrupts = 0;
+}
+
+static void rig_up(struct rig *r, struct vmm_disk *disk, uint16_t qsize)
+{
+    rig_up_mode(r, disk, qsize, false);
 }
 
 static void rig_down(struct rig *r, bool close_disk)
@@ -440,6 +447,59 @@ static void test_reset_and_drain(void)
     rig_down(&r, true);
 }
 
+static void test_inline_first(void)
+{
+    struct rig r;
+    rig_up_mode(&r, NULL, 32, true);
+    /* Cached data: done on the notify path, nothing waits for the ring. */
+    publish(&r, 0, VIRTIO_BLK_T_IN, 16, 4096);
+    memset(gp(&mem, DATA + 0x10000, 4096), 0x6d, 4096);
+    publish(&r, 1, VIRTIO_BLK_T_OUT, 64, 4096);
+    notify(&r);
+    CHECK_EQ(fvq_used_idx(&r.f), 2);
+    CHECK_EQ(r.blk.inflight, 0);
+    CHECK_EQ(r.blk.stats.inline_io, 2);
+    CHECK_EQ(r.blk.stats.ring_io, 0);
+    CHECK_EQ(*gp(&mem, STATUS + 0, 1), VIRTIO_BLK_S_OK);
+    CHECK_EQ(*gp(&mem, STATUS + 1, 1), VIRTIO_BLK_S_OK);
+    CHECK_EQ(*gp(&mem, DATA + 4095, 1), pattern(16 * 512ULL + 4095));
+    uint8_t want[4096];
+    memset(want, 0x6d, sizeof(want));
+    CHECK(image_is(64 * 512ULL, want, sizeof(want)));
+    /* A FLUSH still goes to the ring (it waits for the device). */
+    publish(&r, 2, VIRTIO_BLK_T_FLUSH, 0, 0);
+    notify(&r);
+    complete_until(&r, 3);
+    CHECK_EQ(r.blk.stats.ring_io, 1);
+    CHECK_EQ(*gp(&mem, STATUS + 2, 1), VIRTIO_BLK_S_OK);
+
+    /* Short at the end of a shrunk file: the part read at once stays, the ring does the rest. */
+    CHECK_EQ(ftruncate(img_fd, DISK_SIZE - 512), 0);
+    memset(gp(&mem, DATA + 0x30000, 1024), 0x99, 1024);
+    publish(&r, 3, VIRTIO_BLK_T_IN, SECTORS - 2, 1024);
+    notify(&r);
+    complete_until(&r, 4);
+    CHECK_EQ(*gp(&mem, STATUS + 3, 1), VIRTIO_BLK_S_OK);
+    CHECK_EQ(*gp(&mem, DATA + 0x30000 + 511, 1), pattern(DISK_SIZE - 513));
+    CHECK_EQ(*gp(&mem, DATA + 0x30000 + 512, 1), 0);
+    CHECK_EQ(*gp(&mem, DATA + 0x30000 + 1023, 1), 0);
+    write_pattern();
+
+    /* A kernel error on the inline attempt is the request's IOERR. */
+    int fd = vmm_disk_raw_fd(r.disk);
+    int saved = dup(fd), dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(saved >= 0 && dir >= 0);
+    CHECK_EQ(dup2(dir, fd), fd);
+    publish(&r, 4, VIRTIO_BLK_T_IN, 0, 512);
+    notify(&r);
+    complete_until(&r, 5);
+    CHECK_EQ(*gp(&mem, STATUS + 4, 1), VIRTIO_BLK_S_IOERR);
+    CHECK_EQ(dup2(saved, fd), fd);
+    close(saved);
+    close(dir);
+    rig_down(&r, true);
+}
+
 /* No fd under the disk (qcow2, or here a fake): no ring, synchronous service. */
 static int fk_pread(struct vmm_disk *d, void *buf, size_t len, uint64_t off)
 {
@@ -503,6 +563,7 @@ int main(void)
     RUN_TEST(test_kernel_errors_and_short_reads);
     RUN_TEST(test_hostile_requests_refused);
     RUN_TEST(test_reset_and_drain);
+    RUN_TEST(test_inline_first);
     RUN_TEST(test_fallback_without_fd);
     close(img_fd);
     unlink(path);

@@ -43,6 +43,13 @@ void vmm_virtio_blk_io_unstarve(struct vmm_virtio_blk *b);
 /* io_uring (blk-uring.c). start: 0, or -errno when io_uring cannot be used (fall back). */
 int vmm_virtio_blk_uring_start(struct vmm_virtio_blk *b);
 void vmm_virtio_blk_uring_stop(struct vmm_virtio_blk *b);
+/*
+ * Device lock held: does the job now if it needs no waiting (RWF_NOWAIT; or
+ * synchronously on a file system without it): true with *result set. False:
+ * queue it (what is left of it) on the ring.
+ */
+bool vmm_virtio_blk_uring_try_inline(struct vmm_virtio_blk *b, struct vmm_virtio_blk_job *j,
+                                     int *result);
 /* Device lock held: queues the job's operation (submitted by uring_submit). */
 void vmm_virtio_blk_uring_queue(struct vmm_virtio_blk *b, struct vmm_virtio_blk_job *j);
 /* Device lock held: hands what was queued to the kernel. */

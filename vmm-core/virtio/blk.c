@@ -258,15 +258,24 @@ static bool blk_queue_notify(struct vmm_virtio_dev *vdev, unsigned q)
         struct blk_hdr h;
         read_hdr(e, &h);
         count(b, e, &h);
+        uint8_t status;
         if (j && prepare_async(b, j, &h)) {
             j->queue = q;
-            if (b->uring)
-                vmm_virtio_blk_uring_queue(b, j);
-            else
+            int r;
+            if (!b->uring) {
                 vmm_virtio_blk_io_submit(b, j);
-            continue;
+                continue;
+            }
+            if (!b->inline_off && vmm_virtio_blk_uring_try_inline(b, j, &r)) {
+                status = r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+                b->stats.inline_io++;
+            } else {
+                vmm_virtio_blk_uring_queue(b, j);
+                continue;
+            }
+        } else {
+            status = serve(b, e, &h);
         }
-        uint8_t status = serve(b, e, &h);
         if (status != VIRTIO_BLK_S_OK)
             b->stats.errors++;
         (void)vmm_virtq_write(e, e->in_len - 1, &status, 1);
@@ -397,16 +406,18 @@ void vmm_virtio_blk_fini(struct vmm_virtio_blk *b)
     vmm_virtio_blk_io_stop(b);
     const struct vmm_virtio_blk_stats *s = &b->stats;
     if (s->reads + s->writes + s->flushes)
-        vmm_log(VMM_LOG_INFO,
-                "virtio-blk: %llu reads (%llu KiB), %llu writes (%llu KiB), %llu flushes, %llu "
-                "other, %llu errors; %llu queue runs, %llu completion batches, %llu interrupt "
-                "checks, at most %llu in flight",
-                (unsigned long long)s->reads, (unsigned long long)(s->read_bytes >> 10),
-                (unsigned long long)s->writes, (unsigned long long)(s->write_bytes >> 10),
-                (unsigned long long)s->flushes, (unsigned long long)s->others,
-                (unsigned long long)s->errors, (unsigned long long)s->notifies,
-                (unsigned long long)s->completions, (unsigned long long)s->interrupts,
-                (unsigned long long)s->max_inflight);
+        vmm_log(
+            VMM_LOG_INFO,
+            "virtio-blk: %llu reads (%llu KiB), %llu writes (%llu KiB), %llu flushes, %llu "
+            "other, %llu errors; %llu done inline, %llu through io_uring; %llu queue runs, %llu "
+            "completion batches, %llu interrupt checks, at most %llu in flight",
+            (unsigned long long)s->reads, (unsigned long long)(s->read_bytes >> 10),
+            (unsigned long long)s->writes, (unsigned long long)(s->write_bytes >> 10),
+            (unsigned long long)s->flushes, (unsigned long long)s->others,
+            (unsigned long long)s->errors, (unsigned long long)s->inline_io,
+            (unsigned long long)s->ring_io, (unsigned long long)s->notifies,
+            (unsigned long long)s->completions, (unsigned long long)s->interrupts,
+            (unsigned long long)s->max_inflight);
     free(b->jobs);
     b->jobs = NULL;
     b->free_jobs = NULL;
