@@ -36,7 +36,7 @@ MEASURES = [
     ("qcow2-rand-write-qd32-iops", "qcow2: 4 KiB random write QD32, IOPS"),
     ("tcp-mbs", "guest → host TCP, user networking, MB/s"),
 ]
-INFO = ["blk-read-reqs", "qcow2-read-reqs", "blk-queue"]
+INFO = ["blk-write-reqs", "blk-read-reqs", "qcow2-write-reqs", "qcow2-read-reqs", "blk-queue"]
 
 LINE = re.compile(r"^\[suite\] lab-bench-virtio-(terrarium|qemu): (ok|FAIL[^(]*) \((.*)\)\s*$")
 
@@ -83,7 +83,7 @@ def section(rounds, note):
         else:
             rng, verdict = "–", "not measured"
         out.append(f"| {what} | {', '.join(tv)} | {', '.join(qv)} | {rng} | {verdict} |\n")
-    out.append("\nWhat the guest's block layer saw during the sequential read (`/sys/block/*/stat`),"
+    out.append("\nWhat the guest's block layer saw during the sequential runs (`/sys/block/*/stat`),"
                " per round:\n\n")
     for vmm, rs in (("terrarium-run", t), ("QEMU", q)):
         for key in INFO:

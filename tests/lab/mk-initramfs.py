@@ -209,8 +209,11 @@ echo "BENCH-BLK-QUEUE=max_sectors_kb=$(cat $q/max_sectors_kb),max_segments=$(cat
 for d in vda vdb; do
     [ -b /dev/$d ] || continue
     p=BENCH-BLK; [ $d = vdb ] && p=BENCH-QCOW2
+    set -- $(cat /sys/block/$d/stat); w0=$5; s0=$7
     a=$(t); dd if=/dev/zero of=/dev/$d bs=1M count=128 conv=fsync 2>/dev/null; b=$(t)
+    set -- $(cat /sys/block/$d/stat)
     echo "$p-WRITE-MBS=$(rate 128 $a $b)"
+    echo "$p-WRITE-REQS=$(($5 - w0)) requests of $(( ($7 - s0) / 2 / ($5 - w0 + (($5 == w0))) )) KiB"
     sync; echo 3 > /proc/sys/vm/drop_caches
     set -- $(cat /sys/block/$d/stat); r0=$1; s0=$3
     a=$(t); dd if=/dev/$d of=/dev/null bs=1M count=128 2>/dev/null; b=$(t)
