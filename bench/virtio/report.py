@@ -49,7 +49,7 @@ def parse(path):
             if not m:
                 continue
             vals = {}
-            for part in re.split(r" (?=bench-[a-z0-9-]+=)", m.group(3)):
+            for part in re.split(r" (?=[a-z_][a-z0-9_-]*=)", m.group(3)):
                 k, _, v = part.partition("=")
                 if k.startswith("bench-"):
                     vals[k[len("bench-"):]] = v.strip().rstrip(",")
@@ -88,6 +88,8 @@ def section(rounds, note):
     for vmm, rs in (("terrarium-run", t), ("QEMU", q)):
         for key in INFO:
             vals = [r.get(key) for r in rs if r.get(key)]
+            if vals and len(set(vals)) == 1 and len(vals) > 1:
+                vals = [vals[0] + f" (all {len(rs)} rounds)"]
             if vals:
                 out.append(f"- {vmm}, {key}: {'; '.join(vals)}\n")
     return "".join(out)
