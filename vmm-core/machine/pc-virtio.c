@@ -13,6 +13,8 @@
  *   (re-registered whenever the BAR moves); the event loop reads it and runs
  *   the queue. Other-width writes still trap and reach the BAR handler.
  * - kick_later: a queue whose budget ran out is run again from the loop.
+ * - virtio-blk on a raw image: the loop also watches its io_uring
+ *   completion eventfd (vmm_virtio_blk_complete); qcow2 stays synchronous.
  * - Reset: the PCI bus reset resets each function (routes dropped, BARs
  *   unmapped, ioeventfds removed with them).
  */
