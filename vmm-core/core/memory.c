@@ -68,8 +68,8 @@ int vmm_mem_map(struct vmm_vm *vm, uint64_t ram_size, struct vmm_error *err)
      * one 2 MiB nested-paging entry only if host address and guest-physical
      * address agree modulo 2 MiB. At a merely page-aligned base (what mmap
      * gives before Linux 6.7) every guest page needs its own entry and its
-     * own nested fault: in the lab that cost sequential virtio-blk writes
-     * about half their speed against QEMU, which aligns the same way.
+     * own nested fault. QEMU aligns the same way; the lab's sequential
+     * virtio-blk runs point at this as their gap (docs/benchmarks.md).
      */
     const uint64_t align = 2ull << 20;
     uint8_t *p = mmap(NULL, ram_size + align, PROT_READ | PROT_WRITE,
