@@ -143,6 +143,12 @@ VMM_WUR int vmm_disk_write_zeroes(struct vmm_disk *disk, uint64_t off, uint64_t 
                                   unsigned flags);
 
 uint64_t vmm_disk_size(struct vmm_disk *disk);
+/*
+ * The file descriptor of a raw image (file or block device), for callers
+ * that do their own asynchronous I/O on it (virtio-blk's io_uring), or -1
+ * for other formats. Offsets in the file are offsets on the disk.
+ */
+int vmm_disk_raw_fd(struct vmm_disk *disk);
 bool vmm_disk_is_read_only(struct vmm_disk *disk);
 void vmm_disk_get_info(struct vmm_disk *disk, struct vmm_disk_info *info);
 const char *vmm_disk_format_name(enum vmm_disk_format format);

@@ -238,6 +238,11 @@ static void raw_get_info(struct vmm_disk *disk, struct vmm_disk_info *info)
         info->file_size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : disk->size;
 }
 
+int vmm_disk_raw_fd(struct vmm_disk *disk)
+{
+    return disk && disk->ops == &vmm_disk_raw_ops ? to_raw(disk)->fd : -1;
+}
+
 const struct vmm_disk_ops vmm_disk_raw_ops = {
     .name = "raw",
     .instance_size = sizeof(struct raw_disk),

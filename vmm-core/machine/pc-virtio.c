@@ -13,6 +13,8 @@
  *   (re-registered whenever the BAR moves); the event loop reads it and runs
  *   the queue. Other-width writes still trap and reach the BAR handler.
  * - kick_later: a queue whose budget ran out is run again from the loop.
+ * - virtio-blk on a raw image: the loop also watches its io_uring
+ *   completion eventfd (vmm_virtio_blk_complete); qcow2 stays synchronous.
  * - Reset: the PCI bus reset resets each function (routes dropped, BARs
  *   unmapped, ioeventfds removed with them).
  */
@@ -347,13 +349,30 @@ static void virtio_free(struct vmm_pc_virtio *f)
 
 /* ---- the board's virtio devices ---- */
 
+/* A virtio-blk device and, when it runs on io_uring, the loop that watches its completions. */
+struct pc_blk {
+    struct vmm_virtio_blk blk; /* first: the model pointer is also the device's */
+    struct vmm_loop *loop;
+    int watched_fd;
+};
+
+static void blk_completions(void *opaque, int fd, uint32_t events)
+{
+    (void)fd;
+    (void)events;
+    vmm_virtio_blk_complete(opaque);
+}
+
 static void blk_fini(void *model)
 {
-    struct vmm_virtio_blk *blk = model;
-    struct vmm_disk *disk = blk->disk;
-    vmm_virtio_blk_fini(blk);
+    struct pc_blk *pb = model;
+    struct vmm_disk *disk = pb->blk.disk;
+    if (pb->watched_fd >= 0)
+        vmm_loop_del_fd(pb->loop, pb->watched_fd);
+    /* Waits for what is in flight, then closes the ring (its fd with it). */
+    vmm_virtio_blk_fini(&pb->blk);
     vmm_disk_close(disk);
-    free(blk);
+    free(pb);
 }
 
 static int add_blk(struct vmm_pc *pc, unsigned drive, struct vmm_error *err)
@@ -363,33 +382,50 @@ static int add_blk(struct vmm_pc *pc, unsigned drive, struct vmm_error *err)
     struct vmm_pc_virtio *f = vmm_pc_virtio_new(pc, name, err);
     if (!f)
         return -ENOMEM;
-    struct vmm_virtio_blk *blk = calloc(1, sizeof(*blk));
-    if (!blk) {
+    struct pc_blk *pb = calloc(1, sizeof(*pb));
+    if (!pb) {
         vmm_error_set(err, -ENOMEM, "out of memory for %s", name);
         return -ENOMEM;
     }
+    pb->loop = pc->vm->loop;
+    pb->watched_fd = -1;
+    struct vmm_virtio_blk *blk = &pb->blk;
     char serial[VIRTIO_BLK_ID_BYTES + 1];
     snprintf(serial, sizeof(serial), "TRM-VD%u", drive);
     const struct vmm_drive_config *d = &pc->vm->cfg.drives[drive];
     /*
-     * Synchronous I/O on the notifying thread (io_threads 0): in the lab the
-     * I/O threads (blk-io.c) made sequential reads slower (12-16 MB/s against
-     * 21-32 MB/s), so the board does not turn them on yet; see
-     * docs/benchmarks.md.
+     * Raw images: io_uring, several requests in flight, completions on the
+     * event loop. qcow2 (or a kernel without io_uring): synchronous I/O on
+     * the notifying thread; the I/O threads (blk-io.c) made sequential
+     * reads slower in the lab (see docs/benchmarks.md), so they stay off.
      */
     int r = vmm_virtio_blk_init(blk,
                                 &(struct vmm_virtio_blk_opts){.disk = pc->disks[drive],
                                                               .read_only = d->readonly,
                                                               .serial = serial,
-                                                              .num_queues = pc->vm->ncpus},
+                                                              .num_queues = pc->vm->ncpus,
+                                                              .io_uring = true},
                                 &f->lock, &pc->vm->mem);
     if (r < 0) {
-        free(blk);
+        free(pb);
         vmm_error_set(err, r, "%s: cannot set up the device for %s", name, d->path);
         return r;
     }
     pc->disks[drive] = NULL; /* the device owns the image now (blk_fini closes it) */
-    return vmm_pc_virtio_plug(f, &blk->vdev, VMM_VIRTIO_BLK_PCI_CLASS, blk, blk_fini, err);
+    r = vmm_pc_virtio_plug(f, &blk->vdev, VMM_VIRTIO_BLK_PCI_CLASS, pb, blk_fini, err);
+    if (r < 0)
+        return r;
+    int fd = vmm_virtio_blk_uring_fd(blk);
+    if (fd >= 0) {
+        r = vmm_loop_add_fd(pb->loop, fd, EPOLLIN, blk_completions, blk);
+        if (r < 0) {
+            vmm_error_set(err, r, "%s: cannot watch its I/O completions", name);
+            return r;
+        }
+        pb->watched_fd = fd;
+    }
+    vmm_log(VMM_LOG_INFO, "%s: %s, %s", name, d->path, fd >= 0 ? "io_uring" : "synchronous I/O");
+    return 0;
 }
 
 static void rng_fini(void *model)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * virtio-blk I/O threads: reads and writes the notify path has validated
+ * virtio-blk I/O threads and the job bookkeeping shared with blk-uring.c: reads and writes the notify path has validated
  * and sliced run here, without the device lock, so several requests are in
  * flight at once; each completes (status byte, used ring, interrupt) under
  * the device lock. A device reset bumps the generation: a job of an older
@@ -12,26 +12,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void complete(struct vmm_virtio_blk *b, struct vmm_virtio_blk_job *j, int r)
+int vmm_virtio_blk_job_done(struct vmm_virtio_blk *b, struct vmm_virtio_blk_job *j, int r)
 {
-    pthread_mutex_lock(b->vdev.lock);
     struct vmm_virtqueue *vq = &b->queues[j->queue];
+    int pushed = -1;
+    if (r < 0)
+        b->stats.errors++;
     if (j->generation == b->generation && vmm_virtq_ready(vq)) {
         uint8_t status = r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
         (void)vmm_virtq_write(&j->elem, j->elem.in_len - 1, &status, 1);
+        /* A read wrote its data; the status byte is the last writable byte either way. */
         vmm_virtq_push(vq, &j->elem, j->elem.in_len);
-        vmm_virtio_queue_done(&b->vdev, j->queue);
+        pushed = (int)j->queue;
     }
-    unsigned q = j->queue;
     vmm_virtio_blk_io_put(b, j);
     b->inflight--;
     if (!b->inflight)
         pthread_cond_broadcast(&b->idle);
+    return pushed;
+}
+
+void vmm_virtio_blk_io_unstarve(struct vmm_virtio_blk *b)
+{
     /* A queue that stopped for want of a job goes on now that one is free. */
-    if (b->starved & (1ULL << q)) {
+    while (b->starved && b->free_jobs) {
+        unsigned q = (unsigned)__builtin_ctzll(b->starved);
         b->starved &= ~(1ULL << q);
         (void)vmm_virtio_dev_notify(&b->vdev, q);
     }
+}
+
+static void complete(struct vmm_virtio_blk *b, struct vmm_virtio_blk_job *j, int r)
+{
+    pthread_mutex_lock(b->vdev.lock);
+    int q = vmm_virtio_blk_job_done(b, j, r);
+    if (q >= 0) {
+        b->stats.interrupts++;
+        vmm_virtio_queue_done(&b->vdev, (unsigned)q);
+    }
+    vmm_virtio_blk_io_unstarve(b);
     pthread_mutex_unlock(b->vdev.lock);
 }
 
@@ -80,6 +99,8 @@ void vmm_virtio_blk_io_submit(struct vmm_virtio_blk *b, struct vmm_virtio_blk_jo
 {
     j->generation = b->generation;
     b->inflight++;
+    if (b->inflight > b->stats.max_inflight)
+        b->stats.max_inflight = b->inflight;
     pthread_mutex_lock(&b->io_lock);
     j->next = NULL;
     if (b->submitted_tail)
@@ -91,18 +112,24 @@ void vmm_virtio_blk_io_submit(struct vmm_virtio_blk *b, struct vmm_virtio_blk_jo
     pthread_mutex_unlock(&b->io_lock);
 }
 
-int vmm_virtio_blk_io_start(struct vmm_virtio_blk *b, unsigned threads)
+int vmm_virtio_blk_jobs_alloc(struct vmm_virtio_blk *b, unsigned n)
 {
-    pthread_cond_init(&b->idle, NULL);
-    pthread_mutex_init(&b->io_lock, NULL);
-    pthread_cond_init(&b->io_cond, NULL);
-    if (threads == 0)
-        return 0;
-    b->jobs = calloc(VMM_VIRTIO_BLK_MAX_INFLIGHT, sizeof(*b->jobs));
+    /* Large (an element holds a full iovec) but touched only as deep as the guest queues. */
+    b->jobs = calloc(n, sizeof(*b->jobs));
     if (!b->jobs)
         return -ENOMEM;
-    for (unsigned i = 0; i < VMM_VIRTIO_BLK_MAX_INFLIGHT; i++)
+    for (unsigned i = 0; i < n; i++)
         vmm_virtio_blk_io_put(b, &b->jobs[i]);
+    return 0;
+}
+
+int vmm_virtio_blk_io_start(struct vmm_virtio_blk *b, unsigned threads)
+{
+    if (threads == 0)
+        return 0;
+    int r = vmm_virtio_blk_jobs_alloc(b, VMM_VIRTIO_BLK_MAX_INFLIGHT);
+    if (r < 0)
+        return r;
     for (unsigned i = 0; i < threads; i++) {
         if (pthread_create(&b->threads[i], NULL, io_thread, b) != 0) {
             vmm_virtio_blk_io_stop(b);
@@ -123,10 +150,5 @@ void vmm_virtio_blk_io_stop(struct vmm_virtio_blk *b)
     for (unsigned i = 0; i < b->io_threads; i++)
         pthread_join(b->threads[i], NULL);
     b->io_threads = 0;
-    free(b->jobs);
-    b->jobs = NULL;
-    b->free_jobs = NULL;
-    pthread_cond_destroy(&b->idle);
-    pthread_mutex_destroy(&b->io_lock);
-    pthread_cond_destroy(&b->io_cond);
+    b->stop = false;
 }

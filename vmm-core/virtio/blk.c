@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+
 #define HDR_SIZE 16
 #define DWZ_SEG_SIZE 16
 
@@ -137,14 +139,38 @@ static uint8_t do_dwz(struct vmm_virtio_blk *b, const struct vmm_virtq_elem *e, 
     return VIRTIO_BLK_S_OK;
 }
 
-static uint8_t serve(struct vmm_virtio_blk *b, const struct vmm_virtq_elem *e)
+static void read_hdr(const struct vmm_virtq_elem *e, struct blk_hdr *h)
 {
     uint8_t raw[HDR_SIZE];
-    struct blk_hdr h;
     (void)vmm_virtq_read(e, 0, raw, sizeof(raw)); /* out_len >= HDR_SIZE was checked */
-    memcpy(&h.type, raw, 4);
-    memcpy(&h.reserved, raw + 4, 4);
-    memcpy(&h.sector, raw + 8, 8);
+    memcpy(&h->type, raw, 4);
+    memcpy(&h->reserved, raw + 4, 4);
+    memcpy(&h->sector, raw + 8, 8);
+}
+
+static void count(struct vmm_virtio_blk *b, const struct vmm_virtq_elem *e, const struct blk_hdr *h)
+{
+    switch (h->type) {
+    case VIRTIO_BLK_T_IN:
+        b->stats.reads++;
+        b->stats.read_bytes += e->in_len - 1;
+        break;
+    case VIRTIO_BLK_T_OUT:
+        b->stats.writes++;
+        b->stats.write_bytes += e->out_len - HDR_SIZE;
+        break;
+    case VIRTIO_BLK_T_FLUSH:
+        b->stats.flushes++;
+        break;
+    default:
+        b->stats.others++;
+    }
+}
+
+static uint8_t serve(struct vmm_virtio_blk *b, const struct vmm_virtq_elem *e,
+                     const struct blk_hdr *hp)
+{
+    struct blk_hdr h = *hp;
     switch (h.type) {
     case VIRTIO_BLK_T_IN:
         return do_rw(b, e, &h, false);
@@ -168,24 +194,27 @@ static uint8_t serve(struct vmm_virtio_blk *b, const struct vmm_virtq_elem *e)
 }
 
 /*
- * A valid read or write, sliced into the job for the I/O threads: true.
- * Anything else (other types, bad lengths, a read-only disk) is served
- * synchronously, which also gives the errors.
+ * A valid read or write, sliced into the job for the asynchronous path
+ * (and, with io_uring on a writable disk, a FLUSH): true. Anything else
+ * (other types, bad lengths, a read-only disk) is served synchronously,
+ * which also gives the errors.
  */
-static bool prepare_async(struct vmm_virtio_blk *b, struct vmm_virtio_blk_job *j)
+static bool prepare_async(struct vmm_virtio_blk *b, struct vmm_virtio_blk_job *j,
+                          const struct blk_hdr *h)
 {
     const struct vmm_virtq_elem *e = &j->elem;
-    uint8_t raw[HDR_SIZE];
-    uint32_t type;
-    uint64_t sector;
-    (void)vmm_virtq_read(e, 0, raw, sizeof(raw));
-    memcpy(&type, raw, 4);
-    memcpy(&sector, raw + 8, 8);
-    if (type != VIRTIO_BLK_T_IN && type != VIRTIO_BLK_T_OUT)
+    if (h->type == VIRTIO_BLK_T_FLUSH && b->uring && !b->read_only) {
+        j->kind = BLK_JOB_FLUSH;
+        j->write = false;
+        j->off = j->len = 0;
+        j->nslice = 0;
+        return true;
+    }
+    if (h->type != VIRTIO_BLK_T_IN && h->type != VIRTIO_BLK_T_OUT)
         return false;
-    bool write = type == VIRTIO_BLK_T_OUT;
+    bool write = h->type == VIRTIO_BLK_T_OUT;
     uint64_t len = write ? e->out_len - HDR_SIZE : e->in_len - 1;
-    if ((write && b->read_only) || len % VIRTIO_BLK_SECTOR_SIZE || !range_ok(b, sector, len))
+    if ((write && b->read_only) || len % VIRTIO_BLK_SECTOR_SIZE || !range_ok(b, h->sector, len))
         return false;
     int k =
         write
@@ -195,7 +224,9 @@ static bool prepare_async(struct vmm_virtio_blk *b, struct vmm_virtio_blk_job *j
         return false;
     j->nslice = (unsigned)k;
     j->write = write;
-    j->off = sector * VIRTIO_BLK_SECTOR_SIZE;
+    j->kind = write ? BLK_JOB_WRITE : BLK_JOB_READ;
+    j->off = h->sector * VIRTIO_BLK_SECTOR_SIZE;
+    j->len = len;
     return true;
 }
 
@@ -203,11 +234,13 @@ static bool blk_queue_notify(struct vmm_virtio_dev *vdev, unsigned q)
 {
     struct vmm_virtio_blk *b = to_blk(vdev);
     struct vmm_virtqueue *vq = &b->queues[q];
+    bool async = b->io_threads || b->uring;
     bool pushed = false;
+    b->stats.notifies++;
     vmm_virtq_begin(vq);
     for (;;) {
         struct vmm_virtio_blk_job *j = NULL;
-        if (b->io_threads && !(j = vmm_virtio_blk_io_get(b, q)))
+        if (async && !(j = vmm_virtio_blk_io_get(b, q)))
             break; /* every job in flight: a completion runs the queue again */
         struct vmm_virtq_elem *e = j ? &j->elem : b->elem;
         if (vmm_virtq_pop(vq, e) != 1) {
@@ -222,20 +255,42 @@ static bool blk_queue_notify(struct vmm_virtio_dev *vdev, unsigned q)
                 vmm_virtio_blk_io_put(b, j);
             break;
         }
-        if (j && prepare_async(b, j)) {
+        struct blk_hdr h;
+        read_hdr(e, &h);
+        count(b, e, &h);
+        uint8_t status;
+        if (j && prepare_async(b, j, &h)) {
             j->queue = q;
-            vmm_virtio_blk_io_submit(b, j);
-            continue;
+            int r;
+            if (!b->uring) {
+                vmm_virtio_blk_io_submit(b, j);
+                continue;
+            }
+            if (!b->inline_off && vmm_virtio_blk_uring_try_inline(b, j, &r)) {
+                status = r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+                b->stats.inline_io++;
+            } else {
+                vmm_virtio_blk_uring_queue(b, j);
+                continue;
+            }
+        } else {
+            status = serve(b, e, &h);
         }
-        uint8_t status = serve(b, e);
+        if (status != VIRTIO_BLK_S_OK)
+            b->stats.errors++;
         (void)vmm_virtq_write(e, e->in_len - 1, &status, 1);
         vmm_virtq_push(vq, e, e->in_len);
         pushed = true;
         if (j)
             vmm_virtio_blk_io_put(b, j);
     }
-    if (pushed)
+    /* Everything this kick made ready goes to the kernel in one call. */
+    if (b->uring)
+        vmm_virtio_blk_uring_submit(b);
+    if (pushed) {
+        b->stats.interrupts++;
         vmm_virtio_queue_done(vdev, q);
+    }
     return vq->budget_hit;
 }
 
@@ -245,13 +300,34 @@ static void blk_reset(struct vmm_virtio_dev *vdev)
     /* Jobs in flight belong to the old rings: they complete into nothing. */
     b->generation++;
     b->starved = 0;
+    /*
+     * io_uring requests are waited for here (that needs no other thread), so
+     * no write from before the reset lands after it. The I/O threads need
+     * the lock to finish, so theirs finish later, into nothing.
+     */
+    if (b->uring)
+        vmm_virtio_blk_uring_reap(b, true);
+}
+
+void vmm_virtio_blk_drain_locked(struct vmm_virtio_blk *b)
+{
+    if (b->uring)
+        vmm_virtio_blk_uring_reap(b, true);
+    while (b->inflight)
+        pthread_cond_wait(&b->idle, b->vdev.lock);
 }
 
 void vmm_virtio_blk_drain(struct vmm_virtio_blk *b)
 {
     pthread_mutex_lock(b->vdev.lock);
-    while (b->inflight)
-        pthread_cond_wait(&b->idle, b->vdev.lock);
+    vmm_virtio_blk_drain_locked(b);
+    pthread_mutex_unlock(b->vdev.lock);
+}
+
+void vmm_virtio_blk_get_stats(struct vmm_virtio_blk *b, struct vmm_virtio_blk_stats *st)
+{
+    pthread_mutex_lock(b->vdev.lock);
+    *st = b->stats;
     pthread_mutex_unlock(b->vdev.lock);
 }
 
@@ -305,19 +381,49 @@ int vmm_virtio_blk_init(struct vmm_virtio_blk *b, const struct vmm_virtio_blk_op
     put32(c + VIRTIO_BLK_CFG_MAX_WZ_SECTORS, VMM_VIRTIO_BLK_MAX_DWZ_SECTORS);
     put32(c + VIRTIO_BLK_CFG_MAX_WZ_SEG, VMM_VIRTIO_BLK_MAX_DWZ_SEG);
     c[VIRTIO_BLK_CFG_WZ_MAY_UNMAP] = 1;
-    int r = vmm_virtio_blk_io_start(b, o->io_threads);
-    if (r < 0) {
-        free(b->elem);
-        free(b->slice);
-        b->elem = NULL;
-        b->slice = NULL;
+    pthread_cond_init(&b->idle, NULL);
+    pthread_mutex_init(&b->io_lock, NULL);
+    pthread_cond_init(&b->io_cond, NULL);
+    int r = -EOPNOTSUPP;
+    if (o->io_uring) {
+        r = vmm_virtio_blk_uring_start(b);
+        if (r < 0 && r != -EOPNOTSUPP)
+            vmm_log(VMM_LOG_INFO, "virtio-blk: no io_uring (%s): %s", strerror(-r),
+                    o->io_threads ? "I/O threads" : "synchronous I/O");
     }
+    if (r < 0)
+        r = vmm_virtio_blk_io_start(b, o->io_threads);
+    if (r < 0)
+        vmm_virtio_blk_fini(b);
     return r;
 }
 
 void vmm_virtio_blk_fini(struct vmm_virtio_blk *b)
 {
+    if (!b->elem)
+        return;
+    vmm_virtio_blk_uring_stop(b);
     vmm_virtio_blk_io_stop(b);
+    const struct vmm_virtio_blk_stats *s = &b->stats;
+    if (s->reads + s->writes + s->flushes)
+        vmm_log(
+            VMM_LOG_INFO,
+            "virtio-blk: %llu reads (%llu KiB), %llu writes (%llu KiB), %llu flushes, %llu "
+            "other, %llu errors; %llu done inline, %llu through io_uring; %llu queue runs, %llu "
+            "completion batches, %llu interrupt checks, at most %llu in flight",
+            (unsigned long long)s->reads, (unsigned long long)(s->read_bytes >> 10),
+            (unsigned long long)s->writes, (unsigned long long)(s->write_bytes >> 10),
+            (unsigned long long)s->flushes, (unsigned long long)s->others,
+            (unsigned long long)s->errors, (unsigned long long)s->inline_io,
+            (unsigned long long)s->ring_io, (unsigned long long)s->notifies,
+            (unsigned long long)s->completions, (unsigned long long)s->interrupts,
+            (unsigned long long)s->max_inflight);
+    free(b->jobs);
+    b->jobs = NULL;
+    b->free_jobs = NULL;
+    pthread_cond_destroy(&b->idle);
+    pthread_mutex_destroy(&b->io_lock);
+    pthread_cond_destroy(&b->io_cond);
     free(b->elem);
     free(b->slice);
     b->elem = NULL;

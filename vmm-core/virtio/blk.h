@@ -13,8 +13,13 @@
  * ioeventfd), with the device lock held, and is completed (used ring,
  * interrupt) before the notify returns. With io_threads, reads and writes
  * go to I/O threads instead (blk-io.c) and complete from there, several
- * at once. FLUSH completes only after vmm_disk_flush() returned, i.e. once
- * every completed write is durable.
+ * at once. With io_uring on a raw image (blk-uring.c), reads, writes and
+ * flushes are submitted to an io_uring from the notify path and complete
+ * on the event loop (vmm_virtio_blk_uring_fd() / vmm_virtio_blk_complete()),
+ * up to VMM_VIRTIO_BLK_URING_DEPTH at once, one interrupt per queue per
+ * batch of completions. FLUSH completes only once every write that
+ * completed before it was submitted is durable (fdatasync); with io_uring
+ * it also waits for every write submitted before it.
  */
 
 #include <stdbool.h>
@@ -85,12 +90,36 @@ struct vmm_virtio_blk_opts {
      * stay synchronous. At most VMM_VIRTIO_BLK_MAX_IO_THREADS.
      */
     unsigned io_threads;
+    /*
+     * Reads, writes and flushes through io_uring when the image is a raw
+     * file or block device and the kernel allows io_uring; otherwise the
+     * io_threads setting applies (vmm_virtio_blk_uring_fd() tells which).
+     * The owner must then watch vmm_virtio_blk_uring_fd() and call
+     * vmm_virtio_blk_complete() when it is readable.
+     */
+    bool io_uring;
 };
 
 #define VMM_VIRTIO_BLK_MAX_INFLIGHT 16
+/* Requests in flight at once on the io_uring (every queue together). */
+#define VMM_VIRTIO_BLK_URING_DEPTH 128
 #define VMM_VIRTIO_BLK_MAX_IO_THREADS 8
 
 struct vmm_virtio_blk_job;
+struct vmm_virtio_blk_uring;
+
+/* Counters since init (device lock): what the guest asked for, and how. */
+struct vmm_virtio_blk_stats {
+    uint64_t reads, writes, flushes, others; /* requests by type (others: ID, discard, zeroes) */
+    uint64_t read_bytes, write_bytes;
+    uint64_t errors;      /* requests completed with IOERR or UNSUPP */
+    uint64_t inline_io;   /* io_uring mode: reads/writes done at once (page cache, no RWF_NOWAIT) */
+    uint64_t ring_io;     /* io_uring mode: reads, writes and flushes that went to the ring */
+    uint64_t notifies;    /* queue runs (kicks and re-runs) */
+    uint64_t completions; /* completion batches reaped from the io_uring */
+    uint64_t interrupts;  /* queue_done calls that may have interrupted */
+    uint64_t max_inflight; /* most requests in flight at once (async paths) */
+};
 
 struct vmm_virtio_blk {
     struct vmm_virtio_dev vdev;
@@ -116,6 +145,11 @@ struct vmm_virtio_blk {
     pthread_cond_t io_cond;
     struct vmm_virtio_blk_job *submitted, *submitted_tail;
     bool stop;
+
+    /* io_uring (blk-uring.c), or NULL. Its jobs are `jobs` above, inflight counts them. */
+    struct vmm_virtio_blk_uring *uring;
+    bool inline_off; /* tests: every read and write goes to the ring, none is tried inline */
+    struct vmm_virtio_blk_stats stats;
 };
 
 /*
@@ -124,8 +158,31 @@ struct vmm_virtio_blk {
  */
 VMM_WUR int vmm_virtio_blk_init(struct vmm_virtio_blk *blk, const struct vmm_virtio_blk_opts *o,
                                 pthread_mutex_t *lock, const struct vmm_guest_mem *mem);
-/* Waits for every in-flight request to complete (tests, teardown). Takes the device lock. */
+/*
+ * Waits until no request is in flight (tests, teardown, state capture):
+ * every request popped from a ring has been completed into the used ring
+ * (or dropped, if a reset came first). Takes the device lock; callable from
+ * any thread, the event loop's included (io_uring completions are reaped
+ * here, not waited for from the loop). Requests the guest adds meanwhile
+ * may start again afterwards: pause the vCPUs first for a stable state.
+ */
 void vmm_virtio_blk_drain(struct vmm_virtio_blk *blk);
+/* The same with the device lock already held (it is released only inside waits for threads). */
+void vmm_virtio_blk_drain_locked(struct vmm_virtio_blk *blk);
+
+/*
+ * The io_uring completion eventfd to watch (EPOLLIN), or -1 when the device
+ * does not use io_uring (synchronous or I/O threads: nothing to watch).
+ */
+int vmm_virtio_blk_uring_fd(const struct vmm_virtio_blk *blk);
+/*
+ * The eventfd was readable: reaps the finished requests, completes them
+ * (status, used ring, one interrupt per queue) and runs queues that were
+ * waiting for a free slot. Takes the device lock. From the event loop.
+ */
+void vmm_virtio_blk_complete(struct vmm_virtio_blk *blk);
+/* A copy of the counters (takes the device lock). */
+void vmm_virtio_blk_get_stats(struct vmm_virtio_blk *blk, struct vmm_virtio_blk_stats *st);
 void vmm_virtio_blk_fini(struct vmm_virtio_blk *blk);
 
 /* PCI class code for the transport: mass storage, SCSI (what QEMU gives virtio-blk). */
