@@ -73,9 +73,10 @@ static int writable_disks(struct vmm_pc *pc, struct vmm_pc_disk_ref *out, unsign
 static void lock_disk(const struct vmm_pc_disk_ref *d)
 {
     pthread_mutex_lock(d->lock);
-    /* Requests on virtio-blk's I/O threads write without the lock: let them finish. */
-    while (d->blk && d->blk->inflight)
-        pthread_cond_wait(&d->blk->idle, d->lock);
+    /* Requests on virtio-blk's I/O threads or io_uring write without the lock: let them
+     * finish (io_uring completions are reaped right here, not left to the event loop). */
+    if (d->blk)
+        vmm_virtio_blk_drain_locked(d->blk);
 }
 
 int vmm_pc_disks_snapshot_create(struct vmm_pc *pc, const char *name, struct vmm_error *err)
