@@ -53,6 +53,9 @@ static void usage(FILE *f)
                "  --boot ORDER         boot devices in order: c disk, d CD-ROM, n network,\n"
                "                       or one of cdrom, disk, network (default cd)\n"
                "  --boot-menu          let the firmware offer its boot menu (F12)\n"
+               "  --boot-menu-wait MS  how long the firmware offers it (default: its own)\n"
+               "  --option-rom FILE    an extra option ROM image (e.g. network boot) the\n"
+               "                       firmware runs at start-up (repeatable)\n"
                "  --firmware-log FILE  write the firmware's debug output (port 0x402) to FILE\n"
                "  --rtc-localtime      the CMOS clock holds local time (default UTC)\n"
                "  --vga std|none       display adapter (default: std for firmware boots, none\n"
@@ -444,6 +447,8 @@ int main(int argc, char **argv)
         OPT_BIOS,
         OPT_BOOT,
         OPT_BOOT_MENU,
+        OPT_BOOT_MENU_WAIT,
+        OPT_OPTION_ROM,
         OPT_FIRMWARE_LOG,
         OPT_RTC_LOCALTIME,
         OPT_VGA,
@@ -488,6 +493,8 @@ int main(int argc, char **argv)
         {"bios", required_argument, NULL, OPT_BIOS},
         {"boot", required_argument, NULL, OPT_BOOT},
         {"boot-menu", no_argument, NULL, OPT_BOOT_MENU},
+        {"boot-menu-wait", required_argument, NULL, OPT_BOOT_MENU_WAIT},
+        {"option-rom", required_argument, NULL, OPT_OPTION_ROM},
         {"firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG},
         {"rtc-localtime", no_argument, NULL, OPT_RTC_LOCALTIME},
         {"vga", required_argument, NULL, OPT_VGA},
@@ -598,6 +605,18 @@ int main(int argc, char **argv)
             break;
         case OPT_BOOT_MENU:
             cfg.boot_menu = true;
+            break;
+        case OPT_BOOT_MENU_WAIT:
+            if (parse_uint("--boot-menu-wait", optarg, 65535, &v) < 0)
+                return 2;
+            cfg.boot_menu_wait_ms = (unsigned)v;
+            break;
+        case OPT_OPTION_ROM:
+            if (cfg.n_option_roms == VMM_MAX_OPTION_ROMS) {
+                fprintf(stderr, "terrarium-run: at most %d --option-rom\n", VMM_MAX_OPTION_ROMS);
+                return 2;
+            }
+            cfg.option_roms[cfg.n_option_roms++] = optarg;
             break;
         case OPT_FIRMWARE_LOG:
             firmware_log = optarg;

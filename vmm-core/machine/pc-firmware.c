@@ -336,6 +336,43 @@ static int add_smbios(struct vmm_pc *pc)
     return r;
 }
 
+/* Largest option ROM: the whole 0xC0000-0xDFFFF window SeaBIOS copies them into. */
+#define OPTION_ROM_MAX (128 * 1024)
+
+/* --option-rom files as fw_cfg genroms/NAME, each checked to be an option ROM image. */
+static int add_option_roms(struct vmm_pc *pc, struct vmm_error *err)
+{
+    const struct vmm_config *cfg = &pc->vm->cfg;
+    for (unsigned i = 0; i < cfg->n_option_roms && i < VMM_MAX_OPTION_ROMS; i++) {
+        const char *path = cfg->option_roms[i];
+        uint8_t *rom = NULL;
+        size_t len = 0;
+        int r = vmm_read_file("option ROM", path, OPTION_ROM_MAX, &rom, &len, err);
+        if (r < 0)
+            return r;
+        if (len < 512 || rom[0] != 0x55 || rom[1] != 0xaa || rom[2] == 0 ||
+            (size_t)rom[2] * 512 > len) {
+            free(rom);
+            vmm_error_set(err, -EINVAL,
+                          "%s is not an option ROM image (it needs the 55 AA signature and a "
+                          "size that fits the file)",
+                          path);
+            return -EINVAL;
+        }
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        char name[56];
+        snprintf(name, sizeof(name), "genroms/%u-%.40s", i, base);
+        r = vmm_fw_cfg_add_file(pc->fw_cfg, name, rom, (size_t)rom[2] * 512);
+        free(rom);
+        if (r < 0) {
+            vmm_error_set(err, r, "cannot hand the option ROM %s to the firmware", path);
+            return r;
+        }
+    }
+    return 0;
+}
+
 int vmm_pc_firmware_config(struct vmm_pc *pc, struct vmm_error *err)
 {
     struct vmm_vm *vm = pc->vm;
@@ -358,6 +395,12 @@ int vmm_pc_firmware_config(struct vmm_pc *pc, struct vmm_error *err)
         r = vmm_fw_cfg_add_u16(fw, FW_CFG_NOGRAPHIC, pc->vgabios ? 0 : 1);
     if (r >= 0)
         r = vmm_fw_cfg_add_u16(fw, FW_CFG_BOOT_MENU, vm->cfg.boot_menu ? 1 : 0);
+    if (r >= 0 && vm->cfg.boot_menu_wait_ms) {
+        uint16_t ms =
+            vm->cfg.boot_menu_wait_ms > 0xffff ? 0xffff : (uint16_t)vm->cfg.boot_menu_wait_ms;
+        uint8_t le[2] = {(uint8_t)ms, (uint8_t)(ms >> 8)};
+        r = vmm_fw_cfg_add_file(fw, "etc/boot-menu-wait", le, sizeof(le));
+    }
     /* IRQ 0 reaches IOAPIC pin 2: the firmware's MP table says so too. */
     static const uint8_t irq0_override = 1;
     if (r >= 0)
@@ -383,6 +426,9 @@ int vmm_pc_firmware_config(struct vmm_pc *pc, struct vmm_error *err)
         vmm_error_set(err, r, "cannot describe the machine to the firmware");
         return r;
     }
+    r = add_option_roms(pc, err);
+    if (r < 0)
+        return r;
 
     /* Boot order through the CMOS, as SeaBIOS reads it without a bootorder file. */
     enum vmm_rtc_boot_dev order[3];

@@ -36,6 +36,7 @@ struct vmm_drive_config {
     bool snapshot;
 };
 
+#define VMM_MAX_OPTION_ROMS 8
 #define VMM_MAX_DRIVES 8
 
 /* A host -> guest TCP port forward of user networking. */
@@ -78,6 +79,11 @@ struct vmm_config {
     const char *vgabios;
     const char *boot_order; /* "c" disk, "d" CD-ROM, "n" network; NULL: "cd" */
     bool boot_menu;
+    unsigned boot_menu_wait_ms; /* how long the firmware offers its menu; 0: its default */
+    /* Extra option ROM images (e.g. a network boot ROM) the firmware runs at start-up,
+     * through fw_cfg's genroms/ directory. */
+    const char *option_roms[VMM_MAX_OPTION_ROMS];
+    unsigned n_option_roms;
     int firmware_log_fd; /* -1: none; else the firmware's debug output (port 0x402) goes here */
     bool rtc_localtime;  /* the RTC holds local time instead of UTC */
     bool vga;            /* a std-VGA display adapter (always on for firmware boots) */
