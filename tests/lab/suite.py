@@ -94,6 +94,11 @@ CASES = [
     # restore is the saved one, and the guest runs on to its power-button shutdown.
     dict(name="lab-terrarium-pc-resume", vmm="terrarium", guest="pc-iso", cpus=1, mem=512,
          ci=True, resume=True),
+    # Debian's GRUB rescue CD (package grub-rescue-pc) through SeaBIOS and the ATAPI drive:
+    # its menu on the VGA text screen, `c` typed over PS/2 opens the GRUB prompt, and a
+    # command typed there runs (its output, not the typed line, is looked for).
+    dict(name="lab-terrarium-grub", vmm="terrarium", guest="grub-iso", cpus=1, mem=256,
+         ci=True),
     # The Debian installer from a CD (ISOLINUX around its netboot kernel and initrd) on the
     # VGA text console: its first screen, then a key typed over PS/2 moves past it.
     dict(name="lab-terrarium-di-iso", vmm="terrarium", guest="di-iso", cpus=1, mem=1024,
@@ -120,6 +125,9 @@ CASES = [
     dict(name="lab-terrarium-virtio-balloon", vmm="terrarium", guest="busybox", cpus=1, mem=768,
          action="test", test="virtio-balloon", balloon_mib=384, quiet=True, ci=True),
 ]
+GRUB_ISO = "/usr/lib/grub-rescue/grub-rescue-cdrom.iso"
+GRUB_MENU = "for a command-line"  # GRUB's menu help line: "Press 'c' for a command-line"
+GRUB_OUTPUT = "grub-prompt-ok"      # what `set v=prompt-ok; echo grub-$v` prints
 DI_ISO = "installer.iso"
 DI_FIRST = "Select a language"
 DI_SECOND = "Select your location"
@@ -168,6 +176,10 @@ def guest_files(case, work_dir):
         if not os.path.isfile(iso):
             raise lab.Skip("the installer ISO could not be built (see mk-pc-iso.py's message)")
         return iso, None
+    if case["guest"] == "grub-iso":
+        if not os.path.isfile(GRUB_ISO):
+            raise lab.Skip(f"{GRUB_ISO} missing (install grub-rescue-pc)")
+        return GRUB_ISO, None
     if case["guest"] == "pc-iso":
         iso = os.path.join(work_dir, PC_ISO)
         if not os.path.isfile(iso):
@@ -194,6 +206,13 @@ def vmm_command(case, kernel, initrd, terrarium_run):
                 "--vga-text-dump", "{OUTDIR}/" + case["name"] + ".screen.txt",
                 "--keys-when", DI_FIRST + "=>ret", "--expect-screen", DI_SECOND,
                 "--expect-timeout", str(INSTALLER_TIMEOUT)]
+    if case["guest"] == "grub-iso":
+        return [terrarium_run, "--cdrom", kernel, "--mem", str(case["mem"]),
+                "--cpus", str(case["cpus"]), "--serial", "none", "--display", "none",
+                "--vga-text-dump", "{OUTDIR}/" + case["name"] + ".screen.txt",
+                "--keys-when", GRUB_MENU + "=>c",
+                "--keys-when", "grub>=>text=set v=prompt-ok,ret,text=echo grub-$v,ret",
+                "--expect-screen", GRUB_OUTPUT, "--expect-timeout", "180"]
     if case["guest"] == "pc-iso":
         if case["vmm"] == "qemu":
             return [shutil.which("qemu-system-x86_64") or "qemu-system-x86_64",
@@ -273,6 +292,8 @@ def plan(names, work_dir, terrarium_run):
             c["stop_on"] = DI_LANGUAGE
         if case["guest"] == "di-iso":
             c["timeout"] = INSTALLER_TIMEOUT + 30
+        if case["guest"] == "grub-iso":
+            c["timeout"] = 210
         if case["guest"] == "pc-iso":
             c["timeout"] = PC_TIMEOUT
             if case["vmm"] == "terrarium":
@@ -429,6 +450,16 @@ def evaluate(case, res):
             else "finish (init markers, then power off / reboot)"
         fails.append(f"did not {what} within {res['timeout']} s")
     rc = res.get("returncode")
+    if case["guest"] == "grub-iso":
+        screen = res.get("screen", "")
+        if rc != 0:
+            fails.append(f"terrarium-run exited with {rc}: '{GRUB_OUTPUT}' never showed "
+                         f"(3 = not in time; the menu, `c`, then the command)")
+        if "grub>" not in screen:
+            fails.append("the last text screen shows no GRUB prompt")
+        if GRUB_OUTPUT not in screen.replace("grub-$v", ""):
+            fails.append(f"the command typed at the prompt did not print '{GRUB_OUTPUT}'")
+        return fails
     if case["guest"] == "di-iso":
         screen = res.get("screen", "")
         if rc != 0:
