@@ -14,74 +14,10 @@
 #include "trm-library-window.h"
 #include "trm-machine-client.h"
 #include "trm-runtime.h"
+#include "ui-machine-wait.h"
 #include "vmm/disk.h"
 
 void test_save_state(TrmApplication *app, int *failed);
-
-static int *failures;
-
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            (*failures)++;                                                      \
-            g_printerr("%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                       \
-    } while (0)
-
-typedef gboolean (*Predicate)(gpointer data);
-
-static gboolean wait_for(Predicate pred, gpointer data, guint timeout_ms)
-{
-    gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-    while (!pred(data)) {
-        if (g_get_monotonic_time() > end)
-            return FALSE;
-        g_main_context_iteration(NULL, FALSE);
-        g_usleep(2000);
-    }
-    return TRUE;
-}
-
-static gboolean never(gpointer data)
-{
-    return FALSE;
-}
-
-static void spin(guint ms)
-{
-    wait_for(never, NULL, ms);
-}
-
-static gboolean state_is(gpointer data)
-{
-    TrmMachine *m = data;
-    TrmMachineState want = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(m), "want"));
-    return trm_machine_get_state(m) == want;
-}
-
-static gboolean wait_state(TrmMachine *m, TrmMachineState st, guint ms)
-{
-    g_object_set_data(G_OBJECT(m), "want", GINT_TO_POINTER(st));
-    return wait_for(state_is, m, ms);
-}
-
-static gboolean connected(gpointer data)
-{
-    return trm_machine_client_get_proxy(data) != NULL;
-}
-
-static gboolean process_gone(gpointer data)
-{
-    return !trm_runtime_machine_is_running(trm_machine_get_uuid(data));
-}
-
-static TrmLibraryWindow *library(TrmApplication *app)
-{
-    for (GList *l = gtk_application_get_windows(GTK_APPLICATION(app)); l; l = l->next)
-        if (TRM_IS_LIBRARY_WINDOW(l->data))
-            return l->data;
-    return NULL;
-}
 
 static TrmDBusMachine1 *wait_running(TrmApplication *app, TrmMachine *m)
 {
