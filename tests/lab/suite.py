@@ -1199,6 +1199,41 @@ class Console:
         self.log.close()
 
 
+def save_live(con, res, logf):
+    """Asks a running terrarium-run to save (SIGRTMIN+1) and waits for its confirmation."""
+    con.proc.send_signal(signal.SIGRTMIN + 1)
+    m = con.expect(rb"terrarium-run: saved the machine[^\n]*", 120)
+    if not m:
+        res["why"] = "no save confirmation: " + tail(logf, 5)
+        return False
+    res["saved"] = True
+    res["save_line"] = m.group(0).decode(errors="replace").strip()
+    return True
+
+
+def start_restored(cmd, snap, logf, res, extra=()):
+    """A new terrarium-run restoring from snap; (console, True) once it says it restored,
+    (console, False) with res["why"] set if it did not. Close the console either way."""
+    con = Console(cmd + ["--snapshot-restore", snap, "-v"] + list(extra), logf)
+    m = con.expect(rb"terrarium-run: restored from[^\n]*", 60)
+    if not m:
+        res["why"] = "the restore did not start: " + tail(logf, 5)
+        return con, False
+    res["restored"] = True
+    res["restore_line"] = m.group(0).decode(errors="replace").strip()
+    return con, True
+
+
+def power_off(con, res, line="poweroff -f"):
+    """Types line into the restored guest's shell and waits for the VMM to end."""
+    con.send(line)
+    try:
+        res["returncode"] = con.proc.wait(timeout=60)
+        res["poweroff"] = True
+    except subprocess.TimeoutExpired:
+        res["why"] = "poweroff -f did not end the restored VMM"
+
+
 def run_snapshot_case(c, outdir):
     """Boots busybox's shell, saves it, kills the VMM, restores it, asks the shell again."""
     logf = os.path.join(outdir, f"{c['name']}.log")
@@ -1219,27 +1254,18 @@ def run_snapshot_case(c, outdir):
             res["why"] = "the shell did not answer before the save"
             return res
         res["pre"] = m.group(1).decode()
-        first.proc.send_signal(signal.SIGRTMIN + 1)
-        m = first.expect(rb"terrarium-run: saved the machine[^\n]*", 120)
-        if not m:
-            res["why"] = "no save confirmation"
+        if not save_live(first, res, logf):
             return res
-        res["saved"] = True
-        res["save_line"] = m.group(0).decode(errors="replace").strip()
         os.killpg(first.proc.pid, signal.SIGKILL)
         first.proc.wait()
         res["killed"] = True
     finally:
         first.close()
     t1 = time.monotonic()
-    second = Console(c["cmd"] + ["--snapshot-restore", snap, "-v"], logf)
+    second, ok = start_restored(c["cmd"], snap, logf, res)
     try:
-        m = second.expect(rb"terrarium-run: restored from[^\n]*", 60)
-        if not m:
-            res["why"] = "the restore did not start: " + tail(logf, 5)
+        if not ok:
             return res
-        res["restored"] = True
-        res["restore_line"] = m.group(0).decode(errors="replace").strip()
         second.send("echo POST=$(cut -d' ' -f1 /proc/uptime)")
         m = second.expect(rb"POST=([0-9.]+)", 60)
         if not m:
@@ -1247,12 +1273,7 @@ def run_snapshot_case(c, outdir):
             return res
         res["post"] = m.group(1).decode()
         res["answer_s"] = round(time.monotonic() - t1, 2)
-        second.send("poweroff -f")
-        try:
-            res["returncode"] = second.proc.wait(timeout=60)
-            res["poweroff"] = True
-        except subprocess.TimeoutExpired:
-            res["why"] = "poweroff -f did not end the restored VMM"
+        power_off(second, res, "poweroff -f")
     finally:
         second.close()
         res["seconds"] = time.monotonic() - t0
@@ -1275,13 +1296,8 @@ def run_resume_case(c, outdir):
             res["why"] = "the guest never said SCREEN-READY"
             return res
         res["ready"] = round(time.monotonic() - t0, 2)
-        first.proc.send_signal(signal.SIGRTMIN + 1)
-        m = first.expect(rb"terrarium-run: saved the machine[^\n]*", 120)
-        if not m:
-            res["why"] = "no save confirmation"
+        if not save_live(first, res, logf):
             return res
-        res["saved"] = True
-        res["save_line"] = m.group(0).decode(errors="replace").strip()
         try:
             res["save_rc"] = first.proc.wait(timeout=60)
             res["exited"] = True
@@ -1291,15 +1307,10 @@ def run_resume_case(c, outdir):
     finally:
         first.close()
     t1 = time.monotonic()
-    second = Console(c["cmd"] + ["--snapshot-restore", snap, "-v",
-                                 "--screenshot-at", f"0.2:{after_png}"], logf)
+    second, ok = start_restored(c["cmd"], snap, logf, res, ["--screenshot-at", f"0.2:{after_png}"])
     try:
-        m = second.expect(rb"terrarium-run: restored from[^\n]*", 60)
-        if not m:
-            res["why"] = "the restore did not start: " + tail(logf, 5)
+        if not ok:
             return res
-        res["restored"] = True
-        res["restore_line"] = m.group(0).decode(errors="replace").strip()
         if not second.expect(rb"PWRBTN-WAITING", 60):
             res["why"] = "the restored guest did not run on to PWRBTN-WAITING"
             return res
@@ -1367,13 +1378,8 @@ def run_snapshot_virtio_case(c, outdir):
         if not m:
             return res
         res["pre"], res["pre_date"] = m.group(1).decode(), m.group(2).decode()
-        first.proc.send_signal(signal.SIGRTMIN + 1)
-        m = first.expect(rb"terrarium-run: saved the machine[^\n]*", 120)
-        if not m:
-            res["why"] = "no save confirmation: " + tail(logf, 5)
+        if not save_live(first, res, logf):
             return res
-        res["saved"] = True
-        res["save_line"] = m.group(0).decode(errors="replace").strip()
         if not shell_ask(first, res, "B", "echo bravo > /mnt/B && sync && echo W$((1+1))B=ok",
                          rb"W2B=ok", 120):
             return res
@@ -1390,14 +1396,10 @@ def run_snapshot_virtio_case(c, outdir):
         return res
     res["reverted"] = True
     t1 = time.monotonic()
-    second = Console(cmd + ["--snapshot-restore", snap, "-v"], logf)
+    second, ok = start_restored(cmd, snap, logf, res)
     try:
-        m = second.expect(rb"terrarium-run: restored from[^\n]*", 60)
-        if not m:
-            res["why"] = "the restore did not start: " + tail(logf, 5)
+        if not ok:
             return res
-        res["restored"] = True
-        res["restore_line"] = m.group(0).decode(errors="replace").strip()
         m = shell_ask(second, res, "POST", "echo P$((1+1))OST=$(cut -d' ' -f1 /proc/uptime),"
                       "$(date +%s)", rb"P2OST=([0-9.]+),([0-9]+)")
         if not m:
@@ -1427,12 +1429,7 @@ def run_snapshot_virtio_case(c, outdir):
         if not m:
             return res
         res["rng"], res["rng_current"], res["io_errors"] = (g.decode() for g in m.groups())
-        second.send("umount /mnt; poweroff -f")
-        try:
-            res["returncode"] = second.proc.wait(timeout=60)
-            res["poweroff"] = True
-        except subprocess.TimeoutExpired:
-            res["why"] = "poweroff -f did not end the restored VMM"
+        power_off(second, res, "umount /mnt; poweroff -f")
     finally:
         second.close()
         res["seconds"] = time.monotonic() - t0
