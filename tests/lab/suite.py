@@ -1248,8 +1248,8 @@ def run_snapshot_case(c, outdir):
             res["why"] = "no init markers"
             return res
         res["booted"] = time.monotonic() - t0
-        first.send("echo PRE=$(cut -d' ' -f1 /proc/uptime)")
-        m = first.expect(rb"PRE=([0-9.]+)", 60)
+        first.send("echo PRE=$(cut -d' ' -f1 /proc/uptime)#")
+        m = first.expect(rb"PRE=([0-9.]+)#", 60)
         if not m:
             res["why"] = "the shell did not answer before the save"
             return res
@@ -1266,8 +1266,8 @@ def run_snapshot_case(c, outdir):
     try:
         if not ok:
             return res
-        second.send("echo POST=$(cut -d' ' -f1 /proc/uptime)")
-        m = second.expect(rb"POST=([0-9.]+)", 60)
+        second.send("echo POST=$(cut -d' ' -f1 /proc/uptime)#")
+        m = second.expect(rb"POST=([0-9.]+)#", 60)
         if not m:
             res["why"] = "the restored shell did not answer"
             return res
@@ -1374,7 +1374,7 @@ def run_snapshot_virtio_case(c, outdir):
             return res
         res["wrote_a"] = True
         m = shell_ask(first, res, "PRE", "echo P$((1+1))RE=$(cut -d' ' -f1 /proc/uptime),"
-                      "$(date +%s)", rb"P2RE=([0-9.]+),([0-9]+)")
+                      "$(date +%s)#", rb"P2RE=([0-9.]+),([0-9]+)#")
         if not m:
             return res
         res["pre"], res["pre_date"] = m.group(1).decode(), m.group(2).decode()
@@ -1401,7 +1401,7 @@ def run_snapshot_virtio_case(c, outdir):
         if not ok:
             return res
         m = shell_ask(second, res, "POST", "echo P$((1+1))OST=$(cut -d' ' -f1 /proc/uptime),"
-                      "$(date +%s)", rb"P2OST=([0-9.]+),([0-9]+)")
+                      "$(date +%s)#", rb"P2OST=([0-9.]+),([0-9]+)#")
         if not m:
             return res
         res["answer_s"] = round(time.monotonic() - t1, 2)
@@ -1424,8 +1424,8 @@ def run_snapshot_virtio_case(c, outdir):
         res["c_text"] = m.group(1).decode()
         m = shell_ask(second, res, "RNG", "echo R$((1+1))NG=$(head -c 64 /dev/hwrng | wc -c),"
                       "$(cat /sys/class/misc/hw_random/rng_current),"
-                      "$(dmesg | grep -c -i -e 'I/O error' -e 'EXT4-fs error' -e 'virtio.*err')",
-                      rb"R2NG=([0-9]+),([a-z_0-9.]*),([0-9]+)")
+                      "$(dmesg | grep -c -i -e 'I/O error' -e 'EXT4-fs error' -e 'virtio.*err')#",
+                      rb"R2NG=([0-9]+),([a-z_0-9.]*),([0-9]+)#")
         if not m:
             return res
         res["rng"], res["rng_current"], res["io_errors"] = (g.decode() for g in m.groups())
