@@ -18,8 +18,11 @@
 /* Far beyond any data: the lock is advisory and only this byte is locked. */
 #define LOCK_OFFSET 0x7fffffff00000000LL
 
-int vmm_disk_lock_fd(int fd, bool write, const char *path, struct vmm_error *err)
+int vmm_disk_lock_fd(int fd, unsigned flags, const char *path, struct vmm_error *err)
 {
+    if (flags & VMM_DISK_NOLOCK)
+        return 0;
+    bool write = !(flags & VMM_DISK_RDONLY);
     struct flock fl = {
         .l_type = write ? F_WRLCK : F_RDLCK,
         .l_whence = SEEK_SET,

@@ -111,10 +111,11 @@ struct vmm_disk {
     bool read_only; /* read and written with __atomic builtins: drivers may set it during I/O */
 };
 
-/* Takes the image's lock on fd, opened for it: exclusive when write, shared otherwise.
- * -EBUSY with a sentence when another open of the file conflicts; 0 on filesystems
- * without locks. */
-int vmm_disk_lock_fd(int fd, bool write, const char *path, struct vmm_error *err);
+/* Takes the image's lock on fd, opened for it with vmm_disk_open() flags: exclusive
+ * for a writable open, shared for VMM_DISK_RDONLY, none for VMM_DISK_NOLOCK. -EBUSY
+ * with a sentence when another open of the file conflicts; 0 on filesystems without
+ * locks. */
+int vmm_disk_lock_fd(int fd, unsigned flags, const char *path, struct vmm_error *err);
 
 extern const struct vmm_disk_ops vmm_disk_raw_ops;
 extern const struct vmm_disk_ops vmm_disk_qcow2_ops;

@@ -705,7 +705,7 @@ int qcow2_open(struct vmm_disk *disk, const char *path, int depth, struct vmm_er
                       ro ? "" : " for writing", strerror(-r));
         goto fail;
     }
-    r = (disk->flags & VMM_DISK_NOLOCK) ? 0 : vmm_disk_lock_fd(q->fd, !ro, path, err);
+    r = vmm_disk_lock_fd(q->fd, disk->flags, path, err);
     if (r < 0)
         goto fail;
     if (fstat(q->fd, &st) < 0) {

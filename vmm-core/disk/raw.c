@@ -37,7 +37,7 @@ static int raw_open(struct vmm_disk *disk, const char *path, int depth, struct v
                       ro ? "" : " for writing", strerror(e));
         return -e;
     }
-    int lr = (disk->flags & VMM_DISK_NOLOCK) ? 0 : vmm_disk_lock_fd(r->fd, !ro, path, err);
+    int lr = vmm_disk_lock_fd(r->fd, disk->flags, path, err);
     if (lr < 0) {
         close(r->fd);
         return lr;
