@@ -58,22 +58,9 @@ static char *saved_file(TrmMachine *m, const char *name)
 void test_save_state(TrmApplication *app, int *failed)
 {
     failures = failed;
-    const char *kernel = g_getenv("TERRARIUM_DEMO_KERNEL");
-    if (access("/dev/kvm", R_OK | W_OK) != 0 || !kernel || !*kernel ||
-        !g_file_test(kernel, G_FILE_TEST_EXISTS)) {
-        g_print("SKIP part: Save State needs /dev/kvm and the demo guest\n");
+    TrmMachine *m = demo_machine_with_disk(app, "Save Me", "Save State", NULL);
+    if (!m)
         return;
-    }
-    TrmMachineStore *store = trm_application_get_store(app);
-    TrmMachine *m = trm_machine_store_create(store, "Save Me", NULL);
-    trm_machine_set_kernel_boot(m, kernel, NULL, NULL);
-    trm_machine_set_memory_mib(m, 32);
-    trm_machine_set_cpus(m, 1);
-    g_autofree char *disk = g_build_filename(trm_machine_get_dir(m), "disk.qcow2", NULL);
-    struct vmm_error err = {0};
-    CHECK(vmm_qcow2_create(disk, 4 << 20, 0, NULL, NULL, &err) == 0);
-    CHECK(trm_machine_add_drive(m, "disk.qcow2", FALSE, FALSE, NULL));
-    CHECK(trm_machine_store_save(store, m, NULL));
     GtkWidget *lib = GTK_WIDGET(library(app));
     const char *uuid = trm_machine_get_uuid(m);
     g_autofree char *state = saved_file(m, "state");

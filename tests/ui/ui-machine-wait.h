@@ -11,6 +11,7 @@
 #include "trm-library-window.h"
 #include "trm-machine-client.h"
 #include "trm-runtime.h"
+#include "vmm/disk.h"
 
 static int *failures;
 
@@ -75,6 +76,43 @@ static inline TrmLibraryWindow *library(TrmApplication *app)
         if (TRM_IS_LIBRARY_WINDOW(l->data))
             return l->data;
     return NULL;
+}
+
+/*
+ * A machine running the demo guest (TERRARIUM_DEMO_KERNEL) with a 4 MiB qcow2 disk
+ * "disk.qcow2" in its folder, saved in the store; first(d) (may be NULL) writes to the
+ * fresh disk before it is attached. NULL, with why the part is skipped printed, when
+ * /dev/kvm or the demo guest is missing.
+ */
+static inline TrmMachine *demo_machine_with_disk(TrmApplication *app, const char *name,
+                                                 const char *part,
+                                                 void (*first)(struct vmm_disk *d))
+{
+    const char *kernel = g_getenv("TERRARIUM_DEMO_KERNEL");
+    if (access("/dev/kvm", R_OK | W_OK) != 0 || !kernel || !*kernel ||
+        !g_file_test(kernel, G_FILE_TEST_EXISTS)) {
+        g_print("SKIP part: %s need /dev/kvm and the demo guest\n", part);
+        return NULL;
+    }
+    TrmMachineStore *store = trm_application_get_store(app);
+    TrmMachine *m = trm_machine_store_create(store, name, NULL);
+    trm_machine_set_kernel_boot(m, kernel, NULL, NULL);
+    trm_machine_set_memory_mib(m, 32);
+    trm_machine_set_cpus(m, 1);
+    g_autofree char *disk = g_build_filename(trm_machine_get_dir(m), "disk.qcow2", NULL);
+    struct vmm_error err = {0};
+    CHECK(vmm_qcow2_create(disk, 4 << 20, 0, NULL, NULL, &err) == 0);
+    if (first) {
+        struct vmm_disk *d = vmm_disk_open(disk, VMM_DISK_FORMAT_QCOW2, &err);
+        CHECK(d != NULL);
+        if (d) {
+            first(d);
+            vmm_disk_close(d);
+        }
+    }
+    CHECK(trm_machine_add_drive(m, "disk.qcow2", FALSE, FALSE, NULL));
+    CHECK(trm_machine_store_save(store, m, NULL));
+    return m;
 }
 
 #endif
