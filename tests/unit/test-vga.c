@@ -946,6 +946,28 @@ static void test_vbe(void)
     CHECK_EQ(px(639, 479), 0xabcdef);
     CHECK_EQ(px(0, 0), 1);
 
+    /* Double buffering as bench-display-anim's guest does it: two pages in the virtual height,
+     * a Y_OFFSET write alone (no VRAM written) shows the other one, all of it damaged. */
+    dispi(VBE_DISPI_INDEX_VIRT_HEIGHT, 960);
+    for (unsigned y = 0; y < 960; y++)
+        for (unsigned x = 0; x < 640; x++)
+            fb[y * 640 + x] = (y < 480 ? 0xff102030u : 0x80405060u) + y;
+    dispi(VBE_DISPI_INDEX_Y_OFFSET, 0);
+    CHECK_EQ(render(0), 0);
+    CHECK_EQ(px(5, 7), 0x102030u + 7);
+    for (unsigned flip = 1; flip <= 2; flip++) {
+        dispi(VBE_DISPI_INDEX_Y_OFFSET, flip % 2 ? 480 : 0);
+        CHECK_EQ(render(0), 0);
+        CHECK_EQ(ndmg, 1);
+        CHECK(dmg[0].x == 0 && dmg[0].y == 0 && dmg[0].w == 640 && dmg[0].h == 480);
+        unsigned wrong = 0;
+        for (unsigned y = 0; y < 480; y++)
+            for (unsigned x = 0; x < 640; x++)
+                wrong += px(x, y) != (flip % 2 ? 0x405060u + 480 + y : 0x102030u + y);
+        CHECK_EQ(wrong, 0);
+    }
+    dispi(VBE_DISPI_INDEX_Y_OFFSET, 0);
+
     /* 24 bpp: B, G, R bytes. */
     vbe_set(640, 480, 24, VBE_DISPI_LFB_ENABLED);
     vga.vram[3 * 7 + 0] = 0x11;

@@ -278,8 +278,18 @@ static void draw_line(const struct frame *f, const uint32_t *colors, uint32_t *o
             out[x] = (uint32_t)src[3 * x + 2] << 16 | (uint32_t)src[3 * x + 1] << 8 | src[3 * x];
         break;
     default:
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* B, G, R, X in VRAM is the surface's word already: copy it with X cleared. Whole
+         * words are twice as fast as bytes, which a full-HD flip at 60 Hz notices. */
+        for (uint32_t x = 0; x < w; x++) {
+            uint32_t v;
+            memcpy(&v, src + 4 * x, 4);
+            out[x] = v & 0x00ffffffu;
+        }
+#else
         for (uint32_t x = 0; x < w; x++)
             out[x] = (uint32_t)src[4 * x + 2] << 16 | (uint32_t)src[4 * x + 1] << 8 | src[4 * x];
+#endif
         break;
     }
 }
