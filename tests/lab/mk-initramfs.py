@@ -12,8 +12,11 @@ the kernel command line says:
     UPTIME=<seconds since the guest kernel started>
     TERRARIUM-ACTION=<action>
 
-    trm.action=poweroff (default) | reboot | shell | wait | test
-        poweroff / reboot use `poweroff -f` / `reboot -f`; shell runs a shell
+    trm.action=poweroff (default) | reboot | shell | wait | test | dmesg
+        poweroff / reboot use `poweroff -f` / `reboot -f`; dmesg prints the
+        kernel log between DMESG-BEGIN and DMESG-END, then powers off (for
+        boot profiles: `quiet initcall_debug` keeps the log off the slow
+        serial port until then); shell runs a shell
         on the console; wait sleeps until the VMM is stopped from outside;
         test runs /tests/<trm.test>.sh (below), which ends the guest itself.
     trm.test=NAME     the test script for trm.action=test (virtio-blk,
@@ -85,6 +88,7 @@ case "$action" in
     shell) setsid cttyhack sh; poweroff -f ;;
     wait) while :; do sleep 3600; done ;;
     test) sh /tests/$test.sh; echo "TEST-SCRIPT-RETURNED"; poweroff -f ;;
+    dmesg) echo DMESG-BEGIN; dmesg; echo DMESG-END; poweroff -f ;;
     *) poweroff -f ;;
 esac
 # Only reached if the VMM ignored the request.
