@@ -42,8 +42,7 @@ static void backend_tx(void *opaque, const uint8_t *frame, size_t len)
 static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 
 /* A live device whose driver accepted `feat` (on top of VERSION_1 and MAC). */
-static void setup(struct vmm_virtio_net *net, struct fake_vq *rx, struct fake_vq *tx,
-                  uint64_t feat)
+static void setup(struct vmm_virtio_net *net, struct fake_vq *rx, struct fake_vq *tx, uint64_t feat)
 {
     struct vmm_virtio_net_opts o = {
         .mtu = VMM_NET_MTU, .rx_csum_valid = true, .backend = {.tx = backend_tx}};
