@@ -238,7 +238,7 @@ port=$(sed -n 's/.*trm.benchport=\([0-9]*\).*/\1/p' /proc/cmdline)
 echo "BENCH-NET-MTU=$(cat /sys/class/net/eth0/mtu 2>/dev/null)"
 # nc's status: a refused connection or a transfer cut by the timeout is no rate.
 a=$(t)
-if dd if=/dev/zero bs=64k count=512 2>/dev/null | timeout 90 nc 10.0.2.2 $port; then
+if dd if=/dev/zero bs=64k count=512 2>/dev/null | timeout 150 nc 10.0.2.2 $port; then
     b=$(t); echo "BENCH-TCP-MBS=$(rate 32 $a $b)"
 else
     echo "BENCH-TCP-MBS=failed"
