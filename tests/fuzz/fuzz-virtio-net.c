@@ -8,7 +8,10 @@
  *   [0] RX queue size = 1 << (b & 7)   [1] TX queue size = 1 << (b & 7)
  *   [2] bit 0 MRG_RXBUF, bit 1 EVENT_IDX, bit 2 INDIRECT_DESC, bit 3 fold
  *       buffer addresses into the first 64 KiB, bit 4 echo every transmitted
- *       frame back from inside tx (as slirp answers ARP)
+ *       frame back from inside tx (as slirp answers ARP), bit 5 CSUM (the
+ *       transmit headers' NEEDS_CSUM, csum_start and csum_offset come from
+ *       the input), bit 6 GUEST_CSUM, bit 7 received frames up to the
+ *       largest size (else up to 4 KiB)
  *   [3..4] RX avail index   [5..6] TX avail index (le16)
  *   [7] frames to receive (0..15)  [8..9] their length base (le16)
  *   [10] rounds (1..4)   [11] queue budget (0: default)
@@ -54,7 +57,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     mem.base = mmap(NULL, LOW, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem.base == MAP_FAILED)
         abort();
-    struct vmm_virtio_net_opts o = {.mac = {0x52, 0x54, 0, 1, 2, 3}, .backend = {.tx = backend_tx}};
+    struct vmm_virtio_net_opts o = {.mac = {0x52, 0x54, 0, 1, 2, 3},
+                                    .mtu = 65520,
+                                    .rx_csum_valid = true,
+                                    .backend = {.tx = backend_tx}};
     if (vmm_virtio_net_init(&net, &o, &lock, &mem) < 0)
         abort();
     return 0;
@@ -113,6 +119,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         v->driver_features |= VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
     if (flags & 4)
         v->driver_features |= VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
+    if (flags & 32)
+        v->driver_features |= VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_MTU);
+    if (flags & 64)
+        v->driver_features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
     if (!vmm_virtio_dev_check_features(v))
         abort();
     v->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
@@ -122,7 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (unsigned r = 0; r < rounds; r++) {
         for (unsigned i = 0; i < nframes; i++) {
-            unsigned len = (flen + i * 97) % 4096;
+            unsigned len = (flen * (flags & 128 ? 3 : 1) + i * 97) %
+                           (flags & 128 ? VMM_VIRTIO_NET_MAX_FRAME + 2 : 4096);
             (void)vmm_virtio_net_receive(&net, mem.base + 0x8000, len);
         }
         vmm_virtio_dev_notify(v, VMM_VIRTIO_NET_TXQ);

@@ -155,6 +155,7 @@ reboot -f
     "virtio-net": r"""
 ip link set lo up
 echo "NET-MAC=$(cat /sys/class/net/eth0/address 2>/dev/null)"
+echo "NET-MTU=$(cat /sys/class/net/eth0/mtu 2>/dev/null)"
 udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 5 -T 2 2>&1 | grep -v '^udhcpc'
 port=$(sed -n 's/.*trm.httpport=\([0-9]*\).*/\1/p' /proc/cmdline)
 if wget -q -O /tmp/fetched http://10.0.2.2:$port/payload; then
@@ -204,7 +205,7 @@ poweroff -f
     # with the request count and size the guest's block layer saw
     # (/sys/block/*/stat), then 4 KiB O_DIRECT random reads and writes within
     # those 128 MiB at queue depth 1 and 32 (/bin/blkbench, tests/lab/blkbench.c).
-    # Last, 32 MiB guest -> host over user networking.
+    # Last, 32 MiB guest -> host over user networking (and the link's MTU).
     "virtio-bench": r"""
 t() { cut -d' ' -f1 /proc/uptime; }
 rate() { awk -v mb=$1 -v a=$2 -v b=$3 'BEGIN { if (b > a) printf "%.1f", mb / (b - a); else print "inf" }'; }
@@ -238,8 +239,14 @@ udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 5 -T 2 >/dev/null 2>&1
 port=$(sed -n 's/.*trm.benchport=\([0-9]*\).*/\1/p' /proc/cmdline)
 # Bounded: once QEMU's user networking stalled mid-transfer in the lab, and the disk
 # numbers above are worth keeping.
-a=$(t); dd if=/dev/zero bs=64k count=512 2>/dev/null | timeout 90 nc 10.0.2.2 $port; b=$(t)
-echo "BENCH-TCP-MBS=$(rate 32 $a $b)"
+echo "BENCH-NET-MTU=$(cat /sys/class/net/eth0/mtu 2>/dev/null)"
+# nc's status: a refused connection or a transfer cut by the timeout is no rate.
+a=$(t)
+if dd if=/dev/zero bs=64k count=512 2>/dev/null | timeout 150 nc 10.0.2.2 $port; then
+    b=$(t); echo "BENCH-TCP-MBS=$(rate 32 $a $b)"
+else
+    echo "BENCH-TCP-MBS=failed"
+fi
 poweroff -f
 """,
     # virtio-input: the devices' names, then events the host injects.

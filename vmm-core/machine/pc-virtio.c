@@ -475,7 +475,8 @@ static int add_net(struct vmm_pc *pc, struct vmm_error *err)
         return -ENOMEM;
     }
     static const uint8_t zero[6];
-    struct vmm_virtio_net_opts o = {.backend = {.tx = vmm_net_user_tx}};
+    struct vmm_virtio_net_opts o = {
+        .mtu = VMM_NET_USER_MTU, .rx_csum_valid = true, .backend = {.tx = vmm_net_user_tx}};
     memcpy(o.mac, memcmp(cfg->mac, zero, 6) ? cfg->mac : default_mac, 6);
     int r = vmm_virtio_net_init(&p->net, &o, &f->lock, &pc->vm->mem);
     if (r < 0) {

@@ -437,8 +437,8 @@ struct vmm_net_user *vmm_net_user_new(const struct vmm_net_user_opts *o, struct 
         .vhostname = "terrarium",
         .vdhcp_start = ip4(0x0a00020f), /* 10.0.2.15 */
         .vnameserver = ip4(0x0a000203), /* 10.0.2.3 */
-        .if_mtu = 1500,
-        .if_mru = 1500,
+        .if_mtu = VMM_NET_USER_MTU,
+        .if_mru = VMM_NET_USER_MTU,
     };
     u->slirp = slirp_new(&cfg, &slirp_cbs, u);
     if (!u->slirp) {

@@ -21,6 +21,16 @@
 
 #include "vmm/vmm.h"
 
+/*
+ * The link's MTU, both ways: libslirp takes up to 65521 (IF_MTU_MAX); 65520
+ * is what slirp4netns and rootless containers use. The guest learns it from
+ * virtio-net's MTU field. TCP through slirp then moves tens of KiB per
+ * frame instead of 1460 bytes: slirp, the device and the guest pay their
+ * per-packet costs ~40x less often. slirp builds every frame it sends with
+ * its checksums computed, so the device may tell the guest so (GUEST_CSUM).
+ */
+#define VMM_NET_USER_MTU 65520
+
 struct vmm_loop;
 struct vmm_virtio_net;
 struct vmm_net_user;

@@ -25,9 +25,14 @@ static struct vmm_virtio_net *to_net(struct vmm_virtio_dev *vdev)
 
 static uint64_t net_features(struct vmm_virtio_dev *vdev)
 {
-    (void)vdev;
-    return VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
-           VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
+    struct vmm_virtio_net *n = to_net(vdev);
+    uint64_t f = VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+                 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_CSUM);
+    if (n->config[VIRTIO_NET_CFG_MTU] | n->config[VIRTIO_NET_CFG_MTU + 1])
+        f |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
+    if (n->rx_csum_valid)
+        f |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
+    return f;
 }
 
 static void net_config_read(struct vmm_virtio_dev *vdev, unsigned off, void *buf, unsigned len)
@@ -92,6 +97,96 @@ static void backlog_clear(struct vmm_virtio_net *net)
     pthread_mutex_unlock(&net->backlog_lock);
 }
 
+/* ---- checksums ---- */
+
+/* The Internet checksum's 16-bit one's complement sum of p[0..len), in host order words. */
+static uint32_t csum_add(const uint8_t *p, size_t len)
+{
+    uint64_t sum = 0;
+    size_t i = 0;
+    /*
+     * 64-bit loads, their two 32-bit halves added into a 64-bit sum: byte-order
+     * independent (RFC 1071), carries kept (a frame's 8192 loads stay below 2^47).
+     */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        sum += (w & 0xffffffffu) + (w >> 32);
+    }
+    if (i + 4 <= len) {
+        uint32_t w;
+        memcpy(&w, p + i, 4);
+        sum += w;
+        i += 4;
+    }
+    if (i + 2 <= len) {
+        uint16_t w;
+        memcpy(&w, p + i, 2);
+        sum += w;
+        i += 2;
+    }
+    if (i < len) {
+        uint8_t pair[2] = {p[i], 0}; /* the odd last byte, padded with a zero */
+        uint16_t w;
+        memcpy(&w, pair, 2);
+        sum += w;
+    }
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint32_t)sum;
+}
+
+/*
+ * Completes a checksum the driver left to us: the one's complement of the
+ * sum from start to the end of the frame (the field already holds the
+ * pseudo-header sum) goes to start + off. false if the offsets do not fit
+ * the frame. A result of 0 is sent as 0xffff (the same for TCP; for UDP 0
+ * would mean "no checksum").
+ */
+static bool csum_complete(uint8_t *frame, size_t len, size_t start, size_t off)
+{
+    if (start >= len || off > len - start || len - start - off < 2)
+        return false;
+    uint16_t c = (uint16_t)~csum_add(frame + start, len - start);
+    if (c == 0)
+        c = 0xffff;
+    memcpy(frame + start + off, &c, 2);
+    return true;
+}
+
+/*
+ * Whether the guest's stack would verify a TCP or UDP checksum in this
+ * frame, which the backend computed: an unfragmented IPv4 packet or an
+ * IPv6 packet whose first header is TCP or UDP, all inside the frame.
+ */
+static bool l4_checksummed(const uint8_t *f, size_t len)
+{
+    const size_t eth = VMM_VIRTIO_NET_ETH_HLEN;
+    if (len < eth + 20)
+        return false;
+    uint16_t type = (uint16_t)(f[12] << 8 | f[13]);
+    const uint8_t *ip = f + eth;
+    uint8_t proto;
+    size_t hl;
+    if (type == 0x0800) {
+        if ((ip[0] >> 4) != 4)
+            return false;
+        hl = (size_t)(ip[0] & 15) * 4;
+        if (hl < 20 || (ip[6] & 0x3f) || ip[7]) /* MF or a fragment offset */
+            return false;
+        proto = ip[9];
+    } else if (type == 0x86dd) {
+        hl = 40;
+        if (len < eth + hl || (ip[0] >> 4) != 6)
+            return false;
+        proto = ip[6];
+    } else {
+        return false;
+    }
+    size_t l4 = proto == 6 ? 20 : proto == 17 ? 8 : 0;
+    return l4 && len >= eth + hl + l4;
+}
+
 /* ---- receive ---- */
 
 enum rx_result { RX_DONE, RX_NO_ROOM, RX_TOO_BIG, RX_BROKEN };
@@ -113,6 +208,9 @@ static enum rx_result rx_one(struct vmm_virtio_net *net, const struct vmm_virtio
     struct iovec nb[2]; /* where num_buffers lives in the first chain */
     int nnb = 0;
     uint8_t hdr[VIRTIO_NET_HDR_SIZE] = {0};
+    if (vmm_virtio_has_feature(&net->vdev, VIRTIO_NET_F_GUEST_CSUM) && net->rx_csum_valid &&
+        l4_checksummed(f->data, f->len))
+        hdr[VIRTIO_NET_HDR_FLAGS] = VIRTIO_NET_HDR_F_DATA_VALID;
     size_t total = VIRTIO_NET_HDR_SIZE + f->len, done = 0;
     unsigned used = 0;
 
@@ -139,7 +237,7 @@ static enum rx_result rx_one(struct vmm_virtio_net *net, const struct vmm_virtio
                 vmm_virtq_fail(vq, "virtio-net: receive buffer smaller than the header");
                 return RX_BROKEN;
             }
-            nnb = vmm_virtq_iov_slice(e->iov, e->n_in, 10, 2, nb, 2);
+            nnb = vmm_virtq_iov_slice(e->iov, e->n_in, VIRTIO_NET_HDR_NUM_BUFFERS, 2, nb, 2);
             vmm_virtq_write(e, 0, hdr, VIRTIO_NET_HDR_SIZE);
             vmm_virtq_write(e, VIRTIO_NET_HDR_SIZE, f->data, room - VIRTIO_NET_HDR_SIZE);
         } else {
@@ -207,6 +305,37 @@ bool vmm_virtio_net_rx_flush(struct vmm_virtio_net *net)
 
 /* ---- transmit ---- */
 
+static uint16_t le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/*
+ * Acts on a transmitted header: a checksum left to the device is completed
+ * (CSUM negotiated; otherwise the flags mean nothing and are ignored). A
+ * segmentation request (never offered) or checksum offsets outside the
+ * frame drop it: false, counted.
+ */
+static bool tx_fixup(struct vmm_virtio_net *net, const uint8_t *hdr, uint8_t *frame, size_t len)
+{
+    const char *why = NULL;
+    if (hdr[VIRTIO_NET_HDR_GSO_TYPE] != VIRTIO_NET_HDR_GSO_NONE) {
+        why = "a segmentation offload";
+    } else if ((hdr[VIRTIO_NET_HDR_FLAGS] & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+               vmm_virtio_has_feature(&net->vdev, VIRTIO_NET_F_CSUM)) {
+        if (csum_complete(frame, len, le16(hdr + VIRTIO_NET_HDR_CSUM_START),
+                          le16(hdr + VIRTIO_NET_HDR_CSUM_OFFSET)))
+            net->stats.tx_csum++;
+        else
+            why = "checksum offsets outside the frame";
+    }
+    if (!why)
+        return true;
+    net->stats.tx_dropped++;
+    vmm_log_ratelimited(VMM_LOG_INFO, "virtio-net: dropped a transmitted frame: %s", why);
+    return false;
+}
+
 static bool tx_run(struct vmm_virtio_net *net)
 {
     struct vmm_virtqueue *vq = &net->queues[VMM_VIRTIO_NET_TXQ];
@@ -223,10 +352,14 @@ static bool tx_run(struct vmm_virtio_net *net)
                                 (unsigned long long)len);
         } else {
             size_t flen = (size_t)(len - VIRTIO_NET_HDR_SIZE);
+            uint8_t hdr[VIRTIO_NET_HDR_SIZE];
+            vmm_virtq_read(e, 0, hdr, VIRTIO_NET_HDR_SIZE);
             size_t got = vmm_virtq_read(e, VIRTIO_NET_HDR_SIZE, net->txbuf, flen);
-            net->stats.tx_frames++;
-            if (net->backend.tx)
-                net->backend.tx(net->backend.opaque, net->txbuf, got);
+            if (tx_fixup(net, hdr, net->txbuf, got)) {
+                net->stats.tx_frames++;
+                if (net->backend.tx)
+                    net->backend.tx(net->backend.opaque, net->txbuf, got);
+            }
         }
         vmm_virtq_push(vq, e, 0);
         pushed = true;
@@ -263,7 +396,8 @@ static const struct vmm_virtio_dev_ops net_ops = {
 int vmm_virtio_net_init(struct vmm_virtio_net *net, const struct vmm_virtio_net_opts *o,
                         pthread_mutex_t *lock, const struct vmm_guest_mem *mem)
 {
-    if (o->mac[0] & 1)
+    if ((o->mac[0] & 1) ||
+        (o->mtu && (o->mtu < VMM_VIRTIO_NET_MIN_MTU || o->mtu > VMM_VIRTIO_NET_MAX_MTU)))
         return -EINVAL;
     memset(net, 0, sizeof(*net));
     net->elem = malloc(sizeof(*net->elem));
@@ -275,9 +409,12 @@ int vmm_virtio_net_init(struct vmm_virtio_net *net, const struct vmm_virtio_net_
     }
     pthread_mutex_init(&net->backlog_lock, NULL);
     net->backend = o->backend;
+    net->rx_csum_valid = o->rx_csum_valid;
     memcpy(net->config + VIRTIO_NET_CFG_MAC, o->mac, 6);
     net->config[VIRTIO_NET_CFG_STATUS] = VIRTIO_NET_S_LINK_UP;
     net->config[VIRTIO_NET_CFG_MAX_PAIRS] = 1;
+    net->config[VIRTIO_NET_CFG_MTU] = (uint8_t)o->mtu;
+    net->config[VIRTIO_NET_CFG_MTU + 1] = (uint8_t)(o->mtu >> 8);
     vmm_virtio_dev_init(&net->vdev, &net_ops, VIRTIO_ID_NET, lock, mem, net->queues, 2,
                         VMM_VIRTIO_NET_QUEUE_SIZE, VIRTIO_NET_CFG_SIZE);
     return 0;
