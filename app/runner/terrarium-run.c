@@ -49,6 +49,8 @@ static void usage(FILE *f)
                "  --no-kernel-cache    boot a bzImage as it is, without unpacking it on the host\n"
                "                       (by default its kernel is unpacked once and kept in\n"
                "                       $XDG_CACHE_HOME/terrarium/kernels)\n"
+               "  --no-coalesced-io    every write to the PCI address and RTC index ports\n"
+               "                       leaves KVM (by default they are queued in KVM)\n"
                "  --bios FILE          firmware image (default /usr/share/seabios/bios.bin)\n"
                "  --boot ORDER         boot devices in order: c disk, d CD-ROM, n network,\n"
                "                       or one of cdrom, disk, network (default cd)\n"
@@ -444,6 +446,7 @@ int main(int argc, char **argv)
         OPT_NO_REBOOT,
         OPT_TEST_EXIT,
         OPT_NO_KERNEL_CACHE,
+        OPT_NO_COALESCED_IO,
         OPT_BIOS,
         OPT_BOOT,
         OPT_BOOT_MENU,
@@ -490,6 +493,7 @@ int main(int argc, char **argv)
         {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
         {"test-exit", no_argument, NULL, OPT_TEST_EXIT},
         {"no-kernel-cache", no_argument, NULL, OPT_NO_KERNEL_CACHE},
+        {"no-coalesced-io", no_argument, NULL, OPT_NO_COALESCED_IO},
         {"bios", required_argument, NULL, OPT_BIOS},
         {"boot", required_argument, NULL, OPT_BOOT},
         {"boot-menu", no_argument, NULL, OPT_BOOT_MENU},
@@ -583,6 +587,9 @@ int main(int argc, char **argv)
             break;
         case OPT_TEST_EXIT:
             cfg.test_exit = true;
+            break;
+        case OPT_NO_COALESCED_IO:
+            cfg.no_coalesced_io = true;
             break;
         case OPT_NO_KERNEL_CACHE:
             cfg.no_kernel_cache = true;
@@ -969,6 +976,14 @@ int main(int argc, char **argv)
     trm_shots_report_missed(&shots);
     if (screenshot)
         write_screenshot(vm, screenshot);
+    if (verbose > 1) {
+        struct vmm_exit_counts xc;
+        vmm_vm_exit_counts(vm, &xc);
+        fprintf(stderr,
+                "terrarium-run: exits to the VMM: %llu (port I/O %llu, MMIO %llu, other %llu)\n",
+                (unsigned long long)(xc.pio + xc.mmio + xc.other), (unsigned long long)xc.pio,
+                (unsigned long long)xc.mmio, (unsigned long long)xc.other);
+    }
     vmm_vm_destroy(vm);
     restore_tty();
     if (out_fd >= 0)

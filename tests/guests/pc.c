@@ -5,6 +5,7 @@
  *   how=pci   enumerate bus 0 through 0xCF8/0xCFC; the i440FX, PIIX3, its IDE and the PIIX4
  *             PM function must be there with the right IDs (and the VGA when vga=1); size
  *             the IDE's bus-master BAR; move the PM block and find it at its new base
+ *             (loops=N: N more passes over the IDs, each read checked)
  *   how=kbd   PS/2 keyboard bytes on IRQ 1 through the 8042 (translated to set 1): the host
  *             types "hello" and Return (--keys-at); every make and break code must arrive,
  *             in order
@@ -84,6 +85,21 @@ static void test_pci(void)
     if (t1 == 0xffffff || t1 == t2)
         fail(3, "no running PM timer at the new PM base 0xb000 (%x, %x)", t1, t2);
     kprintf("pci: %u functions; IDE BAR4 mask %08x; PM timer at 0xb008\n", found, mask);
+    /* loops=N: N more passes over the expected IDs, each read checked (coalesced 0xCF8 writes
+     * must never let a read see another address's data). */
+    uint32_t loops = arg_u32("loops", 0);
+    for (uint32_t n = 0; n < loops; n++) {
+        for (unsigned i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+            if (expected[i].vga_only && !vga)
+                continue;
+            uint32_t id = pci_read32(expected[i].dev, expected[i].fn, 0);
+            if (id != expected[i].id)
+                fail(1, "pass %u: 00:%02x.%u is %08x, want %08x", n, expected[i].dev,
+                     expected[i].fn, id, expected[i].id);
+        }
+    }
+    if (loops)
+        kprintf("pci: %u passes of ID reads checked\n", loops);
 }
 
 static volatile uint8_t kbd_bytes[64];

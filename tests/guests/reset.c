@@ -7,6 +7,8 @@
  *   how=cf9      0x06 (hard reset) to the reset control register 0xcf9
  *   how=triple   a fault with an empty IDT: #UD, then #GP, then #DF, then shutdown
  *
+ * spin=1: after the request, spin with interrupts off instead of waiting (no exits at all).
+ *
  * Output: "reset: first boot, resetting via HOW", then after the reset
  * "reset: second boot after a HOW reset". Under --no-reboot (QEMU -no-reboot) the VM ends
  * at the reset with status 0 and only the first line appears.
@@ -86,6 +88,12 @@ int main(void)
     default:
         triple_fault();
         break;
+    }
+    if (arg_u32("spin", 0)) {
+        /* spin=1: no exit of any kind from here on; only the VMM can end this. */
+        __asm__ volatile("cli");
+        for (;;)
+            cpu_relax();
     }
     wait_for(NULL, NULL, 1000);
     fail(3, "still running 1 s after the %s reset request", methods[how]);

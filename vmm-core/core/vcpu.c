@@ -76,17 +76,20 @@ void vmm_vcpus_destroy(struct vmm_vm *vm)
     vm->vcpus = NULL;
 }
 
+void vmm_vcpu_kick(struct vmm_vcpu *v)
+{
+    if (!v->run)
+        return;
+    /* Set before the signal: if the thread is just entering KVM_RUN, it returns at once. */
+    __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    if (v->thread_started)
+        pthread_kill(v->thread, VMM_KICK_SIGNAL);
+}
+
 void vmm_vcpu_kick_all(struct vmm_vm *vm)
 {
-    for (unsigned i = 0; i < vm->ncpus; i++) {
-        struct vmm_vcpu *v = &vm->vcpus[i];
-        if (!v->run)
-            continue;
-        /* Set before the signal: if the thread is just entering KVM_RUN, it returns at once. */
-        __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-        if (v->thread_started)
-            pthread_kill(v->thread, VMM_KICK_SIGNAL);
-    }
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        vmm_vcpu_kick(&vm->vcpus[i]);
 }
 
 static void handle_io(struct vmm_vcpu *v)
@@ -131,6 +134,10 @@ static void handle_exit(struct vmm_vcpu *v)
     struct kvm_run *run = v->run;
     struct vmm_vm *vm = v->vm;
     char msg[160];
+    uint64_t *count = run->exit_reason == KVM_EXIT_IO     ? &v->exits_pio
+                      : run->exit_reason == KVM_EXIT_MMIO ? &v->exits_mmio
+                                                          : &v->exits_other;
+    __atomic_store_n(count, *count + 1, __ATOMIC_RELAXED);
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
         handle_io(v);
@@ -207,6 +214,8 @@ static void *vcpu_thread(void *arg)
             continue;
         }
         int r = ioctl(v->fd, KVM_RUN, 0);
+        /* Coalesced writes first: whatever comes next may depend on them. */
+        vmm_coalesced_drain(v);
         if (r < 0) {
             int e = errno;
             if (e == EINTR || e == EAGAIN) {
@@ -242,6 +251,16 @@ int vmm_vcpus_start(struct vmm_vm *vm, struct vmm_error *err)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return 0;
+}
+
+void vmm_vm_exit_counts(struct vmm_vm *vm, struct vmm_exit_counts *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++) {
+        out->pio += __atomic_load_n(&vm->vcpus[i].exits_pio, __ATOMIC_RELAXED);
+        out->mmio += __atomic_load_n(&vm->vcpus[i].exits_mmio, __ATOMIC_RELAXED);
+        out->other += __atomic_load_n(&vm->vcpus[i].exits_other, __ATOMIC_RELAXED);
+    }
 }
 
 void vmm_vcpus_join(struct vmm_vm *vm)

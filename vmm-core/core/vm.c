@@ -41,6 +41,8 @@ struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error *err)
     pthread_cond_init(&vm->cond, NULL);
     pthread_mutex_init(&vm->io_lock, NULL);
     pthread_mutex_init(&vm->slot_lock, NULL);
+    pthread_mutex_init(&vm->coalesced_lock, NULL);
+    vm->coalesced_timerfd = -1;
     atomic_init(&vm->request, VMM_REQ_PAUSE);
     vm->state = VMM_STATE_STOPPED;
     vm->loop = vmm_loop_create();
@@ -243,6 +245,7 @@ void vmm_vm_destroy(struct vmm_vm *vm)
     }
     if (vm->loop)
         vmm_loop_stop(vm->loop);
+    vmm_coalesced_teardown(vm);
     if (vm->serial)
         vmm_serial_destroy(vm->serial);
     vm->serial = NULL;
@@ -264,6 +267,7 @@ void vmm_vm_destroy(struct vmm_vm *vm)
     vmm_iotrap_space_free(&vm->mmio);
     pthread_mutex_destroy(&vm->io_lock);
     pthread_mutex_destroy(&vm->slot_lock);
+    pthread_mutex_destroy(&vm->coalesced_lock);
     free(vm->supported_cpuid);
     free(vm->irqchip_reset);
     vmm_irq_routing_free(vm);

@@ -26,9 +26,10 @@ struct vmm_vcpu {
     struct kvm_run *run;
     pthread_t thread;
     bool thread_started;
-    bool parked;                              /* protected by vm->lock */
-    _Atomic uint64_t io_seq;                  /* odd while dispatching an exit (iotrap.c) */
-    struct vmm_vcpu_reset_state *reset_state; /* power-on state, restored on reset */
+    bool parked;                                 /* protected by vm->lock */
+    _Atomic uint64_t io_seq;                     /* odd while dispatching an exit (iotrap.c) */
+    uint64_t exits_pio, exits_mmio, exits_other; /* written by the vCPU thread only */
+    struct vmm_vcpu_reset_state *reset_state;    /* power-on state, restored on reset */
 };
 
 /* KVM memory slots. */
@@ -101,6 +102,11 @@ struct vmm_vm {
     struct kvm_pit_state2 pit_reset;
     int stop_eventfd;  /* written by vmm_vm_request_stop (signal-safe) */
     int reset_eventfd; /* written by vmm_vm_request_reset from any thread */
+    /* core/coalesced.c: KVM's ring of coalesced port writes (NULL: none) */
+    struct kvm_coalesced_mmio_ring *coalesced_ring;
+    uint32_t coalesced_max; /* entries in the ring */
+    pthread_mutex_t coalesced_lock;
+    int coalesced_timerfd;
     /* snapshot/: the state being restored, during machine creation only */
     struct vmm_restore *restore;
 };
@@ -141,6 +147,16 @@ void vmm_vcpus_destroy(struct vmm_vm *vm);
 VMM_WUR int vmm_vcpus_start(struct vmm_vm *vm, struct vmm_error *err);
 void vmm_vcpus_join(struct vmm_vm *vm);
 void vmm_vcpu_kick_all(struct vmm_vm *vm);
+void vmm_vcpu_kick(struct vmm_vcpu *v);
+
+/* coalesced.c */
+/* After vmm_vcpus_create: sets up the ring of coalesced writes; -ENOTSUP without it. */
+int vmm_coalesced_setup(struct vmm_vm *vm);
+/* Writes to ports [port, port + len) no longer exit; 0, or -errno (no ring: -ENOTSUP). */
+int vmm_coalesce_pio(struct vmm_vm *vm, uint16_t port, unsigned len);
+/* Applies the writes waiting in the ring, in order (vCPU threads, before handling an exit). */
+void vmm_coalesced_drain(struct vmm_vcpu *v);
+void vmm_coalesced_teardown(struct vmm_vm *vm);
 
 /* vm.c: called from any vmm thread (a device or a vCPU) to end or reset the VM. */
 void vmm_vm_end(struct vmm_vm *vm, enum vmm_exit_reason reason, int status, const char *msg);

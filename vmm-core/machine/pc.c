@@ -233,6 +233,10 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
         vmm_pc_ide_init(pc, err) < 0 || vmm_pc_virtio_init(pc, err) < 0)
         goto fail;
     vmm_pci_bus_sync(&pc->bus);
+    /* CONFIG_ADDRESS and the RTC index only latch what the next access uses. */
+    if (vmm_coalesced_setup(vm) == 0 && (vmm_coalesce_pio(vm, VMM_PCI_CONFIG_ADDRESS_PORT, 4) < 0 ||
+                                         vmm_coalesce_pio(vm, 0x70, 1) < 0))
+        vmm_log(VMM_LOG_INFO, "KVM refused coalesced port writes; every write exits");
     if (pc->firmware) {
         pc->fw_cfg = (struct vmm_fw_cfg *)vmm_device_create(vm, &vmm_fw_cfg_type, err);
         if (!pc->fw_cfg || vmm_pc_firmware_map(pc, err) < 0 || vmm_pc_firmware_config(pc, err) < 0)

@@ -63,6 +63,7 @@ struct vmm_config {
     void *serial_out_opaque;
     bool test_exit;         /* expose the test-exit port (VMM_TEST_EXIT_PORT) */
     bool no_reboot;         /* a guest reset ends the VM instead of rebooting it */
+    bool no_coalesced_io;   /* every port write exits (for comparisons; core/coalesced.c) */
     const char *kvm_device; /* NULL: /dev/kvm */
     /*
      * Boot a bzImage from its kernel proper unpacked on the host, cached in
@@ -167,6 +168,12 @@ enum vmm_run_state vmm_vm_state(struct vmm_vm *vm);
 void vmm_vm_request_stop(struct vmm_vm *vm);
 /* Blocks until the VM has ended; fills ex. */
 void vmm_vm_wait(struct vmm_vm *vm, struct vmm_exit *ex);
+
+/* Exits to the VMM so far, all vCPUs (KVM_RUN returning with work for user space). */
+struct vmm_exit_counts {
+    uint64_t pio, mmio, other;
+};
+void vmm_vm_exit_counts(struct vmm_vm *vm, struct vmm_exit_counts *out);
 void vmm_vm_destroy(struct vmm_vm *vm);
 
 /*
