@@ -10,6 +10,7 @@
 #include <locale.h>
 
 #include "trm-application.h"
+#include "trm-display-path.h"
 #include "trm-machine-application.h"
 
 int main(int argc, char **argv)
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
                 else if (strcmp(argv[j], "--try") == 0)
                     try_mode = TRUE;
             }
+            /* Before the application runs: may set GSK_RENDERER, no other thread yet. */
+            trm_display_path_choose();
             g_autoptr(TrmMachineApplication) app =
                 trm_machine_application_new(argv[i + 1], restore, try_mode);
             char *args[] = {argv[0], NULL};

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The guest screen: a GtkGLArea that asks vmm-core for damage on every frame
- * clock tick and uploads only the damaged rectangles to one texture. An idle
- * guest therefore costs one cheap vmm_display_update() call per frame and no
- * GL work at all.
+ * The guest screen. The view asks vmm-core for damage on every frame clock
+ * tick; an idle guest therefore costs one cheap vmm_display_update() call per
+ * frame and no drawing at all. Two ways to draw (trm-display-path.h), chosen
+ * once per process:
+ *   - GL: a child GtkGLArea; only the damaged rectangles are uploaded to one
+ *     GL texture, drawn as one quad.
+ *   - texture: the view's own snapshot(): a changed frame becomes a new
+ *     GdkMemoryTexture (opaque, cairo's native pixel format), drawn by GTK's
+ *     cairo renderer, for hosts whose GL is a software rasterizer.
  *
  * Input goes to the guest while the view holds the grab (after a click):
  * keys as evdev codes (GDK's hardware keycode - 8 on X11 and Wayland), the
@@ -16,13 +21,15 @@
 #include <glib/gi18n.h>
 #include <linux/input-event-codes.h>
 
+#include "trm-display-path.h"
 #include "trm-display-view.h"
 #include "vmm/vmm.h"
 
 #define MAX_KEYS 768
 
 struct _TrmDisplayView {
-    GtkGLArea parent_instance;
+    GtkWidget parent_instance;
+    GtkWidget *area; /* the GtkGLArea of the GL path, NULL on the texture path */
     struct vmm_vm *vm;
     guint tick_id;
 
@@ -40,6 +47,8 @@ struct _TrmDisplayView {
     guint tex_width, tex_height;
     gboolean gl_ok;
 
+    GdkTexture *frame; /* texture path: the guest's screen as last drawn */
+
     gboolean fit;
     gboolean grabbed;
     guint8 keys_down[MAX_KEYS / 8];
@@ -49,7 +58,7 @@ struct _TrmDisplayView {
     char *release_nick;
 };
 
-G_DEFINE_FINAL_TYPE(TrmDisplayView, trm_display_view, GTK_TYPE_GL_AREA)
+G_DEFINE_FINAL_TYPE(TrmDisplayView, trm_display_view, GTK_TYPE_WIDGET)
 
 enum { PROP_0, PROP_HAS_DISPLAY, PROP_GRABBED, PROP_DISPLAY_WIDTH, PROP_DISPLAY_HEIGHT, N_PROPS };
 static GParamSpec *props[N_PROPS];
@@ -100,14 +109,13 @@ static GLuint compile(GLenum type, const char *src)
     return s;
 }
 
-static void on_realize(GtkWidget *widget)
+/* After the GtkGLArea's own realize: its context exists. */
+static void on_area_realize(GtkGLArea *area, TrmDisplayView *self)
 {
-    TrmDisplayView *self = TRM_DISPLAY_VIEW(widget);
-    GTK_WIDGET_CLASS(trm_display_view_parent_class)->realize(widget);
-    gtk_gl_area_make_current(GTK_GL_AREA(self));
-    if (gtk_gl_area_get_error(GTK_GL_AREA(self)))
+    gtk_gl_area_make_current(area);
+    if (gtk_gl_area_get_error(area))
         return;
-    gboolean es = gdk_gl_context_get_use_es(gtk_gl_area_get_context(GTK_GL_AREA(self)));
+    gboolean es = gdk_gl_context_get_use_es(gtk_gl_area_get_context(area));
     GLuint vs = compile(GL_VERTEX_SHADER, es ? vs_es : vs_desktop);
     GLuint fs = compile(GL_FRAGMENT_SHADER, es ? fs_es : fs_desktop);
     if (!vs || !fs)
@@ -151,10 +159,10 @@ static void on_realize(GtkWidget *widget)
     self->gl_ok = TRUE;
 }
 
-static void on_unrealize(GtkWidget *widget)
+/* Before the GtkGLArea's own unrealize drops its context. */
+static void on_area_unrealize(GtkGLArea *area, TrmDisplayView *self)
 {
-    TrmDisplayView *self = TRM_DISPLAY_VIEW(widget);
-    gtk_gl_area_make_current(GTK_GL_AREA(self));
+    gtk_gl_area_make_current(area);
     if (self->gl_ok) {
         glDeleteTextures(1, &self->texture);
         glDeleteBuffers(1, &self->vbo);
@@ -164,7 +172,6 @@ static void on_unrealize(GtkWidget *widget)
     }
     self->gl_ok = FALSE;
     self->texture = self->vbo = self->vao = self->program = 0;
-    GTK_WIDGET_CLASS(trm_display_view_parent_class)->unrealize(widget);
 }
 
 static void upload(TrmDisplayView *self)
@@ -214,9 +221,8 @@ static void dest_rect(TrmDisplayView *self, int *x, int *y, int *w, int *h)
     *y = (ah - *h) / 2;
 }
 
-static gboolean on_render(GtkGLArea *area, GdkGLContext *context)
+static gboolean on_render(GtkGLArea *area, GdkGLContext *context, TrmDisplayView *self)
 {
-    TrmDisplayView *self = TRM_DISPLAY_VIEW(area);
     glClearColor(0, 0, 0, 1);
     glClear(GL_COLOR_BUFFER_BIT);
     if (!self->gl_ok || !self->has_image || !self->img.width || !self->img.height)
@@ -246,6 +252,79 @@ static gboolean on_render(GtkGLArea *area, GdkGLContext *context)
     glUseProgram(0);
     glViewport(vp[0], vp[1], vp[2], vp[3]);
     return TRUE;
+}
+
+/*
+ * Texture path: the current guest image as a new texture, every pixel opaque
+ * (vmm-core's fourth byte is undefined) in cairo's own ARGB32 layout, so GTK's
+ * cairo renderer takes it without a conversion.
+ */
+static void update_frame(TrmDisplayView *self)
+{
+    const struct vmm_display_image *img = &self->img;
+    self->npending = 0;
+    self->full_upload = FALSE;
+    if (img->stride / 4 < img->width || img->width > 16384 || img->height > 16384)
+        return;
+    gsize stride = (gsize)img->width * 4;
+    guint32 *px = g_malloc(stride * img->height);
+    for (guint y = 0; y < img->height; y++) {
+        guint32 *row = px + (gsize)y * img->width;
+        memcpy(row, img->pixels + (gsize)y * img->stride, stride);
+        for (guint x = 0; x < img->width; x++)
+            row[x] |= 0xff000000u;
+    }
+    g_autoptr(GBytes) bytes = g_bytes_new_take(px, stride * img->height);
+    g_clear_object(&self->frame);
+    self->frame = gdk_memory_texture_new((int)img->width, (int)img->height,
+                                         GDK_MEMORY_B8G8R8A8_PREMULTIPLIED, bytes, stride);
+}
+
+static void append_black(GtkSnapshot *snapshot, float x, float y, float w, float h)
+{
+    static const GdkRGBA black = {0, 0, 0, 1};
+    if (w > 0 && h > 0)
+        gtk_snapshot_append_color(snapshot, &black, &GRAPHENE_RECT_INIT(x, y, w, h));
+}
+
+static void trm_display_view_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
+{
+    TrmDisplayView *self = TRM_DISPLAY_VIEW(widget);
+    if (self->area) {
+        gtk_widget_snapshot_child(widget, self->area, snapshot);
+        return;
+    }
+    float aw = gtk_widget_get_width(widget), ah = gtk_widget_get_height(widget);
+    if (self->has_image && self->img.width && self->img.height &&
+        (self->npending || self->full_upload || !self->frame))
+        update_frame(self);
+    if (!self->has_image || !self->frame) {
+        append_black(snapshot, 0, 0, aw, ah);
+        return;
+    }
+    /* dest_rect() is in device pixels from the bottom (GL's way); GTK's are from the top. */
+    int scale = gtk_widget_get_scale_factor(widget);
+    int x, y, w, h;
+    dest_rect(self, &x, &y, &w, &h);
+    int top = (int)ah * scale - y - h;
+    graphene_rect_t r = GRAPHENE_RECT_INIT((float)x / scale, (float)top / scale, (float)w / scale,
+                                           (float)h / scale);
+    /* Black only around the picture: under it, it would cost a fill per frame. */
+    append_black(snapshot, 0, 0, aw, r.origin.y);
+    append_black(snapshot, 0, r.origin.y + r.size.height, aw, ah - r.origin.y - r.size.height);
+    append_black(snapshot, 0, r.origin.y, r.origin.x, r.size.height);
+    append_black(snapshot, r.origin.x + r.size.width, r.origin.y, aw - r.origin.x - r.size.width,
+                 r.size.height);
+    gtk_snapshot_append_texture(snapshot, self->frame, &r);
+}
+
+/* A new frame to draw, on whichever path. */
+static void queue_frame(TrmDisplayView *self)
+{
+    if (self->area)
+        gtk_gl_area_queue_render(GTK_GL_AREA(self->area));
+    else
+        gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 
 static void add_damage(TrmDisplayView *self, const struct vmm_rect *rects, unsigned n)
@@ -286,7 +365,7 @@ static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
     }
     if (n || resized) {
         add_damage(self, damage, n);
-        gtk_gl_area_queue_render(GTK_GL_AREA(self));
+        queue_frame(self);
     }
     return G_SOURCE_CONTINUE;
 }
@@ -520,11 +599,20 @@ static void trm_display_view_measure(GtkWidget *widget, GtkOrientation orientati
     *min_base = *nat_base = -1;
 }
 
+static void trm_display_view_size_allocate(GtkWidget *widget, int width, int height, int baseline)
+{
+    TrmDisplayView *self = TRM_DISPLAY_VIEW(widget);
+    if (self->area)
+        gtk_widget_allocate(self->area, width, height, baseline, NULL);
+}
+
 static void trm_display_view_dispose(GObject *object)
 {
     TrmDisplayView *self = TRM_DISPLAY_VIEW(object);
     self->vm = NULL;
     g_clear_pointer(&self->release_nick, g_free);
+    g_clear_pointer(&self->area, gtk_widget_unparent);
+    g_clear_object(&self->frame);
     G_OBJECT_CLASS(trm_display_view_parent_class)->dispose(object);
 }
 
@@ -534,10 +622,9 @@ static void trm_display_view_class_init(TrmDisplayViewClass *klass)
     GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
     object_class->get_property = trm_display_view_get_property;
     object_class->dispose = trm_display_view_dispose;
-    widget_class->realize = on_realize;
-    widget_class->unrealize = on_unrealize;
     widget_class->measure = trm_display_view_measure;
-    GTK_GL_AREA_CLASS(klass)->render = on_render;
+    widget_class->size_allocate = trm_display_view_size_allocate;
+    widget_class->snapshot = trm_display_view_snapshot;
     GParamFlags f = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
     props[PROP_HAS_DISPLAY] = g_param_spec_boolean("has-display", NULL, NULL, FALSE, f);
     props[PROP_GRABBED] = g_param_spec_boolean("grabbed", NULL, NULL, FALSE, f);
@@ -552,8 +639,15 @@ static void trm_display_view_init(TrmDisplayView *self)
 {
     self->fit = TRUE;
     self->release_nick = g_strdup("ctrl-alt");
-    gtk_gl_area_set_auto_render(GTK_GL_AREA(self), FALSE);
-    gtk_gl_area_set_has_depth_buffer(GTK_GL_AREA(self), FALSE);
+    if (trm_display_path_get() == TRM_DISPLAY_PATH_GL) {
+        self->area = gtk_gl_area_new();
+        gtk_gl_area_set_auto_render(GTK_GL_AREA(self->area), FALSE);
+        gtk_gl_area_set_has_depth_buffer(GTK_GL_AREA(self->area), FALSE);
+        g_signal_connect(self->area, "realize", G_CALLBACK(on_area_realize), self);
+        g_signal_connect(self->area, "unrealize", G_CALLBACK(on_area_unrealize), self);
+        g_signal_connect(self->area, "render", G_CALLBACK(on_render), self);
+        gtk_widget_set_parent(self->area, GTK_WIDGET(self));
+    }
     gtk_widget_set_focusable(GTK_WIDGET(self), TRUE);
     gtk_widget_set_hexpand(GTK_WIDGET(self), TRUE);
     gtk_widget_set_vexpand(GTK_WIDGET(self), TRUE);
@@ -610,7 +704,7 @@ void trm_display_view_set_fit(TrmDisplayView *self, gboolean fit)
 {
     self->fit = fit;
     gtk_widget_queue_resize(GTK_WIDGET(self));
-    gtk_gl_area_queue_render(GTK_GL_AREA(self));
+    queue_frame(self);
 }
 
 gboolean trm_display_view_get_fit(TrmDisplayView *self)

@@ -8,7 +8,7 @@ G_BEGIN_DECLS
 struct vmm_vm;
 
 #define TRM_TYPE_DISPLAY_VIEW (trm_display_view_get_type())
-G_DECLARE_FINAL_TYPE(TrmDisplayView, trm_display_view, TRM, DISPLAY_VIEW, GtkGLArea)
+G_DECLARE_FINAL_TYPE(TrmDisplayView, trm_display_view, TRM, DISPLAY_VIEW, GtkWidget)
 
 GtkWidget *trm_display_view_new(void);
 /* The VM whose screen is shown and who gets the input; NULL detaches. */

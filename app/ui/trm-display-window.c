@@ -28,6 +28,7 @@ struct _TrmDisplayWindow {
     guint hint_timeout;
     guint resize_source;
     int want_w, want_h, resize_tries;
+    int frame_w, frame_h; /* border box - content: CSS border and padding of solid CSD */
     gboolean confirmed_close;
     AdwToast *snapshot_toast; /* while a snapshot is being taken */
 };
@@ -299,9 +300,21 @@ static gboolean apply_size(gpointer data)
         self->resize_source = 0;
         return G_SOURCE_REMOVE;
     }
+    /*
+     * The default size is the window's border box: with a solid CSD frame (X11
+     * without a compositor) that is a few pixels more than its content, and the
+     * guest would be scaled down by that much. Known once the window is allocated.
+     */
+    graphene_rect_t box;
+    if (gtk_widget_get_width(GTK_WIDGET(self)) > 0 &&
+        gtk_widget_compute_bounds(GTK_WIDGET(self), GTK_WIDGET(self), &box)) {
+        self->frame_w = CLAMP((int)box.size.width - gtk_widget_get_width(GTK_WIDGET(self)), 0, 64);
+        self->frame_h =
+            CLAMP((int)box.size.height - gtk_widget_get_height(GTK_WIDGET(self)), 0, 64);
+    }
     /* The same default size again would change nothing: unset it first. */
     gtk_window_set_default_size(win, -1, -1);
-    gtk_window_set_default_size(win, self->want_w, self->want_h);
+    gtk_window_set_default_size(win, self->want_w + self->frame_w, self->want_h + self->frame_h);
     return G_SOURCE_CONTINUE;
 }
 
@@ -333,7 +346,7 @@ static void on_display_size(TrmDisplayView *view, GParamSpec *pspec, TrmDisplayW
     self->want_w = ww;
     self->want_h = wh;
     self->resize_tries = 0;
-    gtk_window_set_default_size(GTK_WINDOW(self), ww, wh);
+    gtk_window_set_default_size(GTK_WINDOW(self), ww + self->frame_w, wh + self->frame_h);
     if (!self->resize_source)
         self->resize_source = g_timeout_add(300, apply_size, self);
 }

@@ -18,6 +18,7 @@
 #include "trm-dbus-machine1.h"
 #include "trm-error.h"
 #include "trm-host-check.h"
+#include "trm-display-path.h"
 #include "trm-machine-host.h"
 #include "trm-runtime.h"
 #include "trm-snapshot-tree.h"
@@ -473,6 +474,8 @@ TrmMachineHost *trm_machine_host_new_full(TrmMachine *machine, const char *snaps
     trm_dbus_machine1_set_uuid(self->skeleton, trm_machine_get_uuid(machine));
     trm_dbus_machine1_set_state(self->skeleton, self->state);
     trm_dbus_machine1_set_try_mode(self->skeleton, self->try_mode);
+    trm_dbus_machine1_set_display_path(self->skeleton,
+                                       trm_display_path_to_string(trm_display_path_get()));
     g_signal_connect(self->skeleton, "handle-pause", G_CALLBACK(handle_pause), self);
     g_signal_connect(self->skeleton, "handle-resume", G_CALLBACK(handle_resume), self);
     g_signal_connect(self->skeleton, "handle-shutdown", G_CALLBACK(handle_shutdown), self);

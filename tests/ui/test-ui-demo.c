@@ -149,6 +149,37 @@ static Screen *guest_screen(TrmMachineClient *c, const char *save_as)
     return tex ? screen_from_texture(tex) : NULL;
 }
 
+/*
+ * Where the guest's whole screen appears 1:1 inside the desktop shot, at
+ * least 99% of its pixels equal (the guest may change a few between the two
+ * shots); FALSE when it appears nowhere near the display window.
+ */
+static gboolean shows_guest(const Screen *desk, const Screen *guest, int *at_x, int *at_y)
+{
+    static const int probe[][2] = {{4, 0}, {100, 100}, {512, 20}, {1000, 700}, {30, 760}};
+    for (int oy = WIN_Y; oy < WIN_Y + 200; oy++) {
+        for (int ox = WIN_X - 50; ox < WIN_X + 100; ox++) {
+            gboolean cand = TRUE;
+            for (guint i = 0; i < G_N_ELEMENTS(probe) && cand; i++) {
+                int x = probe[i][0] * guest->w / 1024, y = probe[i][1] * guest->h / 768;
+                cand = px(desk, ox + x, oy + y) == px(guest, x, y);
+            }
+            if (!cand)
+                continue;
+            gsize same = 0;
+            for (int y = 0; y < guest->h; y++)
+                for (int x = 0; x < guest->w; x++)
+                    same += px(desk, ox + x, oy + y) == px(guest, x, y);
+            if (same * 100 >= (gsize)guest->w * guest->h * 99) {
+                *at_x = ox;
+                *at_y = oy;
+                return TRUE;
+            }
+        }
+    }
+    return FALSE;
+}
+
 typedef gboolean (*ScreenPred)(const Screen *s, gconstpointer data);
 
 /* Guest screenshots until pred holds (the main loop runs between them). */
@@ -299,6 +330,23 @@ static void test_running_demo(TrmApplication *app, TrmMachine *m, TrmMachineClie
     pump(5000); /* the thumbnail refreshes, the grab hint fades */
     g_autoptr(Screen) desk = x_screen("desktop-demo.png");
     CHECK(desk != NULL);
+
+    /*
+     * The display path: GL under Xvfb is a software rasterizer (the suite sets
+     * LIBGL_ALWAYS_SOFTWARE), so the machine process draws without GL unless
+     * TERRARIUM_DISPLAY says otherwise; either way the window shows the guest's
+     * frame pixel for pixel.
+     */
+    const char *forced = g_getenv("TERRARIUM_DISPLAY");
+    const char *want = g_strcmp0(forced, "gl") == 0 ? "gl" : "texture";
+    TrmDBusMachine1 *proxy = trm_machine_client_get_proxy(c);
+    const char *path = proxy ? trm_dbus_machine1_get_display_path(proxy) : NULL;
+    g_print("display path %s (expected %s)\n", path ? path : "(none)", want);
+    CHECK(g_strcmp0(path, want) == 0);
+    g_autoptr(Screen) now = guest_screen(c, NULL);
+    int gx = 0, gy = 0;
+    CHECK(desk && now && shows_guest(desk, now, &gx, &gy));
+    g_print("the guest's screen is in the display window at %d,%d\n", gx, gy);
 
     /* Pause and resume: the subtitle changes and comes back. */
     int ww = 0, wh = 0;
