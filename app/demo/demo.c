@@ -11,29 +11,9 @@
  */
 #include "demo.h"
 #include "rt.h"
+#include "vbe.h"
 
-#define PCI_ADDR 0xcf8
-#define PCI_DATA 0xcfc
-#define PCI_COMMAND 0x04
-#define PCI_COMMAND_MEMORY 0x02
-#define PCI_BAR0 0x10
-#define VGA_VENDOR 0x1234
-#define VGA_DEVICE 0x1111
 /* Where BAR0 goes when nobody programmed it: high in the PCI hole. */
-#define LFB_DEFAULT 0xe0000000u
-
-#define DISPI_INDEX 0x1ce
-#define DISPI_DATA 0x1cf
-#define DISPI_ID 0
-#define DISPI_XRES 1
-#define DISPI_YRES 2
-#define DISPI_BPP 3
-#define DISPI_ENABLE 4
-#define DISPI_VIRT_WIDTH 6
-#define DISPI_X_OFFSET 8
-#define DISPI_Y_OFFSET 9
-#define DISPI_ENABLED 0x01
-#define DISPI_LFB_ENABLED 0x40
 
 #define KBD_DATA 0x60
 #define KBD_STATUS 0x64
@@ -52,60 +32,6 @@
 
 static struct demo_fb fb;
 static int mouse_x, mouse_y;
-
-/* PCI ------------------------------------------------------------------- */
-
-static uint32_t pci_read(unsigned dev, unsigned reg)
-{
-    outl(PCI_ADDR, 0x80000000u | (dev << 11) | (reg & 0xfc));
-    uint32_t v;
-    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"((uint16_t)PCI_DATA));
-    return v;
-}
-
-static void pci_write(unsigned dev, unsigned reg, uint32_t val)
-{
-    outl(PCI_ADDR, 0x80000000u | (dev << 11) | (reg & 0xfc));
-    outl(PCI_DATA, val);
-}
-
-/* The LFB's address: BAR0 of the first std-VGA on bus 0, programmed if needed. */
-static uint32_t find_lfb(void)
-{
-    for (unsigned dev = 0; dev < 32; dev++) {
-        uint32_t id = pci_read(dev, 0);
-        if ((id & 0xffff) != VGA_VENDOR || (id >> 16) != VGA_DEVICE)
-            continue;
-        uint32_t bar = pci_read(dev, PCI_BAR0) & ~0xfu;
-        if (!bar) {
-            /* A directly booted kernel: no firmware gave the BAR an address. */
-            pci_write(dev, PCI_BAR0, 0xffffffffu);
-            uint32_t size = ~(pci_read(dev, PCI_BAR0) & ~0xfu) + 1;
-            bar = size > 1 && size <= 0x10000000u ? LFB_DEFAULT & ~(size - 1) : LFB_DEFAULT;
-            pci_write(dev, PCI_BAR0, bar);
-            kprintf("demo: VGA at 00:%02x.0, BAR0 set to 0x%x (%u MiB)\n", dev, bar, size >> 20);
-        }
-        pci_write(dev, PCI_COMMAND, pci_read(dev, PCI_COMMAND) | PCI_COMMAND_MEMORY);
-        return bar;
-    }
-    return 0;
-}
-
-/* VBE ------------------------------------------------------------------- */
-
-static void dispi_write(uint16_t index, uint16_t val)
-{
-    outw(DISPI_INDEX, index);
-    outw(DISPI_DATA, val);
-}
-
-static uint16_t dispi_read(uint16_t index)
-{
-    uint16_t v;
-    outw(DISPI_INDEX, index);
-    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"((uint16_t)DISPI_DATA));
-    return v;
-}
 
 static void set_mode(uint32_t w, uint32_t h)
 {
@@ -286,7 +212,11 @@ static int clamp(int v, int lo, int hi)
 
 int main(void)
 {
-    uint32_t lfb = find_lfb();
+    unsigned vga_dev = 0;
+    bool assigned = false;
+    uint32_t lfb = vbe_find_lfb(&vga_dev, &assigned);
+    if (lfb && assigned)
+        kprintf("demo: VGA at 00:%02x.0, BAR0 set to 0x%x\n", vga_dev, lfb);
     uint16_t id = dispi_read(DISPI_ID);
     if (!lfb || id < 0xb0c0 || id > 0xb0cf)
         fail(1, "no Bochs VBE display (PCI 1234:1111, DISPI id 0x%x)", id);

@@ -26,78 +26,13 @@
  * (DISPI reads back something else, or VRAM holds no two pages), 3 the PIT stopped.
  */
 #include "rt.h"
-
-#define PCI_ADDR 0xcf8
-#define PCI_DATA 0xcfc
-#define PCI_COMMAND 0x04
-#define PCI_COMMAND_MEMORY 0x02
-#define PCI_BAR0 0x10
-#define STDVGA_ID 0x11111234u /* device 0x1111, vendor 0x1234 */
-#define LFB_FALLBACK 0xe0000000u
-
-#define DISPI_INDEX 0x1ce
-#define DISPI_DATA 0x1cf
-#define DISPI_XRES 1
-#define DISPI_YRES 2
-#define DISPI_BPP 3
-#define DISPI_ENABLE 4
-#define DISPI_VIRT_WIDTH 6
-#define DISPI_VIRT_HEIGHT 7
-#define DISPI_X_OFFSET 8
-#define DISPI_Y_OFFSET 9
-#define DISPI_ENABLED 0x01
-#define DISPI_LFB_ENABLED 0x40
+#include "vbe.h"
 
 #define BOX_COLOR 0x00ffffffu
 
 static uint32_t xres, yres, box, lfb;
 static uint32_t box_x[2], box_y[2]; /* where each page's box is now */
 static bool box_drawn[2];
-
-static uint32_t pci_read(unsigned dev, unsigned reg)
-{
-    outl(PCI_ADDR, 0x80000000u | dev << 11 | (reg & 0xfc));
-    return inl(PCI_DATA);
-}
-
-static void pci_write(unsigned dev, unsigned reg, uint32_t val)
-{
-    outl(PCI_ADDR, 0x80000000u | dev << 11 | (reg & 0xfc));
-    outl(PCI_DATA, val);
-}
-
-/* BAR0 of the std-VGA on bus 0; a directly booted kernel finds it unassigned and sets it. */
-static uint32_t find_lfb(void)
-{
-    for (unsigned dev = 0; dev < 32; dev++) {
-        if (pci_read(dev, 0) != STDVGA_ID)
-            continue;
-        uint32_t bar = pci_read(dev, PCI_BAR0) & ~0xfu;
-        if (!bar) {
-            pci_write(dev, PCI_BAR0, 0xffffffffu);
-            uint32_t size = ~(pci_read(dev, PCI_BAR0) & ~0xfu) + 1;
-            bar = size > 1 && size <= 0x10000000u ? LFB_FALLBACK & ~(size - 1) : LFB_FALLBACK;
-            pci_write(dev, PCI_BAR0, bar);
-        }
-        pci_write(dev, PCI_COMMAND, pci_read(dev, PCI_COMMAND) | PCI_COMMAND_MEMORY);
-        return bar;
-    }
-    return 0;
-}
-
-static void dispi_write(uint16_t index, uint16_t val)
-{
-    outw(DISPI_INDEX, index);
-    outw(DISPI_DATA, val);
-}
-
-static uint16_t dispi_read(uint16_t index)
-{
-    uint16_t v;
-    outw(DISPI_INDEX, index);
-    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"((uint16_t)DISPI_DATA));
-    return v;
-}
 
 /* Line y of page p: two unrelated ramps, so the pages differ on every line. */
 static uint32_t page_color(unsigned p, uint32_t y)
@@ -182,7 +117,7 @@ int main(void)
         !report || box >= xres / 2 || box >= yres / 2)
         fail(EXIT_BAD_ARGS, "vbe-anim: xres 64..2560 (a multiple of 8), yres 64..1600, hz "
                             "1..1000, report > 0, box < half the screen");
-    lfb = find_lfb();
+    lfb = vbe_find_lfb(NULL, NULL);
     if (!lfb)
         fail(1, "vbe-anim: no std-VGA (1234:1111) on PCI bus 0");
     set_mode();

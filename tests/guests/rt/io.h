@@ -27,6 +27,13 @@ static inline uint8_t inb(uint16_t port)
     return val;
 }
 
+static inline uint16_t inw(uint16_t port)
+{
+    uint16_t v;
+    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
 static inline uint32_t inl(uint16_t port)
 {
     uint32_t val;
