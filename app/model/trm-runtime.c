@@ -33,7 +33,9 @@ char *trm_runtime_dup_lock_path(const char *uuid)
     return g_build_filename(dir, name, NULL);
 }
 
-int trm_runtime_lock_machine(const char *uuid, GError **error)
+#define LOCK_RETRY_US (50 * 1000)
+
+int trm_runtime_lock_machine_wait(const char *uuid, guint timeout_ms, GError **error)
 {
     g_autofree char *path = trm_runtime_dup_lock_path(uuid);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -43,12 +45,26 @@ int trm_runtime_lock_machine(const char *uuid, GError **error)
                     g_strerror(e));
         return -1;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd);
-        g_set_error(error, TRM_ERROR, TRM_ERROR_BUSY, _("This machine is already running."));
-        return -1;
+    gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return fd;
+        int e = errno;
+        if (e == EINTR)
+            continue;
+        if (e != EWOULDBLOCK || g_get_monotonic_time() >= end)
+            break;
+        /* The previous run's process may be ending: it lets go once its disks are closed. */
+        g_usleep(LOCK_RETRY_US);
     }
-    return fd;
+    close(fd);
+    g_set_error(error, TRM_ERROR, TRM_ERROR_BUSY, _("This machine is already running."));
+    return -1;
+}
+
+int trm_runtime_lock_machine(const char *uuid, GError **error)
+{
+    return trm_runtime_lock_machine_wait(uuid, 0, error);
 }
 
 gboolean trm_runtime_machine_is_running(const char *uuid)

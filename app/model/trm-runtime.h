@@ -15,6 +15,12 @@ char *trm_runtime_dup_lock_path(const char *uuid);
  * TRM_ERROR_BUSY when another process holds it.
  */
 int trm_runtime_lock_machine(const char *uuid, GError **error);
+/*
+ * The same, but while another process holds the lock it tries again every 50 ms
+ * for up to timeout_ms (blocking the caller): a machine process started just as
+ * the previous run's process ends waits for it to let go.
+ */
+int trm_runtime_lock_machine_wait(const char *uuid, guint timeout_ms, GError **error);
 /* Is a machine process holding the lock right now? */
 gboolean trm_runtime_machine_is_running(const char *uuid);
 

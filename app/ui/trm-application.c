@@ -91,13 +91,16 @@ static gboolean start_machine(TrmApplication *self, TrmMachine *machine, gboolea
                               GError **error)
 {
     TrmMachineClient *c = trm_application_get_client(self, machine);
-    if (trm_machine_client_is_connected(c)) {
-        trm_machine_client_call(c, "PresentWindow");
-        return TRUE;
-    }
-    if (trm_runtime_machine_is_running(trm_machine_get_uuid(machine))) {
-        trm_machine_client_attach(c);
-        return TRUE;
+    /* A process that just said Stopped is not presented: the start waits for it to go. */
+    if (!trm_machine_client_is_ending(c)) {
+        if (trm_machine_client_is_connected(c)) {
+            trm_machine_client_call(c, "PresentWindow");
+            return TRUE;
+        }
+        if (trm_runtime_machine_is_running(trm_machine_get_uuid(machine))) {
+            trm_machine_client_attach(c);
+            return TRUE;
+        }
     }
     return trm_machine_client_start_full(c, NULL, try_mode, error);
 }

@@ -5,6 +5,11 @@
  * mirrors its state into the TrmMachine, and notices when it goes away. A
  * machine that disappears without saying Stopped (status 0) "stopped
  * unexpectedly"; the library shows why with the last lines of its log.
+ *
+ * A process that said Stopped still holds the run lock and its disks until it
+ * has torn the VM down. A start asked for in that moment waits (on a timer, the
+ * main loop runs on) until the lock is free, then starts the new process; after
+ * START_WAIT_MS it gives up with a sentence.
  */
 #include "config.h"
 
@@ -20,6 +25,10 @@
 #define CONNECT_TRIES 150 /* 30 s for a machine process to come up */
 #define THUMBNAIL_INTERVAL_S 2
 #define LOG_TAIL_LINES 8
+#define START_POLL_MS 100
+#define START_WAIT_MS 10000
+/* How long an attached process that ended is taken to be the lock's holder. */
+#define ENDING_WINDOW_US (30 * G_USEC_PER_SEC)
 
 struct _TrmMachineClient {
     GObject parent_instance;
@@ -35,6 +44,14 @@ struct _TrmMachineClient {
     int stop_status;
     char *stop_reason;
     gboolean finished;
+    /* The run's process said Stopped or closed its connection; it may still hold the lock. */
+    gboolean ended;
+    gint64 ended_at;
+    /* A start waiting for the ended process to let go of the machine. */
+    guint pending_source;
+    gint64 pending_deadline;
+    char *pending_snapshot;
+    gboolean pending_try;
 };
 
 G_DEFINE_FINAL_TYPE(TrmMachineClient, trm_machine_client, G_TYPE_OBJECT)
@@ -59,6 +76,8 @@ static void trm_machine_client_dispose(GObject *object)
     TrmMachineClient *self = TRM_MACHINE_CLIENT(object);
     g_cancellable_cancel(self->cancel);
     disconnect(self);
+    g_clear_handle_id(&self->pending_source, g_source_remove);
+    g_clear_pointer(&self->pending_snapshot, g_free);
     g_clear_object(&self->cancel);
     g_clear_object(&self->process);
     g_clear_object(&self->machine);
@@ -142,6 +161,11 @@ static void finish(TrmMachineClient *self, const char *why)
         return;
     self->finished = TRUE;
     disconnect(self);
+    if (self->pending_source) {
+        /* A new start waits for this process to go: the tile stays "Starting". */
+        load_thumbnail_file(self->machine);
+        return;
+    }
     if (self->got_stopped && self->stop_status == 0) {
         trm_machine_set_failure(self->machine, NULL);
         trm_machine_set_state(self->machine, TRM_MACHINE_STATE_OFF);
@@ -174,9 +198,18 @@ static void on_state(TrmMachineClient *self)
     trm_machine_set_state(self->machine, s);
 }
 
+static void mark_ended(TrmMachineClient *self)
+{
+    if (!self->ended) {
+        self->ended = TRUE;
+        self->ended_at = g_get_monotonic_time();
+    }
+}
+
 static void on_stopped(TrmDBusMachine1 *proxy, int status, const char *reason,
                        TrmMachineClient *self)
 {
+    mark_ended(self);
     self->got_stopped = TRUE;
     self->stop_status = status;
     g_free(self->stop_reason);
@@ -185,6 +218,7 @@ static void on_stopped(TrmDBusMachine1 *proxy, int status, const char *reason,
 
 static void on_closed(GDBusConnection *conn, gboolean remote, GError *error, TrmMachineClient *self)
 {
+    mark_ended(self);
     finish(self, _("The machine stopped unexpectedly."));
 }
 
@@ -282,6 +316,8 @@ static void on_process_exited(GObject *src, GAsyncResult *res, gpointer data)
     }
     if (proc == self->process) {
         g_clear_object(&self->process);
+        /* Gone: whoever holds the lock from now on is another process. */
+        self->ended = FALSE;
         if (!self->got_stopped && g_subprocess_get_if_exited(proc)) {
             self->got_stopped = g_subprocess_get_exit_status(proc) == 0 && self->conn;
             self->stop_status = g_subprocess_get_exit_status(proc);
@@ -312,8 +348,8 @@ gboolean trm_machine_client_start_restoring(TrmMachineClient *self, const char *
     return trm_machine_client_start_full(self, snapshot_id, FALSE, error);
 }
 
-gboolean trm_machine_client_start_full(TrmMachineClient *self, const char *snapshot_id,
-                                       gboolean try_mode, GError **error)
+static gboolean spawn(TrmMachineClient *self, const char *snapshot_id, gboolean try_mode,
+                      GError **error)
 {
     TrmMachine *m = self->machine;
     g_autofree char *log = trm_machine_dup_log_path(m);
@@ -352,6 +388,7 @@ gboolean trm_machine_client_start_full(TrmMachineClient *self, const char *snaps
     g_clear_object(&self->process);
     self->process = proc;
     self->finished = FALSE;
+    self->ended = FALSE;
     self->got_stopped = FALSE;
     self->stop_status = 0;
     self->connect_tries = 0;
@@ -362,11 +399,65 @@ gboolean trm_machine_client_start_full(TrmMachineClient *self, const char *snaps
     return TRUE;
 }
 
+gboolean trm_machine_client_is_ending(TrmMachineClient *self)
+{
+    if (self->pending_source)
+        return TRUE;
+    if (!self->ended)
+        return FALSE;
+    /* Our own process is the holder until it is reaped; another one only for a while. */
+    return self->process || g_get_monotonic_time() - self->ended_at < ENDING_WINDOW_US;
+}
+
+static gboolean pending_tick(gpointer data)
+{
+    TrmMachineClient *self = data;
+    TrmMachine *m = self->machine;
+    if (trm_runtime_machine_is_running(trm_machine_get_uuid(m))) {
+        if (g_get_monotonic_time() < self->pending_deadline)
+            return G_SOURCE_CONTINUE;
+        self->pending_source = 0;
+        g_clear_pointer(&self->pending_snapshot, g_free);
+        trm_machine_set_state(m, TRM_MACHINE_STATE_OFF);
+        g_signal_emit(self, signals[SIGNAL_ERROR], 0,
+                      _("The machine's previous run has not ended yet: its process still holds "
+                        "the machine. Try again in a moment."));
+        return G_SOURCE_REMOVE;
+    }
+    self->pending_source = 0;
+    g_autofree char *snapshot_id = g_steal_pointer(&self->pending_snapshot);
+    g_autoptr(GError) error = NULL;
+    if (!spawn(self, snapshot_id, self->pending_try, &error)) {
+        trm_machine_set_state(m, TRM_MACHINE_STATE_OFF);
+        g_signal_emit(self, signals[SIGNAL_ERROR], 0, error->message);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+gboolean trm_machine_client_start_full(TrmMachineClient *self, const char *snapshot_id,
+                                       gboolean try_mode, GError **error)
+{
+    if (self->pending_source)
+        return TRUE; /* already on its way */
+    if (trm_machine_client_is_ending(self) &&
+        trm_runtime_machine_is_running(trm_machine_get_uuid(self->machine))) {
+        self->pending_snapshot = g_strdup(snapshot_id);
+        self->pending_try = try_mode;
+        self->pending_deadline = g_get_monotonic_time() + (gint64)START_WAIT_MS * 1000;
+        self->pending_source = g_timeout_add(START_POLL_MS, pending_tick, self);
+        trm_machine_set_failure(self->machine, NULL);
+        trm_machine_set_state(self->machine, TRM_MACHINE_STATE_STARTING);
+        return TRUE;
+    }
+    return spawn(self, snapshot_id, try_mode, error);
+}
+
 void trm_machine_client_attach(TrmMachineClient *self)
 {
     if (self->conn || self->connect_source)
         return;
     self->finished = FALSE;
+    self->ended = FALSE;
     self->got_stopped = FALSE;
     self->connect_tries = 0;
     trm_machine_set_state(self->machine, TRM_MACHINE_STATE_STARTING);

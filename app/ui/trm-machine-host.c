@@ -26,6 +26,7 @@
 
 #define SERIAL_KEEP (64 * 1024)
 #define OBJECT_PATH "/org/terrarium/Machine1"
+#define LOCK_WAIT_MS 3000
 
 struct _TrmMachineHost {
     GObject parent_instance;
@@ -462,7 +463,9 @@ TrmMachineHost *trm_machine_host_new_full(TrmMachine *machine, const char *snaps
     g_autoptr(TrmMachineHost) self = g_object_new(TRM_TYPE_MACHINE_HOST, NULL);
     self->machine = g_object_ref(machine);
     self->try_mode = try_mode || trm_machine_get_try_mode(machine);
-    self->lock_fd = trm_runtime_lock_machine(trm_machine_get_uuid(machine), error);
+    /* A previous run's process may still be letting go of its disks and the lock. */
+    self->lock_fd =
+        trm_runtime_lock_machine_wait(trm_machine_get_uuid(machine), LOCK_WAIT_MS, error);
     if (self->lock_fd < 0)
         return NULL;
     if (!trm_host_check_kvm(g_getenv("TERRARIUM_KVM_DEVICE"), error))

@@ -27,6 +27,7 @@ static int failures;
 void test_demo(TrmApplication *app, const char *dir, int *failed);
 void test_try_and_snapshots(TrmApplication *app, int *failed);
 void test_save_state(TrmApplication *app, int *failed);
+void test_restart(TrmApplication *app, int *failed);
 
 #define CHECK(cond)                                                             \
     do {                                                                        \
@@ -434,6 +435,7 @@ static gboolean run_tests(gpointer data)
     test_machine_process(app);
     test_try_and_snapshots(app, &failures);
     test_save_state(app, &failures);
+    test_restart(app, &failures);
     g_application_quit(G_APPLICATION(app));
     return G_SOURCE_REMOVE;
 }
