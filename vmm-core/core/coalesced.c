@@ -12,7 +12,7 @@
  * The zone of 0xCF8 also holds 0xCF9, the reset control register: a reset
  * written there takes effect at the next exit of any vCPU. So that a guest
  * that writes it and then only spins (no exit) is still reset, a timer on
- * the event loop looks at the ring every 50 ms and kicks vCPU 0 when
+ * the event loop looks at the ring every 200 ms and kicks vCPU 0 when
  * writes wait in it; the kicked vCPU applies them.
  */
 #include <errno.h>
@@ -25,7 +25,7 @@
 #include "core/log.h"
 #include "core/vm.h"
 
-#define COALESCED_POLL_NS (50 * 1000 * 1000)
+#define COALESCED_POLL_NS (200 * 1000 * 1000) /* 5 wakeups a second; a rare fallback */
 
 static bool ring_pending(const struct kvm_coalesced_mmio_ring *ring)
 {
