@@ -23,7 +23,6 @@ window beside QEMU `-display sdl`. Run by `ninja -C build bench-display-anim`.
 """
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -37,11 +36,11 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SRC = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 import benchdoc  # noqa: E402
 import xdamage  # noqa: E402
+import xhost  # noqa: E402
 
 SECTION = "display-anim"
 XRES, YRES = 1920, 1080
@@ -79,12 +78,6 @@ class Lines:
     def text(self):
         with self.lock:
             return "\n".join(line for _, line in self.lines)
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime, every thread
 
 
 def app_machine(tmp, kernel, cmdline):
@@ -136,9 +129,9 @@ def one_run(config, args, tmp, env):
             res["why"] = "no window showing the guest at 1:1"
             return res
         hz = os.sysconf("SC_CLK_TCK")
-        a, xa, ta = cpu_ticks(proc.pid), cpu_ticks(args.xvfb_pid), time.monotonic()
+        a, xa, ta = xhost.cpu_ticks(proc.pid), xhost.cpu_ticks(args.xvfb_pid), time.monotonic()
         seen = xdamage.count(args.x_display, args.window, XRES * YRES)
-        b, xb, tb = cpu_ticks(proc.pid), cpu_ticks(args.xvfb_pid), time.monotonic()
+        b, xb, tb = xhost.cpu_ticks(proc.pid), xhost.cpu_ticks(args.xvfb_pid), time.monotonic()
         if proc.poll() is not None:
             res["why"] = "the VMM ended while measured"
             return res
@@ -158,20 +151,6 @@ def one_run(config, args, tmp, env):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-def start_xvfb():
-    xvfb = shutil.which("Xvfb")
-    if not xvfb:
-        return None
-    p = subprocess.Popen([xvfb, f":{DISPLAY_NUM}", "-screen", "0", SCREEN, "-nolisten", "tcp"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        if os.path.exists(f"/tmp/.X11-unix/X{DISPLAY_NUM}"):
-            return p
-        time.sleep(0.1)
-    p.kill()
-    return None
 
 
 def start_bus(tmp):
@@ -298,7 +277,7 @@ def main():
     if not args.app:
         configs = [c for c in configs if not c.startswith("terrarium-gtk")]
     with tempfile.TemporaryDirectory(prefix="bench-display-anim-") as tmp:
-        xvfb = start_xvfb()
+        xvfb = xhost.start_xvfb(DISPLAY_NUM, SCREEN)
         if not xvfb:
             print("bench-display-anim: Xvfb is not installed or did not start", file=sys.stderr)
             return 1
@@ -342,13 +321,7 @@ def main():
                 bus.wait()
             xvfb.terminate()
             xvfb.wait()
-    rev = subprocess.run(["git", "-C", str(SRC), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    qv = subprocess.run([args.qemu, "--version"], capture_output=True, text=True).stdout \
-        if args.qemu else ""
-    host = {"date": datetime.date.today().isoformat(), "rev": rev,
-            "machine": f"{os.cpu_count()} host CPUs, nested KVM",
-            "qemu": (qv.split("version ")[1].split()[0] if "version " in qv else "?")}
+    host = xhost.host_info(args.qemu)
     spec = {"rounds": args.rounds, "settle": args.settle, "window": args.window, "hz": args.hz,
             "configs": configs, "note": args.note}
     print(json.dumps(runs))

@@ -13,7 +13,6 @@ so the window's own cost shows. Run by `ninja -C build bench-display`.
 """
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -25,9 +24,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SRC = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 import benchdoc  # noqa: E402
+import xhost  # noqa: E402
 
 SECTION = "display"
 MESSAGE = b"Terrarium bench: an idle text-mode guest"
@@ -73,12 +73,6 @@ def commands(vmm, display, image, log, terrarium, qemu):
             "-display", display, "-no-reboot"]
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime, every thread
-
-
 def wait_idle(proc, log, timeout):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -107,9 +101,9 @@ def one_run(vmm, display, args, image, tmp, env):
                         why=f"the guest did not reach its idle loop: {err.strip()[:300]}")
         time.sleep(args.settle)
         hz = os.sysconf("SC_CLK_TCK")
-        a, t_a = cpu_ticks(proc.pid), time.monotonic()
+        a, t_a = xhost.cpu_ticks(proc.pid), time.monotonic()
         time.sleep(args.window)
-        b, t_b = cpu_ticks(proc.pid), time.monotonic()
+        b, t_b = xhost.cpu_ticks(proc.pid), time.monotonic()
         if proc.poll() is not None:
             return dict(vmm=vmm, display=display, ok=False, why="the VMM ended while measured")
         return dict(vmm=vmm, display=display, ok=True,
@@ -122,20 +116,6 @@ def one_run(vmm, display, args, image, tmp, env):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-def start_xvfb(num):
-    xvfb = shutil.which("Xvfb")
-    if not xvfb:
-        return None
-    p = subprocess.Popen([xvfb, f":{num}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        if os.path.exists(f"/tmp/.X11-unix/X{num}"):
-            return p
-        time.sleep(0.1)
-    p.kill()
-    return None
 
 
 def section(runs, spec, host):
@@ -193,7 +173,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-display-") as tmp:
         image = os.path.join(tmp, "idle.img")
         Path(image).write_bytes(boot_sector())
-        xvfb = start_xvfb(93)
+        xvfb = xhost.start_xvfb(93, "1280x1024x24")
         if not xvfb:
             print("bench-display: Xvfb is not installed or did not start", file=sys.stderr)
             return 1
@@ -213,12 +193,7 @@ def main():
         finally:
             xvfb.terminate()
             xvfb.wait()
-    rev = subprocess.run(["git", "-C", str(SRC), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    qv = subprocess.run([args.qemu, "--version"], capture_output=True, text=True).stdout
-    host = {"date": datetime.date.today().isoformat(), "rev": rev,
-            "machine": f"{os.cpu_count()} host CPUs, nested KVM",
-            "qemu": (qv.split("version ")[1].split()[0] if "version " in qv else "?")}
+    host = xhost.host_info(args.qemu)
     spec = {"rounds": args.rounds, "settle": args.settle, "window": args.window}
     text = section(runs, spec, host)
     print(text)
