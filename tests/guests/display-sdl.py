@@ -28,16 +28,9 @@ import tempfile
 import time
 
 import pngread
+from checks import check, verdict
 
 BIOS = "/usr/share/seabios/bios.bin"
-problems = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        problems.append(what)
-    return cond
 
 
 def window_info(wid=None):
@@ -234,8 +227,7 @@ def inner(runner):
         check(p.returncode == 0 and "Select boot device" in text,
               f"Escape typed into the window opened SeaBIOS's boot menu (status {p.returncode}"
               f"{': ' + err.strip() if err.strip() else ''})")
-    print(f"{len(problems)} problems")
-    return 1 if problems else 0
+    return verdict()
 
 
 def main():

@@ -20,17 +20,10 @@ import tempfile
 import time
 
 import pngread
+from checks import check, verdict
 
 BIOS = "/usr/share/seabios/bios.bin"
 CELL_W, CELL_H = 9, 16
-problems = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        problems.append(what)
-    return cond
 
 
 def banner_matches(img, text_line, what, prefix=False):
@@ -110,8 +103,7 @@ def main():
             first = text.splitlines()[0] if text else ""
             banner_matches(pngread.read(late), first, f"--screenshot-at {at:.2f}", prefix=True)
         check("not written" not in err, "no shot reported missed")
-    print(f"{len(problems)} problems")
-    return 1 if problems else 0
+    return verdict()
 
 
 if __name__ == "__main__":

@@ -17,17 +17,10 @@ import sys
 import tempfile
 
 import pngread
+from checks import check, verdict
 
 W, H, BOX, FLIPS = 320, 240, 16, 30
 WHITE = (255, 255, 255)
-problems = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        problems.append(what)
-    return cond
 
 
 def page_color(p, y):
@@ -94,8 +87,7 @@ def main():
         page_matches(shots[0], 0)
         page_matches(shots[1], 1)
         page_matches(end, 1, box_at(FLIPS))
-    print(f"{len(problems)} problems")
-    return 1 if problems else 0
+    return verdict()
 
 
 if __name__ == "__main__":
