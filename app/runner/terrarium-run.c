@@ -125,22 +125,29 @@ static void usage(FILE *f)
                "  -v, --verbose        more messages from the VMM (repeatable)\n"
                "\n"
                "Signals: SIGINT/SIGTERM stop the machine; SIGUSR2 presses its ACPI power\n"
-               "button (the guest shuts itself down).\n"
+               "button (the guest shuts itself down); SIGQUIT writes the machine's state\n"
+               "(vCPUs, interrupt controllers, serial port) to stderr and lets it run on.\n"
                "  -h, --help           this text\n");
 }
 
-/* SIGUSR2 presses the power button: a thread waits for it (the press takes locks). */
+/*
+ * SIGUSR2 presses the power button and SIGQUIT writes a state dump to stderr:
+ * a thread waits for them (both take locks).
+ */
 static void *power_button_thread(void *arg)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGQUIT);
     for (;;) {
         int sig;
         if (sigwait(&set, &sig) != 0)
             continue;
         struct vmm_vm *vm = arg;
-        if (vmm_vm_power_button(vm) < 0)
+        if (sig == SIGQUIT)
+            vmm_vm_debug_dump(vm, stderr);
+        else if (vmm_vm_power_button(vm) < 0)
             fprintf(stderr, "terrarium-run: this machine has no power button\n");
     }
     return NULL;
@@ -533,10 +540,11 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    /* Blocked before any thread exists, so only the power-button waiter sees SIGUSR2. */
+    /* Blocked before any thread exists, so only the waiter thread sees them. */
     sigset_t usr2;
     sigemptyset(&usr2);
     sigaddset(&usr2, SIGUSR2);
+    sigaddset(&usr2, SIGQUIT);
     pthread_sigmask(SIG_BLOCK, &usr2, NULL);
 
     struct vmm_config cfg;

@@ -456,6 +456,8 @@ def evaluate(case, res):
         what = "reach the installer's language screen" if case["guest"] == "installer" \
             else "finish (init markers, then power off / reboot)"
         fails.append(f"did not {what} within {res['timeout']} s")
+        if res.get("hang_dump"):
+            fails.append(f"state dump in the log, thread stacks in {res['hang_dump']}")
     rc = res.get("returncode")
     if case["guest"] == "grub-iso":
         screen = res.get("screen", "")
@@ -1123,6 +1125,8 @@ def run_case(c, outdir):
                 res["match_s"] = res["sigint_s"] = time.monotonic() - t0
                 proc.send_signal(signal.SIGINT)
                 deadline = min(deadline, time.monotonic() + SIGINT_GRACE)
+    if res["timed_out"] and proc.poll() is None and c.get("vmm") == "terrarium":
+        res["hang_dump"] = diagnose_stuck(proc, logf, c["name"], outdir)
     if res["timed_out"] or proc.poll() is None:
         try:
             proc.wait(timeout=0 if res["timed_out"] else SIGINT_GRACE)
@@ -1174,6 +1178,53 @@ def run_case(c, outdir):
         if k.startswith("BENCH-"):  # in the verdict line: repeated runs keep their numbers
             res["extra"][k.lower()] = v
     return res
+
+
+def diagnose_stuck(proc, logf, name, outdir):
+    """A terrarium-run that timed out, still running: its own state dump (SIGQUIT: vCPUs,
+    local APICs, PIC, IOAPIC, UART) appended to the case log, and every thread's kernel wait
+    channel and user-space stack in NAME.threads.txt. Returns that file's path."""
+    with open(logf, "ab") as log_:
+        log_.write(b"\n[suite] timed out: asking terrarium-run for a state dump (SIGQUIT)\n")
+        try:
+            proc.send_signal(signal.SIGQUIT)
+        except ProcessLookupError:
+            return None
+        fd = proc.stdout.fileno()
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                log_.write(chunk)
+                if b"=== end of dump ===" in chunk:
+                    break
+    out = os.path.join(outdir, f"{name}.threads.txt")
+    with open(out, "w") as f:
+        task_dir = f"/proc/{proc.pid}/task"
+        for tid in sorted(os.listdir(task_dir) if os.path.isdir(task_dir) else [], key=int):
+            def rd(what):
+                try:
+                    with open(f"{task_dir}/{tid}/{what}") as t:
+                        return t.read().strip()
+                except OSError as e:
+                    return f"({e.strerror})"
+            f.write(f"thread {tid} {rd('comm')}: state {rd('stat').split(' ')[2:3]} "
+                    f"wchan {rd('wchan')}\n")
+            stack = rd("stack")
+            if stack:
+                f.write("  " + stack.replace("\n", "\n  ") + "\n")
+        f.flush()
+        if shutil.which("gdb"):
+            try:
+                subprocess.run(["gdb", "-q", "-batch", "-p", str(proc.pid), "-ex",
+                                "thread apply all bt"], stdout=f, stderr=subprocess.STDOUT,
+                               timeout=90, stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                f.write(f"gdb: {e}\n")
+    return out
 
 
 class Console:

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vmm/error.h"
 
@@ -273,6 +274,14 @@ VMM_WUR int vmm_balloon_query(struct vmm_vm *vm, struct vmm_balloon_info *info);
 
 /* Presses the ACPI power button: the guest decides how to shut down. */
 VMM_WUR int vmm_vm_power_button(struct vmm_vm *vm);
+
+/*
+ * For a machine that seems stuck: writes where each vCPU is (the exit it is
+ * handling, or its registers, local APIC and the code at its RIP after a
+ * brief park), the PIC, IOAPIC and UART to f. Any thread; never blocks for
+ * long on a stuck vCPU or device.
+ */
+void vmm_vm_debug_dump(struct vmm_vm *vm, FILE *f);
 
 /* Log verbosity for vmm-core's own messages on stderr (0 = errors only). */
 void vmm_log_set_level(int level);
