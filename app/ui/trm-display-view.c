@@ -215,6 +215,13 @@ static void dest_rect(TrmDisplayView *self, int *x, int *y, int *w, int *h)
     int ah = gtk_widget_get_height(GTK_WIDGET(self)) * scale;
     double iw = self->img.width, ih = self->img.height;
     double s = self->fit ? MIN(aw / iw, ah / ih) : 1.0;
+    /*
+     * A view less than a logical pixel larger than the picture (an odd guest
+     * size at scale 2, the window rounded up to whole logical pixels) shows it
+     * 1:1, sharp, rather than magnified by a hair.
+     */
+    if (s > 1.0 && aw - iw < scale && ah - ih < scale)
+        s = 1.0;
     *w = (int)(iw * s);
     *h = (int)(ih * s);
     *x = (aw - *w) / 2;

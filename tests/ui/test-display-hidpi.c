@@ -11,7 +11,9 @@
  *   - 1:1 at the window's minimum size, odd frame sizes included: every guest
  *     pixel is on screen, also after the guest changes resolution;
  *   - fit: the picture fills the widget keeping the aspect, its rectangle
- *     exact in device pixels, its pixels the frame's (bilinear bounds);
+ *     exact in device pixels, its pixels the frame's (bilinear bounds); in a
+ *     view sized to the frame in whole logical pixels (the display window's
+ *     size), 1:1 even for odd sizes at scale 2;
  *   - the pointer: the centre of each guest pixel maps to that pixel on the
  *     absolute pointer's scale, in 1:1 and in fit.
  */
@@ -422,6 +424,38 @@ static void test_minimum_size(void)
     gtk_window_destroy(GTK_WINDOW(win));
 }
 
+/*
+ * Fit in a window sized to the frame in whole logical pixels, as the display
+ * window sizes itself to the guest: an odd frame at scale 2 leaves less than a
+ * logical pixel over, and the picture stays 1:1 (sharp), not magnified by a hair.
+ */
+static void test_fit_rounded(void)
+{
+    GtkWidget *win = gtk_window_new();
+    gtk_window_set_decorated(GTK_WINDOW(win), FALSE);
+    GtkWidget *view = trm_display_view_new();
+    TrmDisplayView *dv = TRM_DISPLAY_VIEW(view);
+    gtk_window_set_child(GTK_WINDOW(win), view);
+    /* 146x132 device pixels at scale 2: magnified, 145 would become 146 (and blur). */
+    g_autoptr(Frame) f = frame_new(145, 131);
+    show(dv, f);
+    gtk_window_present(GTK_WINDOW(win));
+    pump(200);
+    int want_w = (145 + scale - 1) / scale, want_h = (131 + scale - 1) / scale;
+    int nat_w = 0, nat_h = 0;
+    gtk_widget_measure(view, GTK_ORIENTATION_HORIZONTAL, -1, NULL, &nat_w, NULL, NULL);
+    gtk_widget_measure(view, GTK_ORIENTATION_VERTICAL, -1, NULL, &nat_h, NULL, NULL);
+    CHECK(nat_w == want_w && nat_h == want_h); /* what the display window sizes itself to */
+    gtk_window_set_default_size(GTK_WINDOW(win), want_w, want_h);
+    CHECK(view_size_is(view, want_w, want_h));
+    CHECK(trm_display_view_get_fit(dv));
+    Rect r = expect_rect(view, f, FALSE);
+    CHECK(screen_shows(view, f, &r, check_exact, "fit 145x131 in whole logical pixels"));
+    log_rect("fit 145x131 in whole logical pixels", view, r);
+    check_pointer(dv, f, r);
+    gtk_window_destroy(GTK_WINDOW(win));
+}
+
 int main(int argc, char **argv)
 {
     if (!g_getenv("DISPLAY")) {
@@ -442,6 +476,7 @@ int main(int argc, char **argv)
     CHECK(!want || g_strcmp0(want, trm_display_path_to_string(path)) == 0);
     test_large_window();
     test_minimum_size();
+    test_fit_rounded();
     g_print("%s\n", failures ? "FAILED" : "all display HiDPI checks passed");
     return failures ? 1 : 0;
 }
