@@ -215,6 +215,13 @@ static void dest_rect(TrmDisplayView *self, int *x, int *y, int *w, int *h)
     int ah = gtk_widget_get_height(GTK_WIDGET(self)) * scale;
     double iw = self->img.width, ih = self->img.height;
     double s = self->fit ? MIN(aw / iw, ah / ih) : 1.0;
+    /*
+     * A view less than a logical pixel larger than the picture (an odd guest
+     * size at scale 2, the window rounded up to whole logical pixels) shows it
+     * 1:1, sharp, rather than magnified by a hair.
+     */
+    if (s > 1.0 && aw - iw < scale && ah - ih < scale)
+        s = 1.0;
     *w = (int)(iw * s);
     *h = (int)(ih * s);
     *x = (aw - *w) / 2;
@@ -352,14 +359,22 @@ static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
         self->has_display = has;
         g_object_notify_by_pspec(G_OBJECT(self), props[PROP_HAS_DISPLAY]);
     }
-    if (rc < 0 || !img.pixels || !img.width || !img.height)
-        return G_SOURCE_CONTINUE;
-    gboolean resized = img.width != self->img.width || img.height != self->img.height;
-    self->img = img;
+    if (rc == 0)
+        trm_display_view_show_image(self, &img, damage, MIN(n, VMM_DISPLAY_MAX_DAMAGE));
+    return G_SOURCE_CONTINUE;
+}
+
+void trm_display_view_show_image(TrmDisplayView *self, const struct vmm_display_image *img,
+                                 const struct vmm_rect *damage, unsigned n)
+{
+    if (!img->pixels || !img->width || !img->height)
+        return;
+    gboolean resized = img->width != self->img.width || img->height != self->img.height;
+    self->img = *img;
     self->has_image = TRUE;
-    n = MIN(n, VMM_DISPLAY_MAX_DAMAGE);
     if (resized) {
         self->full_upload = TRUE;
+        gtk_widget_queue_resize(GTK_WIDGET(self));
         g_object_notify_by_pspec(G_OBJECT(self), props[PROP_DISPLAY_WIDTH]);
         g_object_notify_by_pspec(G_OBJECT(self), props[PROP_DISPLAY_HEIGHT]);
     }
@@ -367,7 +382,6 @@ static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
         add_damage(self, damage, n);
         queue_frame(self);
     }
-    return G_SOURCE_CONTINUE;
 }
 
 static void set_key(TrmDisplayView *self, guint code, gboolean down)
@@ -481,8 +495,8 @@ static unsigned button_bit(guint button)
     return 0;
 }
 
-/* Widget coordinates to the tablet's 0..VMM_ABS_MAX over the guest image. */
-static gboolean to_abs(TrmDisplayView *self, double wx, double wy, uint32_t *ax, uint32_t *ay)
+gboolean trm_display_view_pointer_to_abs(TrmDisplayView *self, double wx, double wy, guint32 *ax,
+                                         guint32 *ay)
 {
     if (!self->has_image)
         return FALSE;
@@ -505,7 +519,7 @@ static void send_pointer(TrmDisplayView *self, double x, double y, int wheel)
         return;
     if (vmm_input_abs_active(self->vm)) {
         uint32_t ax, ay;
-        if (to_abs(self, x, y, &ax, &ay))
+        if (trm_display_view_pointer_to_abs(self, x, y, &ax, &ay))
             vmm_input_abs(self->vm, ax, ay, wheel, self->buttons);
         return;
     }
@@ -593,8 +607,10 @@ static void trm_display_view_measure(GtkWidget *widget, GtkOrientation orientati
     TrmDisplayView *self = TRM_DISPLAY_VIEW(widget);
     int scale = gtk_widget_get_scale_factor(widget);
     guint size = orientation == GTK_ORIENTATION_HORIZONTAL ? self->img.width : self->img.height;
-    *min = self->fit || !self->has_image ? 64 : (int)size / scale;
-    *nat = self->has_image ? (int)size / scale : 640;
+    /* 1:1 needs every device pixel of the picture: an odd size rounds up at scale 2. */
+    int need = ((int)size + scale - 1) / scale;
+    *min = self->fit || !self->has_image ? 64 : need;
+    *nat = self->has_image ? need : 640;
     *nat = MAX(*nat, *min);
     *min_base = *nat_base = -1;
 }

@@ -6,6 +6,8 @@
 G_BEGIN_DECLS
 
 struct vmm_vm;
+struct vmm_display_image;
+struct vmm_rect;
 
 #define TRM_TYPE_DISPLAY_VIEW (trm_display_view_get_type())
 G_DECLARE_FINAL_TYPE(TrmDisplayView, trm_display_view, TRM, DISPLAY_VIEW, GtkWidget)
@@ -13,6 +15,21 @@ G_DECLARE_FINAL_TYPE(TrmDisplayView, trm_display_view, TRM, DISPLAY_VIEW, GtkWid
 GtkWidget *trm_display_view_new(void);
 /* The VM whose screen is shown and who gets the input; NULL detaches. */
 void trm_display_view_set_vm(TrmDisplayView *self, struct vmm_vm *vm);
+/*
+ * Shows a guest frame with its damaged rectangles (n at most
+ * VMM_DISPLAY_MAX_DAMAGE), as vmm_display_update() hands them out: the pixels
+ * stay valid, and unchanged outside the damage, until the next call. The tick
+ * of a VM set with trm_display_view_set_vm() calls this; tests call it directly.
+ */
+void trm_display_view_show_image(TrmDisplayView *self, const struct vmm_display_image *img,
+                                 const struct vmm_rect *damage, unsigned n);
+/*
+ * Widget coordinates (logical pixels) to the absolute pointer's 0..VMM_ABS_MAX
+ * over the picture, through the same device-pixel rectangle the picture is
+ * drawn in. FALSE without a picture.
+ */
+gboolean trm_display_view_pointer_to_abs(TrmDisplayView *self, double x, double y, guint32 *ax,
+                                         guint32 *ay);
 /* TRUE: scale to fit the widget keeping the aspect; FALSE: one guest pixel per device pixel. */
 void trm_display_view_set_fit(TrmDisplayView *self, gboolean fit);
 gboolean trm_display_view_get_fit(TrmDisplayView *self);

@@ -327,11 +327,17 @@ static void on_display_size(TrmDisplayView *view, GParamSpec *pspec, TrmDisplayW
     if (!w || !h || gtk_window_is_maximized(GTK_WINDOW(self)) ||
         gtk_window_is_fullscreen(GTK_WINDOW(self)))
         return;
-    int scale = gtk_widget_get_scale_factor(GTK_WIDGET(self));
-    int header = 0;
+    /*
+     * The view's natural size is the guest's screen in logical pixels, one guest
+     * pixel per device pixel at any scale (rounded up: at scale 2 an odd size
+     * takes one more device pixel, never one less).
+     */
+    int vw = 0, vh = 0, header = 0;
+    gtk_widget_measure(GTK_WIDGET(view), GTK_ORIENTATION_HORIZONTAL, -1, NULL, &vw, NULL, NULL);
+    gtk_widget_measure(GTK_WIDGET(view), GTK_ORIENTATION_VERTICAL, -1, NULL, &vh, NULL, NULL);
     gtk_widget_measure(GTK_WIDGET(self->header_revealer), GTK_ORIENTATION_VERTICAL, -1, NULL,
                        &header, NULL, NULL);
-    int ww = (int)w / scale, wh = (int)h / scale + header;
+    int ww = vw, wh = vh + header;
     GdkSurface *surface = gtk_native_get_surface(GTK_NATIVE(self));
     GdkMonitor *mon =
         surface

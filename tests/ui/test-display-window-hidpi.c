@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ui suite, the display window follows the guest's resolution at the scale
+ * GDK_SCALE names (meson runs it at 1 and 2): the demo machine runs in this
+ * process (TrmMachineHost, as the machine process has it) in a real
+ * TrmDisplayWindow under Xvfb; once the guest has set its 1024x768 mode the
+ * guest view is 1024x768 device pixels (512x384 logical at scale 2, not
+ * 1024x768 logical), and the window's pixels, read back from the X server,
+ * are the guest's screen pixel for pixel. Needs /dev/kvm and the demo guest
+ * ($TERRARIUM_DEMO_KERNEL); without them it says SKIP.
+ */
+#include <X11/Xlib.h>
+#include <X11/Xutil.h>
+#include <adwaita.h>
+#include <gdk/x11/gdkx.h>
+#include <glib/gstdio.h>
+
+#include "trm-demo.h"
+#include "trm-display-path.h"
+#include "trm-display-view.h"
+#include "trm-display-window.h"
+#include "trm-machine-host.h"
+#include "trm-machine-store.h"
+
+static int failures;
+static gboolean skipped;
+static int scale;
+
+#define CHECK(cond)                                                             \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            failures++;                                                         \
+            g_printerr("%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                       \
+    } while (0)
+
+static void pump(guint ms)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+    while (g_get_monotonic_time() < end) {
+        while (g_main_context_iteration(NULL, FALSE))
+            ;
+        g_usleep(5000);
+    }
+}
+
+static GtkWidget *find_view(GtkWidget *root)
+{
+    if (TRM_IS_DISPLAY_VIEW(root))
+        return root;
+    for (GtkWidget *c = gtk_widget_get_first_child(root); c; c = gtk_widget_get_next_sibling(c)) {
+        GtkWidget *found = find_view(c);
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
+static guint display_width(GtkWidget *view)
+{
+    guint w = 0;
+    g_object_get(view, "display-width", &w, NULL);
+    return w;
+}
+
+/*
+ * The view's device pixels from the X server against the guest's screen:
+ * how many differ (-1 when nothing could be read). The picture is where the
+ * view puts it at 1:1, centred.
+ */
+static long compare_with_guest(GtkWidget *view)
+{
+    g_autoptr(GdkTexture) guest = trm_display_view_dup_texture(TRM_DISPLAY_VIEW(view));
+    if (!guest)
+        return -1;
+    int gw = gdk_texture_get_width(guest), gh = gdk_texture_get_height(guest);
+    g_autofree guint8 *g = g_malloc((gsize)gw * gh * 4);
+    gdk_texture_download(guest, g, (gsize)gw * 4); /* B, G, R, A in memory */
+    GtkNative *native = gtk_widget_get_native(view);
+    GdkSurface *surface = gtk_native_get_surface(native);
+    graphene_point_t p;
+    double sx = 0, sy = 0;
+    if (!gtk_widget_compute_point(view, GTK_WIDGET(native), &GRAPHENE_POINT_INIT(0, 0), &p))
+        return -1;
+    gtk_native_get_surface_transform(native, &sx, &sy);
+    int vw = gtk_widget_get_width(view) * scale, vh = gtk_widget_get_height(view) * scale;
+    if (vw < gw || vh < gh)
+        return -1;
+    int x = (int)((p.x + sx) * scale) + (vw - gw) / 2,
+        y = (int)((p.y + sy) * scale) + (vh - gh) / 2;
+    Display *dpy = gdk_x11_display_get_xdisplay(gdk_surface_get_display(surface));
+    XImage *xi = XGetImage(dpy, gdk_x11_surface_get_xid(surface), x, y, (unsigned)gw, (unsigned)gh,
+                           AllPlanes, ZPixmap);
+    if (!xi)
+        return -1;
+    long differ = 0;
+    for (int j = 0; j < gh; j++)
+        for (int i = 0; i < gw; i++) {
+            unsigned long v = XGetPixel(xi, i, j);
+            guint r = (guint)((v & xi->red_mask) >> __builtin_ctzl(xi->red_mask)) & 0xff;
+            guint gr = (guint)((v & xi->green_mask) >> __builtin_ctzl(xi->green_mask)) & 0xff;
+            guint b = (guint)((v & xi->blue_mask) >> __builtin_ctzl(xi->blue_mask)) & 0xff;
+            const guint8 *q = g + ((gsize)j * gw + i) * 4;
+            if (q[2] != r || q[1] != gr || q[0] != b)
+                differ++;
+        }
+    XDestroyImage(xi);
+    return differ;
+}
+
+static void run(GtkApplication *app)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *root = g_build_filename(g_get_user_data_dir(), "terrarium", NULL);
+    g_autoptr(TrmMachineStore) store = trm_machine_store_new(root);
+    TrmMachine *m = trm_demo_ensure(store, &error);
+    if (!m) {
+        g_print("SKIP: no demo machine (%s)\n", error->message);
+        skipped = TRUE;
+        return;
+    }
+    g_autoptr(TrmMachineHost) host = trm_machine_host_new(m, &error);
+    if (!host) {
+        g_print("SKIP: the demo machine cannot run here (%s)\n", error->message);
+        skipped = TRUE;
+        return;
+    }
+    TrmDisplayWindow *win = trm_display_window_new(app, host, NULL);
+    GtkWidget *view = find_view(GTK_WIDGET(win));
+    CHECK(view != NULL);
+    if (!view || !trm_machine_host_start(host, &error)) {
+        g_printerr("start: %s\n", error ? error->message : "no view");
+        failures++;
+        gtk_window_destroy(GTK_WINDOW(win));
+        return;
+    }
+    gtk_window_present(GTK_WINDOW(win));
+    for (int i = 0; i < 300 && display_width(view) != 1024; i++)
+        pump(100);
+    CHECK(display_width(view) == 1024);
+    CHECK(gtk_widget_get_scale_factor(view) == scale);
+
+    /* The window follows: the view 1024x768 device pixels, 1:1 in fit (the default). */
+    int want_w = (1024 + scale - 1) / scale, want_h = (768 + scale - 1) / scale;
+    for (int i = 0;
+         i < 100 && (gtk_widget_get_width(view) != want_w || gtk_widget_get_height(view) != want_h);
+         i++)
+        pump(100);
+    g_print("scale %d: display window %dx%d logical, guest view %dx%d logical (want %dx%d)\n",
+            scale, gtk_widget_get_width(GTK_WIDGET(win)), gtk_widget_get_height(GTK_WIDGET(win)),
+            gtk_widget_get_width(view), gtk_widget_get_height(view), want_w, want_h);
+    CHECK(gtk_widget_get_width(view) == want_w && gtk_widget_get_height(view) == want_h);
+    CHECK(trm_display_view_get_fit(TRM_DISPLAY_VIEW(view)));
+
+    /* The screen as the user sees it is the guest's, pixel for pixel (a few tries: it animates). */
+    long differ = -1;
+    for (int i = 0; i < 20 && differ != 0; i++) {
+        pump(200);
+        differ = compare_with_guest(view);
+    }
+    g_print("device pixels differing from the guest's screen: %ld of %d\n", differ, 1024 * 768);
+    CHECK(differ == 0);
+
+    trm_machine_host_power_off(host);
+    for (int i = 0; i < 100 && g_strcmp0(trm_machine_host_get_state(host), "stopped") != 0; i++)
+        pump(100);
+    gtk_window_destroy(GTK_WINDOW(win));
+    pump(200);
+}
+
+static void on_activate(GtkApplication *app)
+{
+    g_application_hold(G_APPLICATION(app));
+    run(app);
+    g_application_release(G_APPLICATION(app));
+}
+
+int main(int argc, char **argv)
+{
+    if (!g_getenv("DISPLAY")) {
+        g_print("SKIP: no X display (run under xvfb-run)\n");
+        return 77;
+    }
+    g_setenv("GDK_BACKEND", "x11", TRUE);
+    g_setenv("GTK_A11Y", "none", TRUE);
+    g_setenv("GSETTINGS_BACKEND", "memory", TRUE);
+    g_autofree char *home = g_dir_make_tmp("terrarium-hidpi-XXXXXX", NULL);
+    g_autofree char *data = g_build_filename(home, "data", NULL);
+    g_autofree char *runtime = g_build_filename(home, "runtime", NULL);
+    g_autofree char *config = g_build_filename(home, "config", NULL);
+    g_mkdir_with_parents(runtime, 0700);
+    g_setenv("XDG_DATA_HOME", data, TRUE);
+    g_setenv("XDG_RUNTIME_DIR", runtime, TRUE);
+    g_setenv("XDG_CONFIG_HOME", config, TRUE);
+    trm_display_path_choose();
+    const char *env = g_getenv("GDK_SCALE");
+    scale = env && *env ? MAX(atoi(env), 1) : 1;
+
+    g_autoptr(AdwApplication) app =
+        adw_application_new("org.terrarium.TestDisplayHidpi", G_APPLICATION_NON_UNIQUE);
+    g_signal_connect(app, "activate", G_CALLBACK(on_activate), NULL);
+    char *args[] = {argv[0], NULL};
+    g_application_run(G_APPLICATION(app), 1, args);
+    g_autofree char *rm = g_strdup_printf("rm -rf %s", home);
+    g_spawn_command_line_sync(rm, NULL, NULL, NULL, NULL);
+    if (skipped && !failures)
+        return 77;
+    g_print("%s\n", failures ? "FAILED" : "all display window HiDPI checks passed");
+    return failures ? 1 : 0;
+}
