@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,8 +68,9 @@ MSIZE = 262144
 # protect nothing in a throwaway lab. panic=-1 + -no-reboot: a lab panic ends QEMU.
 # The lab reaches its init's "ready" line in 3-6 s; far longer means it is broken.
 BOOT_TIMEOUT = 120
+# nokaslr: a stalled lab's CPU addresses then read straight against /boot/System.map-*.
 LAB_APPEND = ("console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off tsc=reliable "
-              "8250.nr_uarts=1")
+              "8250.nr_uarts=1 nokaslr")
 # e.g. TERRARIUM_LAB_APPEND="loglevel=7" to see the lab kernel's whole boot log.
 LAB_APPEND += " " + os.environ.get("TERRARIUM_LAB_APPEND", "")
 
@@ -216,6 +218,8 @@ mkdir -p $R$RUN 2>/dev/null
 mount -o bind /results $R$RUN || fail "bind the results share at $RUN"
 ip link set lo up
 say "ready in $(cut -d' ' -f1 /proc/uptime) s (kvm: $kvm)"
+# The lab kernel's code symbols (nokaslr: fixed), for reading a stalled lab's CPU addresses.
+( chroot $R nice -n 19 grep -E ' [tT] ' /proc/kallsyms > /results/kallsyms ) 2>/dev/null &
 ( chroot $R /bin/sh $RUN/cmd.sh </dev/null 2>&1; echo $? > /results/status ) | tee /results/output
 say "command exited with status $(cat /results/status) at $(cut -d' ' -f1 /proc/uptime) s"
 dmesg > /results/dmesg
@@ -298,8 +302,10 @@ def _lab_lock(log):
     return fd
 
 
-def lab_command(kernel, initramfs, run_dir, smp=LAB_SMP, mem=LAB_MEM):
+def lab_command(kernel, initramfs, run_dir, smp=LAB_SMP, mem=LAB_MEM, monitor=None):
     qemu = find_qemu()
+    # The human monitor on a socket: a stalled lab's CPUs are read through it (cpu_report).
+    mon = ["-monitor", f"unix:{monitor},server=on,wait=off"] if monitor else []
     return [
         qemu, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-accel", "tcg,thread=multi" if smp > 1 else "tcg",
@@ -310,7 +316,7 @@ def lab_command(kernel, initramfs, run_dir, smp=LAB_SMP, mem=LAB_MEM):
         "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
         "-fsdev", f"local,id=results,path={run_dir},security_model=none",
         "-device", "virtio-9p-pci,fsdev=results,mount_tag=results",
-    ]
+    ] + mon
 
 
 def run(cmd, timeout=600, work_dir=DEFAULT_WORK_DIR, env=(), cwd=None, quiet=False,
@@ -348,12 +354,17 @@ def run(cmd, timeout=600, work_dir=DEFAULT_WORK_DIR, env=(), cwd=None, quiet=Fal
             for k, v in base_env.items():
                 f.write(f"export {k}={shlex.quote(v)}\n")
             f.write("exec " + " ".join(shlex.quote(c) for c in cmd) + "\n")
-        argv = lab_command(kernel, initramfs, run_dir, smp, mem)
+        mon_dir = tempfile.mkdtemp(prefix="trm-lab-mon-")  # short: a socket path has 108 bytes
+        monitor = os.path.join(mon_dir, "hmp")
+        argv = lab_command(kernel, initramfs, run_dir, smp, mem, monitor=monitor)
         with open(os.path.join(run_dir, "qemu-cmdline"), "w") as f:
             f.write(" ".join(shlex.quote(a) for a in argv) + "\n")
         log(f"[lab] starting: {len(cmd) and cmd[0]} (timeout {timeout} s, run dir {run_dir})")
-        rc = _boot(argv, run_dir, timeout, quiet, out, stall_timeout=stall_timeout,
-                   progress=progress)
+        try:
+            rc = _boot(argv, run_dir, timeout, quiet, out, stall_timeout=stall_timeout,
+                       progress=progress, monitor=monitor)
+        finally:
+            shutil.rmtree(mon_dir, ignore_errors=True)
         if rc == "timeout":
             return EXIT_TIMEOUT, run_dir
         if rc == "stalled":
@@ -384,8 +395,71 @@ def _die_with_parent():
         pass
 
 
+def _symbols(run_dir):
+    """(addresses, names) of the lab kernel's code symbols, sorted: the copy of its
+    /proc/kallsyms its init leaves in the run directory (Debian's System.map is a stub)."""
+    addrs, names = [], []
+    try:
+        with open(os.path.join(run_dir, "kallsyms")) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[1] in "tT":
+                    addrs.append(int(parts[0], 16))
+                    names.append(parts[2] + (" " + parts[3] if len(parts) > 3 else ""))
+    except (OSError, ValueError):
+        return [], []
+    order = sorted(range(len(addrs)), key=addrs.__getitem__)
+    return [addrs[i] for i in order], [names[i] for i in order]
+
+
+def cpu_report(monitor, run_dir, timeout=10.0):
+    """Where each lab CPU is, read through QEMU's human monitor: the lines of
+    `info registers -a` that matter (RIP, RFLAGS, CPL) with RIP as symbol+offset,
+    and `info cpus`. Returns the text ("" if the monitor does not answer)."""
+    import bisect
+    import socket
+    text = b""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2.0)
+            s.connect(monitor)
+            end = time.monotonic() + timeout
+            for cmd in (b"info cpus\n", b"info registers -a\n"):
+                s.sendall(cmd)
+                quiet_since = time.monotonic()
+                while time.monotonic() < end and time.monotonic() - quiet_since < 1.0:
+                    try:
+                        chunk = s.recv(65536)
+                    except socket.timeout:
+                        break
+                    if not chunk:
+                        break
+                    text += chunk
+                    quiet_since = time.monotonic()
+    except OSError as e:
+        return f"(the lab's monitor did not answer: {e})"
+    raw = text.decode(errors="replace").replace("\r", "")
+    addrs, names = _symbols(run_dir)
+    lines = []
+    for line in raw.splitlines():
+        if line.startswith("CPU#") or line.lstrip().startswith("* CPU") or \
+                line.lstrip().startswith("CPU #"):
+            lines.append(line.strip())
+        m = re.match(r"[RE]IP=([0-9a-f]+) [RE]FL=([0-9a-f]+) \[.*?\] CPL=(\d).*?HLT=(\d)", line)
+        if m:
+            rip = int(m.group(1), 16)
+            where = ""
+            i = bisect.bisect_right(addrs, rip) - 1
+            if i >= 0 and rip - addrs[i] < 0x100000:
+                where = f" {names[i]}+{rip - addrs[i]:#x}"
+            lines.append(f"  RIP={rip:#x}{where} RFLAGS={m.group(2)} "
+                         f"(IF={int(m.group(2), 16) >> 9 & 1}) CPL={m.group(3)} "
+                         f"halted={m.group(4)}")
+    return "\n".join(lines) if lines else raw[-2000:]
+
+
 def _boot(argv, run_dir, timeout, quiet, out, boot_timeout=BOOT_TIMEOUT, stall_timeout=None,
-          progress=b""):
+          progress=b"", monitor=None):
     """Runs the lab's QEMU, teeing its console; returns its exit status, or "timeout",
     "noboot" or "stalled".
     A lab that hasn't reached its init's "ready" line within boot_timeout seconds is
@@ -419,6 +493,12 @@ def _boot(argv, run_dir, timeout, quiet, out, boot_timeout=BOOT_TIMEOUT, stall_t
                 why = (f"the lab stalled: no progress on its console for {stall_timeout:.0f} s "
                        f"(both lab CPUs stuck?); it was killed")
                 result = "stalled"
+                if monitor:
+                    report = cpu_report(monitor, run_dir)
+                    with open(os.path.join(run_dir, "stall-cpus.txt"), "w") as f:
+                        f.write(report + "\n")
+                    print(f"[lab] where the lab's CPUs were when it stalled:\n{report}",
+                          file=out, flush=True)
                 break
             limit = deadline if booted else boot_deadline
             r, _, _ = select.select([fd], [], [], max(0.0, min(limit - now, 1.0)))
