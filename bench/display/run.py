@@ -107,10 +107,10 @@ def wait_idle(proc, log, timeout):
 
 def counters(tmp, ident):
     """(DisplayFrames, DisplayUploads) of the app's machine, or None."""
+    props = xhost.app_properties(tmp, ident)
     try:
-        return tuple(int(xhost.app_property(tmp, ident, p))
-                     for p in ("DisplayFrames", "DisplayUploads"))
-    except (TypeError, ValueError):
+        return int(props["DisplayFrames"]), int(props["DisplayUploads"])
+    except (KeyError, ValueError):
         return None
 
 
@@ -132,15 +132,25 @@ def one_run(config, args, image, tmp, env):
         time.sleep(args.settle)
         before = counters(tmp, ident) if ident else None
         hz = os.sysconf("SC_CLK_TCK")
-        a, ma, t_a = xhost.cpu_ticks(proc.pid), xhost.cpu_ticks(proc.pid, proc.pid), time.monotonic()
+        a, ta, xa, t_a = (xhost.cpu_ticks(proc.pid), xhost.thread_ticks(proc.pid),
+                          xhost.cpu_ticks(args.xvfb_pid), time.monotonic())
         time.sleep(args.window)
-        b, mb, t_b = xhost.cpu_ticks(proc.pid), xhost.cpu_ticks(proc.pid, proc.pid), time.monotonic()
+        b, tb, xb, t_b = (xhost.cpu_ticks(proc.pid), xhost.thread_ticks(proc.pid),
+                          xhost.cpu_ticks(args.xvfb_pid), time.monotonic())
         after = counters(tmp, ident) if ident else None
         if proc.poll() is not None:
             res["why"] = "the VMM ended while measured"
             return res
-        res.update(ok=True, cpu_percent=100.0 * (b - a) / hz / (t_b - t_a),
-                   main_percent=100.0 * (mb - ma) / hz / (t_b - t_a))
+
+        def pct(ticks):
+            return 100.0 * ticks / hz / (t_b - t_a)
+
+        def threads(pick):
+            return pct(sum(tb[t][1] - ta.get(t, (None, 0))[1] for t in tb if pick(t, tb[t][0])))
+
+        res.update(ok=True, cpu_percent=pct(b - a), x_percent=pct(xb - xa),
+                   main_percent=threads(lambda t, name: t == proc.pid),
+                   llvmpipe_percent=threads(lambda t, name: name.startswith("llvmpipe")))
         if before and after:
             res.update(frames_ps=(after[0] - before[0]) / (t_b - t_a),
                        uploads_ps=(after[1] - before[1]) / (t_b - t_a))
@@ -162,6 +172,10 @@ def section(runs, spec, host):
         med = statistics.median(xs)
         return f"{med:.2f} ({min(xs):.2f}–{max(xs):.2f})", med
 
+    def med(config, key):
+        m = cell(config, key)[1]
+        return "—" if m is None else f"{m:.2f}"
+
     lines = [f"## {SECTION} — {host['date']}", "",
              "CPU time of an idle text-mode guest (SeaBIOS booted a boot sector that printed a "
              "line and halts with interrupts on; cursor blinking) with its display window "
@@ -175,34 +189,39 @@ def section(runs, spec, host):
              "itself (its GL probe finds llvmpipe under Xvfb and takes the texture path: GTK's "
              "cairo renderer) and forced onto its GL path (`TERRARIUM_DISPLAY=gl`: a GtkGLArea), "
              "next to QEMU `-display gtk`; terrarium-run's SDL window next to QEMU "
-             "`-display sdl`. For the app, **main thread** is its GTK thread's share (the rest "
-             "is the vCPU and I/O threads), and **frames/s (uploads/s)** are what its display "
-             "view drew and how many of those carried new guest pixels to the texture, from "
-             "the machine's D-Bus properties `DisplayFrames` and `DisplayUploads` read before "
-             "and after the window; the guest's only change is its cursor blinking (a phase "
-             f"every 267 ms). Host /dev/kvm ({host['machine']}), load average "
+             "`-display sdl`. For the app, **main thread** is its GTK thread's share and "
+             "**llvmpipe threads** Mesa's software GL rasterizer's (the rest is mostly the "
+             "vCPU thread, about what the headless baseline costs); **frames/s** is what its "
+             "display view drew and **uploads/s** how many of those frames carried new guest "
+             "pixels to the texture, from the machine's D-Bus properties `DisplayFrames` and "
+             "`DisplayUploads` (one `Properties.GetAll` before and one after the window); the "
+             "guest's only change is its cursor blinking (a phase every 267 ms, 3.75 a "
+             "second). **X server**: Xvfb's CPU over the same window (medians). "
+             f"Host /dev/kvm ({host['machine']}), load average "
              f"{spec['load_start']} at the start and {host['load']} at the end (the 2 CPUs are "
              f"shared), Terrarium at {host['rev']}, QEMU {host['qemu']} "
              "`-accel kvm -M pc -vga std -nodefaults`. Run by `ninja -C build bench-display`.",
              "",
-             "| display | Terrarium % CPU | main thread % CPU | frames/s (uploads/s) | "
-             "QEMU % CPU | Terrarium ÷ QEMU |",
-             "|---|---|---|---|---|---|"]
-    rows = (("terrarium-sdl", "qemu-sdl", "terrarium-run, SDL window ÷ QEMU `-display sdl`"),
-            ("app", "qemu-gtk", "app window, its choice (texture path) ÷ QEMU `-display gtk`"),
-            ("app-gl", "qemu-gtk", "app window, GL path ÷ QEMU `-display gtk`"),
-            ("terrarium-none", "qemu-none", "headless (baseline): terrarium-run ÷ QEMU"))
+             "| display: Terrarium / QEMU | Terrarium % CPU | of which main thread / "
+             "llvmpipe threads | frames/s | uploads/s | X server % CPU | QEMU % CPU | X server "
+             "% CPU (QEMU) | Terrarium ÷ QEMU |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rows = (("terrarium-sdl", "qemu-sdl", "SDL window: terrarium-run / QEMU `-display sdl`"),
+            ("app", "qemu-gtk", "app window, its choice (texture path) / QEMU `-display gtk`"),
+            ("app-gl", "qemu-gtk", "app window, GL path / QEMU `-display gtk`"),
+            ("terrarium-none", "qemu-none",
+             "headless (baseline): terrarium-run / QEMU `-display none`"))
     for ours, theirs, label in rows:
-        if ours not in spec["configs"] and theirs not in spec["configs"]:
+        if ours not in spec["configs"]:
             continue
+        app = ours.startswith("app")
         t, tm = cell(ours)
-        mt, _ = cell(ours, "main_percent") if ours.startswith("app") else ("—", None)
         q, qm = cell(theirs)
-        f, _ = cell(ours, "frames_ps")
-        u, _ = cell(ours, "uploads_ps")
-        fu = f"{f} ({u})" if ours.startswith("app") else "—"
+        split = f"{med(ours, 'main_percent')} / {med(ours, 'llvmpipe_percent')}" if app else "—"
         ratio = f"{tm / qm:.2f}×" if tm is not None and qm else "—"
-        lines.append(f"| {label} | {t} | {mt} | {fu} | {q} | {ratio} |")
+        lines.append(f"| {label} | {t} | {split} | {med(ours, 'frames_ps') if app else '—'} | "
+                     f"{med(ours, 'uploads_ps') if app else '—'} | {med(ours, 'x_percent')} | "
+                     f"{q} | {med(theirs, 'x_percent')} | {ratio} |")
     bad = [r for r in runs if not r["ok"]]
     if bad:
         lines += ["", f"{len(bad)} run(s) failed: " +
@@ -250,6 +269,7 @@ def main():
             return 1
         bus = None
         runs = []
+        args.xvfb_pid = xvfb.pid
         try:
             env = dict(os.environ, DISPLAY=":93", SDL_VIDEODRIVER="x11")
             env.pop("WAYLAND_DISPLAY", None)
@@ -268,10 +288,11 @@ def main():
                     gtk = config.startswith("app") or config == "qemu-gtk"
                     r = one_run(config, args, image, tmp, gtk_env if gtk else env)
                     r["round"] = rnd
-                    extra = ""
+                    extra = f", X {r['x_percent']:.2f} %" if r["ok"] else ""
                     if r.get("frames_ps") is not None:
-                        extra = (f" (main thread {r['main_percent']:.2f} %, "
-                                 f"{r['frames_ps']:.2f} frames/s, {r['uploads_ps']:.2f} uploads/s)")
+                        extra += (f" (main thread {r['main_percent']:.2f} %, llvmpipe "
+                                  f"{r['llvmpipe_percent']:.2f} %, {r['frames_ps']:.2f} frames/s, "
+                                  f"{r['uploads_ps']:.2f} uploads/s)")
                     print(f"bench-display: round {rnd} {config}: "
                           + (f"{r['cpu_percent']:.2f} % CPU{extra}" if r["ok"] else r["why"]),
                           flush=True)

@@ -17,11 +17,26 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent.parent
 
 
-def cpu_ticks(pid, thread=None):
-    """utime + stime of every thread of pid (or of its one thread thread), in clock ticks."""
-    with open(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat") as f:
+def cpu_ticks(pid):
+    """utime + stime of every thread of pid, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def thread_ticks(pid):
+    """{thread id: (thread name, utime + stime in clock ticks)} of every thread of pid."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue  # the thread has ended
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        out[int(tid)] = (name, int(fields[11]) + int(fields[12]))
+    return out
 
 
 def start_xvfb(num, screen):
@@ -91,19 +106,27 @@ def app_env(env, tmp, schemas):
     return out
 
 
-def app_property(tmp, ident, name):
-    """A property of the running machine's org.terrarium.Machine1, read now over its
-    peer-to-peer socket (dbus-send), as text; None when it cannot be read."""
+def app_properties(tmp, ident):
+    """Every property of the running machine's org.terrarium.Machine1 in one reply (one
+    moment: counters read together agree), read now over its peer-to-peer socket with
+    dbus-send, as {name: text}; {} when they cannot be read."""
     send = shutil.which("dbus-send")
     sock = os.path.join(tmp, "terrarium", f"{ident}.sock")
     if not send or not os.path.exists(sock):
-        return None
+        return {}
     r = subprocess.run([send, f"--peer=unix:path={sock}", "--print-reply=literal",
-                        "/org/terrarium/Machine1", "org.freedesktop.DBus.Properties.Get",
-                        "string:org.terrarium.Machine1", f"string:{name}"],
+                        "/org/terrarium/Machine1", "org.freedesktop.DBus.Properties.GetAll",
+                        "string:org.terrarium.Machine1"],
                        capture_output=True, text=True, timeout=10)
-    words = r.stdout.split()
-    return words[-1] if r.returncode == 0 and words else None
+    if r.returncode != 0:
+        return {}
+    # "dict entry( NAME variant TYPE VALUE )" per property, VALUE one word here.
+    out = {}
+    for entry in r.stdout.split("dict entry(")[1:]:
+        words = entry.split(")")[0].split()
+        if len(words) >= 4 and words[1] == "variant":
+            out[words[0]] = words[3]
+    return out
 
 
 def stop(proc, timeout=15):
