@@ -7,8 +7,8 @@
  *   - GL: a child GtkGLArea; only the damaged rectangles are uploaded to one
  *     GL texture, drawn as one quad.
  *   - texture: the view's own snapshot(): a changed frame becomes a new
- *     GdkMemoryTexture (opaque, cairo's native pixel format), drawn by GTK's
- *     cairo renderer, for hosts whose GL is a software rasterizer.
+ *     GdkMemoryTexture (opaque, 3 bytes a pixel), drawn by GTK's cairo
+ *     renderer, for hosts whose GL is a software rasterizer.
  *
  * Input goes to the guest while the view holds the grab (after a click):
  * keys as evdev codes (GDK's hardware keycode - 8 on X11 and Wayland), the
@@ -49,6 +49,9 @@ struct _TrmDisplayView {
 
     GdkTexture *frame; /* texture path: the guest's screen as last drawn */
 
+    /* Frames drawn with the guest's image, and those of them that uploaded new pixels. */
+    guint64 frames, uploads;
+
     gboolean fit;
     gboolean grabbed;
     guint8 keys_down[MAX_KEYS / 8];
@@ -60,7 +63,15 @@ struct _TrmDisplayView {
 
 G_DEFINE_FINAL_TYPE(TrmDisplayView, trm_display_view, GTK_TYPE_WIDGET)
 
-enum { PROP_0, PROP_HAS_DISPLAY, PROP_GRABBED, PROP_DISPLAY_WIDTH, PROP_DISPLAY_HEIGHT, N_PROPS };
+enum {
+    PROP_0,
+    PROP_HAS_DISPLAY,
+    PROP_GRABBED,
+    PROP_DISPLAY_WIDTH,
+    PROP_DISPLAY_HEIGHT,
+    PROP_FRAMES,
+    N_PROPS
+};
 static GParamSpec *props[N_PROPS];
 
 static const char *vs_desktop = "#version 150\n"
@@ -228,14 +239,23 @@ static void dest_rect(TrmDisplayView *self, int *x, int *y, int *w, int *h)
     *y = (ah - *h) / 2;
 }
 
+/* One frame drawn with the guest's image; fresh: with new pixels uploaded for it. */
+static void count_frame(TrmDisplayView *self, gboolean fresh)
+{
+    self->frames++;
+    self->uploads += fresh ? 1 : 0;
+    g_object_notify_by_pspec(G_OBJECT(self), props[PROP_FRAMES]);
+}
+
 static gboolean on_render(GtkGLArea *area, GdkGLContext *context, TrmDisplayView *self)
 {
     glClearColor(0, 0, 0, 1);
     glClear(GL_COLOR_BUFFER_BIT);
     if (!self->gl_ok || !self->has_image || !self->img.width || !self->img.height)
         return TRUE;
-    if (self->npending || self->full_upload || self->tex_width != self->img.width ||
-        self->tex_height != self->img.height)
+    gboolean fresh = self->npending || self->full_upload || self->tex_width != self->img.width ||
+                     self->tex_height != self->img.height;
+    if (fresh)
         upload(self);
     GLint vp[4];
     glGetIntegerv(GL_VIEWPORT, vp);
@@ -258,33 +278,41 @@ static gboolean on_render(GtkGLArea *area, GdkGLContext *context, TrmDisplayView
         glBindVertexArray(0);
     glUseProgram(0);
     glViewport(vp[0], vp[1], vp[2], vp[3]);
+    count_frame(self, fresh);
     return TRUE;
 }
 
-/*
- * Texture path: the current guest image as a new texture, every pixel opaque
- * (vmm-core's fourth byte is undefined) in cairo's own ARGB32 layout, so GTK's
- * cairo renderer takes it without a conversion.
- */
+GdkTexture *trm_display_image_to_texture(const struct vmm_display_image *img)
+{
+    if (!img->pixels || !img->width || !img->height || img->stride / 4 < img->width ||
+        img->width > 16384 || img->height > 16384)
+        return NULL;
+    gsize stride = (gsize)img->width * 3;
+    guint8 *bgr = g_malloc(stride * img->height);
+    for (guint y = 0; y < img->height; y++) {
+        const guint8 *src = img->pixels + (gsize)y * img->stride;
+        guint8 *dst = bgr + (gsize)y * stride;
+        for (guint x = 0; x < img->width; x++) {
+            dst[3 * x + 0] = src[4 * x + 0];
+            dst[3 * x + 1] = src[4 * x + 1];
+            dst[3 * x + 2] = src[4 * x + 2];
+        }
+    }
+    g_autoptr(GBytes) bytes = g_bytes_new_take(bgr, stride * img->height);
+    return gdk_memory_texture_new((int)img->width, (int)img->height, GDK_MEMORY_B8G8R8, bytes,
+                                  stride);
+}
+
+/* Texture path: the current guest image as a new texture. */
 static void update_frame(TrmDisplayView *self)
 {
-    const struct vmm_display_image *img = &self->img;
     self->npending = 0;
     self->full_upload = FALSE;
-    if (img->stride / 4 < img->width || img->width > 16384 || img->height > 16384)
+    GdkTexture *frame = trm_display_image_to_texture(&self->img);
+    if (!frame)
         return;
-    gsize stride = (gsize)img->width * 4;
-    guint32 *px = g_malloc(stride * img->height);
-    for (guint y = 0; y < img->height; y++) {
-        guint32 *row = px + (gsize)y * img->width;
-        memcpy(row, img->pixels + (gsize)y * img->stride, stride);
-        for (guint x = 0; x < img->width; x++)
-            row[x] |= 0xff000000u;
-    }
-    g_autoptr(GBytes) bytes = g_bytes_new_take(px, stride * img->height);
     g_clear_object(&self->frame);
-    self->frame = gdk_memory_texture_new((int)img->width, (int)img->height,
-                                         GDK_MEMORY_B8G8R8A8_PREMULTIPLIED, bytes, stride);
+    self->frame = frame;
 }
 
 static void append_black(GtkSnapshot *snapshot, float x, float y, float w, float h)
@@ -302,8 +330,9 @@ static void trm_display_view_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
         return;
     }
     float aw = gtk_widget_get_width(widget), ah = gtk_widget_get_height(widget);
-    if (self->has_image && self->img.width && self->img.height &&
-        (self->npending || self->full_upload || !self->frame))
+    gboolean fresh = self->has_image && self->img.width && self->img.height &&
+                     (self->npending || self->full_upload || !self->frame);
+    if (fresh)
         update_frame(self);
     if (!self->has_image || !self->frame) {
         append_black(snapshot, 0, 0, aw, ah);
@@ -323,6 +352,7 @@ static void trm_display_view_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
     append_black(snapshot, r.origin.x + r.size.width, r.origin.y, aw - r.origin.x - r.size.width,
                  r.size.height);
     gtk_snapshot_append_texture(snapshot, self->frame, &r);
+    count_frame(self, fresh);
 }
 
 /* A new frame to draw, on whichever path. */
@@ -596,6 +626,9 @@ static void trm_display_view_get_property(GObject *object, guint id, GValue *val
     case PROP_DISPLAY_HEIGHT:
         g_value_set_uint(value, self->has_image ? self->img.height : 0);
         break;
+    case PROP_FRAMES:
+        g_value_set_uint64(value, self->frames);
+        break;
     default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
     }
@@ -647,6 +680,8 @@ static void trm_display_view_class_init(TrmDisplayViewClass *klass)
     props[PROP_DISPLAY_WIDTH] = g_param_spec_uint("display-width", NULL, NULL, 0, G_MAXUINT, 0, f);
     props[PROP_DISPLAY_HEIGHT] =
         g_param_spec_uint("display-height", NULL, NULL, 0, G_MAXUINT, 0, f);
+    /* Notified on every frame drawn (trm_display_view_get_frames() has both counts). */
+    props[PROP_FRAMES] = g_param_spec_uint64("frames", NULL, NULL, 0, G_MAXUINT64, 0, f);
     g_object_class_install_properties(object_class, N_PROPS, props);
     gtk_widget_class_set_css_name(widget_class, "trm-display");
 }
@@ -733,6 +768,12 @@ gboolean trm_display_view_get_has_display(TrmDisplayView *self)
     return self->has_display;
 }
 
+void trm_display_view_get_frames(TrmDisplayView *self, guint64 *frames, guint64 *uploads)
+{
+    *frames = self->frames;
+    *uploads = self->uploads;
+}
+
 gboolean trm_display_view_get_grabbed(TrmDisplayView *self)
 {
     return self->grabbed;
@@ -740,23 +781,7 @@ gboolean trm_display_view_get_grabbed(TrmDisplayView *self)
 
 GdkTexture *trm_display_view_dup_texture(TrmDisplayView *self)
 {
-    if (!self->has_image || !self->img.pixels)
-        return NULL;
-    const struct vmm_display_image *img = &self->img;
-    gsize stride = (gsize)img->width * 3;
-    guint8 *rgb = g_malloc(stride * img->height);
-    for (guint y = 0; y < img->height; y++) {
-        const guint8 *src = img->pixels + (gsize)y * img->stride;
-        guint8 *dst = rgb + y * stride;
-        for (guint x = 0; x < img->width; x++) {
-            dst[3 * x + 0] = src[4 * x + 2];
-            dst[3 * x + 1] = src[4 * x + 1];
-            dst[3 * x + 2] = src[4 * x + 0];
-        }
-    }
-    g_autoptr(GBytes) bytes = g_bytes_new_take(rgb, stride * img->height);
-    return gdk_memory_texture_new((int)img->width, (int)img->height, GDK_MEMORY_R8G8B8, bytes,
-                                  stride);
+    return self->has_image ? trm_display_image_to_texture(&self->img) : NULL;
 }
 
 void trm_display_view_send_keys(TrmDisplayView *self, const guint *codes, guint n)

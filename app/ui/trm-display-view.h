@@ -36,9 +36,21 @@ gboolean trm_display_view_get_fit(TrmDisplayView *self);
 /* Has the VM a display adapter? FALSE until the first frame, and while vmm reports -ENODEV. */
 gboolean trm_display_view_get_has_display(TrmDisplayView *self);
 gboolean trm_display_view_get_grabbed(TrmDisplayView *self);
+/*
+ * Frames drawn with the guest's image since the view was made, and how many of them
+ * uploaded new guest pixels (the rest redrew the last ones); "notify::frames" on each.
+ */
+void trm_display_view_get_frames(TrmDisplayView *self, guint64 *frames, guint64 *uploads);
 void trm_display_view_ungrab(TrmDisplayView *self);
 /* A copy of the current guest screen (opaque RGB), or NULL without one. */
 GdkTexture *trm_display_view_dup_texture(TrmDisplayView *self);
+/*
+ * A vmm-core image (B, G, R, undefined, a pixel) as an opaque B8G8R8 texture; NULL for an
+ * empty or unusable one. Not GDK's B8G8R8A8_PREMULTIPLIED, though it is cairo's own: GTK
+ * 4.8's cairo renderer converts that one to itself through floats on every draw (about
+ * 8 ns a pixel here), B8G8R8 with a byte shuffle (under 1 ns).
+ */
+GdkTexture *trm_display_image_to_texture(const struct vmm_display_image *img);
 /* Sends a key combination (evdev codes), pressed in order and released in reverse. */
 void trm_display_view_send_keys(TrmDisplayView *self, const guint *codes, guint n);
 /* Release keys, as the GSettings nick ("ctrl-alt", "ctrl-alt-shift", "right-ctrl"). */

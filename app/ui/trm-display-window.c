@@ -357,6 +357,14 @@ static void on_display_size(TrmDisplayView *view, GParamSpec *pspec, TrmDisplayW
         self->resize_source = g_timeout_add(300, apply_size, self);
 }
 
+static void on_frames(TrmDisplayView *view, GParamSpec *pspec, TrmDisplayWindow *self)
+{
+    guint64 frames, uploads;
+    trm_display_view_get_frames(view, &frames, &uploads);
+    if (self->host) /* NULL once the window is disposed */
+        trm_machine_host_set_display_frames(self->host, frames, uploads);
+}
+
 static void on_serial(TrmMachineHost *host, const char *text, TrmDisplayWindow *self)
 {
     GtkTextBuffer *buf = gtk_text_view_get_buffer(self->console);
@@ -504,6 +512,7 @@ static void trm_display_window_init(TrmDisplayWindow *self)
     g_signal_connect(self->view, "notify::grabbed", G_CALLBACK(on_grabbed), self);
     g_signal_connect(self->view, "notify::has-display", G_CALLBACK(on_has_display), self);
     g_signal_connect(self->view, "notify::display-width", G_CALLBACK(on_display_size), self);
+    g_signal_connect(self->view, "notify::frames", G_CALLBACK(on_frames), self);
     GtkTextBuffer *buf = gtk_text_view_get_buffer(self->console);
     GtkTextIter end;
     gtk_text_buffer_get_end_iter(buf, &end);

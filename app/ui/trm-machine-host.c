@@ -677,6 +677,12 @@ void trm_machine_host_set_display_size(TrmMachineHost *self, guint width, guint 
     trm_dbus_machine1_set_display_height(self->skeleton, height);
 }
 
+void trm_machine_host_set_display_frames(TrmMachineHost *self, guint64 frames, guint64 uploads)
+{
+    trm_dbus_machine1_set_display_frames(self->skeleton, frames);
+    trm_dbus_machine1_set_display_uploads(self->skeleton, uploads);
+}
+
 const char *trm_machine_host_get_serial_text(TrmMachineHost *self)
 {
     return self->serial->str;

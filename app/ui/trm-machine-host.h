@@ -45,6 +45,8 @@ void trm_machine_host_power_off(TrmMachineHost *self);
 void trm_machine_host_set_screenshot_func(TrmMachineHost *self, TrmScreenshotFunc func,
                                           gpointer user_data);
 void trm_machine_host_set_display_size(TrmMachineHost *self, guint width, guint height);
+/* What the window has drawn: Machine1's DisplayFrames and DisplayUploads (not signalled). */
+void trm_machine_host_set_display_frames(TrmMachineHost *self, guint64 frames, guint64 uploads);
 TrmSnapshotTree *trm_machine_host_get_snapshots(TrmMachineHost *self);
 /*
  * A live snapshot (the machine running or paused): disks, and with_ram the

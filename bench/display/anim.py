@@ -32,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -80,22 +79,11 @@ class Lines:
             return "\n".join(line for _, line in self.lines)
 
 
-def app_machine(tmp, kernel, cmdline):
-    """A kernel-boot machine in a private XDG_DATA_HOME; its UUID."""
-    ident = str(uuid.uuid4())
-    d = Path(tmp) / "data" / "terrarium" / "machines" / ident
-    d.mkdir(parents=True)
-    (d / "machine.ini").write_text(
-        "[Machine]\nName=Display benchmark\n"
-        f"Uuid={ident}\nMemoryMiB=128\nCpus=1\nLive=false\n\n"
-        f"[Boot]\nFirmware=kernel\nKernel={kernel}\nCmdline={cmdline}\n")
-    return ident
-
-
 def command(config, args, tmp, cmdline):
     """argv, extra environment, and which output stream carries COM1."""
     if config in ("terrarium-gtk", "terrarium-gtk-gl"):
-        ident = app_machine(tmp, args.kernel, cmdline)
+        ident = xhost.app_machine(tmp, ["Firmware=kernel", f"Kernel={args.kernel}",
+                                        f"Cmdline={cmdline}"])
         path = "gl" if config == "terrarium-gtk-gl" else "auto"
         return [args.app, "--machine", ident], {"TERRARIUM_DISPLAY": path}, "stderr"
     if config == "terrarium-sdl":
@@ -144,24 +132,7 @@ def one_run(config, args, tmp, env):
                    xcpu=100.0 * (xb - xa) / hz / (tb - ta))
         return res
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def start_bus(tmp):
-    """A private session bus for the app; (process, address) or (None, None)."""
-    daemon = shutil.which("dbus-daemon")
-    if not daemon:
-        return None, None
-    p = subprocess.Popen([daemon, "--session", "--nofork", "--print-address=1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=tmp)
-    addr = p.stdout.readline().decode().strip()
-    return (p, addr) if addr else (None, None)
+        xhost.stop(proc)
 
 
 def med(xs):
@@ -286,17 +257,11 @@ def main():
         try:
             args.x_display = f":{DISPLAY_NUM}"
             args.xvfb_pid = xvfb.pid
-            env = dict(os.environ, DISPLAY=args.x_display, SDL_VIDEODRIVER="x11",
-                       LIBGL_ALWAYS_SOFTWARE="1", GTK_A11Y="none", GSETTINGS_BACKEND="memory",
-                       XDG_DATA_HOME=os.path.join(tmp, "data"),
-                       XDG_CONFIG_HOME=os.path.join(tmp, "config"),
-                       XDG_RUNTIME_DIR=tmp)
+            env = xhost.app_env(dict(os.environ, DISPLAY=args.x_display, SDL_VIDEODRIVER="x11"),
+                                tmp, args.schemas)
             env.pop("WAYLAND_DISPLAY", None)
-            env.pop("GSK_RENDERER", None)  # the app chooses its renderer by itself
-            if args.schemas:
-                env["GSETTINGS_SCHEMA_DIR"] = args.schemas
             if any(c.startswith("terrarium-gtk") for c in configs):
-                bus, addr = start_bus(tmp)
+                bus, addr = xhost.start_bus(tmp)
                 if not bus:
                     print("bench-display-anim: no dbus-daemon: the app's rows are left out",
                           file=sys.stderr)

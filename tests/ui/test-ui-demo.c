@@ -129,6 +129,27 @@ static void pump(guint ms)
     }
 }
 
+/*
+ * Machine1's DisplayFrames or DisplayUploads as the machine has it now (they are not
+ * signalled, so the proxy's cached value would be stale); G_MAXUINT64 when unreadable.
+ */
+static guint64 display_count(TrmMachineClient *c, const char *name)
+{
+    GDBusProxy *proxy = G_DBUS_PROXY(trm_machine_client_get_proxy(c));
+    if (!proxy)
+        return G_MAXUINT64;
+    g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+        g_dbus_proxy_get_connection(proxy), NULL, g_dbus_proxy_get_object_path(proxy),
+        "org.freedesktop.DBus.Properties", "Get",
+        g_variant_new("(ss)", "org.terrarium.Machine1", name), G_VARIANT_TYPE("(v)"),
+        G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+    g_autoptr(GVariant) v = NULL;
+    if (r)
+        g_variant_get(r, "(v)", &v);
+    return v && g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64) ? g_variant_get_uint64(v)
+                                                               : G_MAXUINT64;
+}
+
 /* The guest's screen through Machine1.Screenshot, full size; saved as save_as when given. */
 static Screen *guest_screen(TrmMachineClient *c, const char *save_as)
 {
@@ -353,8 +374,21 @@ static void test_running_demo(TrmApplication *app, TrmMachine *m, TrmMachineClie
     CHECK(window_size(&ww, &wh) && ww >= 1024 && wh > 768);
     trm_machine_client_call(c, "Pause");
     CHECK(state_is(m, TRM_MACHINE_STATE_PAUSED, 20));
-    pump(1000);
+    pump(300);
+    /*
+     * The window counts what it draws: the guest's screen has been drawn and uploaded,
+     * and a guest that stands still (paused: no change on its screen) costs no upload.
+     */
+    guint64 frames = display_count(c, "DisplayFrames"),
+            uploads = display_count(c, "DisplayUploads");
+    pump(700);
     g_autoptr(Screen) paused = x_screen("desktop-paused.png");
+    guint64 still = display_count(c, "DisplayUploads");
+    g_print("display: %" G_GUINT64_FORMAT " frames, %" G_GUINT64_FORMAT
+            " uploads; %" G_GUINT64_FORMAT " uploads a second later, paused\n",
+            frames, uploads, still);
+    CHECK(frames != G_MAXUINT64 && uploads != G_MAXUINT64 && uploads > 0 && uploads <= frames);
+    CHECK(still == uploads);
     trm_machine_client_call(c, "Resume");
     CHECK(state_is(m, TRM_MACHINE_STATE_RUNNING, 20));
     pump(1000);
@@ -367,6 +401,9 @@ static void test_running_demo(TrmApplication *app, TrmMachine *m, TrmMachineClie
     g_autoptr(Screen) after = wait_screen(c, is_demo_picture, small, 120);
     CHECK(after && is_demo_picture(after, small));
     pump(1500);
+    guint64 later = display_count(c, "DisplayUploads");
+    g_print("display: %" G_GUINT64_FORMAT " uploads after the mode change\n", later);
+    CHECK(later != G_MAXUINT64 && later > still); /* the new mode's frame was uploaded */
     int nw = 0, nh = 0;
     CHECK(window_size(&nw, &nh));
     g_print("display window %dx%d at 1024x768, %dx%d at 800x600\n", ww, wh, nw, nh);
