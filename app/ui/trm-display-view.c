@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The guest screen. The view asks vmm-core for damage on every frame clock
- * tick; an idle guest therefore costs one cheap vmm_display_update() call per
- * frame and no drawing at all. Two ways to draw (trm-display-path.h), chosen
+ * The guest screen. While the guest's screen is busy (BUSY_CHANGES changes
+ * within BUSY_US: an animation, scrolling text) or the user has just typed or
+ * moved the pointer, the view asks vmm-core for damage on every frame clock
+ * tick. Otherwise it lets the frame clock stop (its 60 wake-ups a second, each
+ * a whole GTK frame cycle, were most of an idle window's CPU) and polls on a
+ * POLL_MS timer: a still screen, or one that only blinks a cursor, costs a
+ * cheap vmm_display_update() call POLL_MS apart and a draw per change; a
+ * change shows within POLL_MS. Two ways to draw (trm-display-path.h), chosen
  * once per process:
  *   - GL: a child GtkGLArea; only the damaged rectangles are uploaded to one
  *     GL texture, drawn as one quad.
@@ -26,12 +31,19 @@
 #include "vmm/vmm.h"
 
 #define MAX_KEYS 768
+#define BUSY_US (500 * G_TIME_SPAN_MILLISECOND)
+#define BUSY_CHANGES 3 /* within BUSY_US: a cursor blinking at ~2 Hz is not busy */
+#define POLL_MS 50
 
 struct _TrmDisplayView {
     GtkWidget parent_instance;
     GtkWidget *area; /* the GtkGLArea of the GL path, NULL on the texture path */
     struct vmm_vm *vm;
-    guint tick_id;
+    guint tick_id;                /* polling on the frame clock (the screen is changing) */
+    guint poll_id;                /* polling on a timer (it has not changed for a while) */
+    gint64 changes[BUSY_CHANGES]; /* monotonic µs of the latest changes, a ring */
+    guint change_next;
+    gint64 boost_until; /* input: on the frame clock at least until then */
 
     /* The image vmm-core handed out at the last update (valid until the next). */
     struct vmm_display_image img;
@@ -375,23 +387,82 @@ static void add_damage(TrmDisplayView *self, const struct vmm_rect *rects, unsig
     }
 }
 
-static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+/* One look at the guest's screen; TRUE when something changed. */
+static gboolean poll_display(TrmDisplayView *self)
 {
-    TrmDisplayView *self = TRM_DISPLAY_VIEW(widget);
     if (!self->vm)
-        return G_SOURCE_CONTINUE;
+        return FALSE;
     struct vmm_display_image img;
     struct vmm_rect damage[VMM_DISPLAY_MAX_DAMAGE];
     unsigned n = 0;
     int rc = vmm_display_update(self->vm, &img, damage, &n);
     gboolean has = rc == 0;
-    if (has != self->has_display) {
+    gboolean changed = has != self->has_display;
+    if (changed) {
         self->has_display = has;
         g_object_notify_by_pspec(G_OBJECT(self), props[PROP_HAS_DISPLAY]);
     }
-    if (rc == 0)
+    if (rc == 0) {
+        changed |= n || img.width != self->img.width || img.height != self->img.height;
         trm_display_view_show_image(self, &img, damage, MIN(n, VMM_DISPLAY_MAX_DAMAGE));
-    return G_SOURCE_CONTINUE;
+    }
+    return changed;
+}
+
+/* Looks at the screen, remembers when it changed; TRUE while the screen or the user is busy. */
+static gboolean poll_busy(TrmDisplayView *self, gint64 now)
+{
+    if (poll_display(self)) {
+        self->changes[self->change_next] = now;
+        self->change_next = (self->change_next + 1) % BUSY_CHANGES;
+    }
+    /* The oldest of the last BUSY_CHANGES changes (0: fewer so far). */
+    gint64 oldest = self->changes[self->change_next];
+    return now < self->boost_until || (oldest && now - oldest < BUSY_US);
+}
+
+static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data);
+
+static void poll_fast(TrmDisplayView *self)
+{
+    g_clear_handle_id(&self->poll_id, g_source_remove);
+    if (!self->tick_id)
+        self->tick_id = gtk_widget_add_tick_callback(GTK_WIDGET(self), on_tick, NULL, NULL);
+}
+
+static gboolean on_poll(gpointer data)
+{
+    TrmDisplayView *self = data;
+    if (!gtk_widget_get_mapped(GTK_WIDGET(self)))
+        return G_SOURCE_CONTINUE; /* as the frame clock: no polling for a hidden view */
+    if (!poll_busy(self, g_get_monotonic_time()))
+        return G_SOURCE_CONTINUE;
+    self->poll_id = 0;
+    poll_fast(self);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+    TrmDisplayView *self = TRM_DISPLAY_VIEW(widget);
+    if (poll_busy(self, g_get_monotonic_time()) || !self->vm || self->poll_id)
+        return G_SOURCE_CONTINUE;
+    /* Quiet (or a blinking cursor): let the frame clock stop, poll on a slow timer. */
+    self->tick_id = 0;
+    self->poll_id = g_timeout_add(POLL_MS, on_poll, self);
+    return G_SOURCE_REMOVE;
+}
+
+void trm_display_view_wake(TrmDisplayView *self)
+{
+    self->boost_until = g_get_monotonic_time() + BUSY_US;
+    if (self->vm)
+        poll_fast(self);
+}
+
+gboolean trm_display_view_is_polling_fast(TrmDisplayView *self)
+{
+    return self->tick_id != 0;
 }
 
 void trm_display_view_show_image(TrmDisplayView *self, const struct vmm_display_image *img,
@@ -418,6 +489,7 @@ static void set_key(TrmDisplayView *self, guint code, gboolean down)
 {
     if (code >= MAX_KEYS)
         return;
+    trm_display_view_wake(self); /* the guest's answer shows at the next frame */
     if (down)
         self->keys_down[code / 8] |= 1u << (code % 8);
     else
@@ -547,6 +619,7 @@ static void send_pointer(TrmDisplayView *self, double x, double y, int wheel)
 {
     if (!self->vm)
         return;
+    trm_display_view_wake(self);
     if (vmm_input_abs_active(self->vm)) {
         uint32_t ax, ay;
         if (trm_display_view_pointer_to_abs(self, x, y, &ax, &ay))
@@ -659,6 +732,7 @@ static void trm_display_view_dispose(GObject *object)
 {
     TrmDisplayView *self = TRM_DISPLAY_VIEW(object);
     self->vm = NULL;
+    g_clear_handle_id(&self->poll_id, g_source_remove);
     g_clear_pointer(&self->release_nick, g_free);
     g_clear_pointer(&self->area, gtk_widget_unparent);
     g_clear_object(&self->frame);
@@ -743,11 +817,13 @@ void trm_display_view_set_vm(TrmDisplayView *self, struct vmm_vm *vm)
     self->npending = 0;
     self->full_upload = TRUE;
     memset(&self->img, 0, sizeof(self->img));
-    if (vm && !self->tick_id)
-        self->tick_id = gtk_widget_add_tick_callback(GTK_WIDGET(self), on_tick, NULL, NULL);
-    else if (!vm && self->tick_id) {
-        gtk_widget_remove_tick_callback(GTK_WIDGET(self), self->tick_id);
+    if (vm) {
+        trm_display_view_wake(self);
+    } else {
+        if (self->tick_id)
+            gtk_widget_remove_tick_callback(GTK_WIDGET(self), self->tick_id);
         self->tick_id = 0;
+        g_clear_handle_id(&self->poll_id, g_source_remove);
     }
 }
 
@@ -788,6 +864,7 @@ void trm_display_view_send_keys(TrmDisplayView *self, const guint *codes, guint 
 {
     if (!self->vm)
         return;
+    trm_display_view_wake(self);
     for (guint i = 0; i < n; i++)
         vmm_input_key(self->vm, codes[i], true);
     for (guint i = n; i-- > 0;)

@@ -42,6 +42,15 @@ gboolean trm_display_view_get_grabbed(TrmDisplayView *self);
  */
 void trm_display_view_get_frames(TrmDisplayView *self, guint64 *frames, guint64 *uploads);
 void trm_display_view_ungrab(TrmDisplayView *self);
+/*
+ * Back to looking for guest changes on every frame (input does this itself; call it when
+ * the guest is about to change its screen). When the screen is not busy (fewer than
+ * three changes in half a second: still, or a blinking cursor) and there was no input
+ * for half a second, the view polls every 50 ms instead, with GTK's frame clock stopped.
+ */
+void trm_display_view_wake(TrmDisplayView *self);
+/* TRUE while polling on the frame clock, FALSE on the slow timer (or without a VM). */
+gboolean trm_display_view_is_polling_fast(TrmDisplayView *self);
 /* A copy of the current guest screen (opaque RGB), or NULL without one. */
 GdkTexture *trm_display_view_dup_texture(TrmDisplayView *self);
 /*

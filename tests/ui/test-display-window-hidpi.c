@@ -6,8 +6,11 @@
  * TrmDisplayWindow under Xvfb; once the guest has set its 1024x768 mode the
  * guest view is 1024x768 device pixels (512x384 logical at scale 2, not
  * 1024x768 logical), and the window's pixels, read back from the X server,
- * are the guest's screen pixel for pixel. Needs /dev/kvm and the demo guest
- * ($TERRARIUM_DEMO_KERNEL); without them it says SKIP.
+ * are the guest's screen pixel for pixel. Then idle polling: with the machine
+ * paused (a still screen) the view leaves GTK's frame clock within a second and
+ * draws nothing more; a key sent wakes it, and so does the animating guest once
+ * resumed. Needs /dev/kvm and the demo guest ($TERRARIUM_DEMO_KERNEL); without
+ * them it says SKIP.
  */
 #include <X11/Xlib.h>
 #include <X11/Xutil.h>
@@ -160,6 +163,37 @@ static void run(GtkApplication *app)
     }
     g_print("device pixels differing from the guest's screen: %ld of %d\n", differ, 1024 * 768);
     CHECK(differ == 0);
+
+    /* A still screen (paused): off the frame clock within a second, and no frame drawn. */
+    TrmDisplayView *dv = TRM_DISPLAY_VIEW(view);
+    CHECK(trm_display_view_is_polling_fast(dv)); /* the demo animates */
+    CHECK(trm_machine_host_pause(host, NULL));
+    for (int i = 0; i < 30 && trm_display_view_is_polling_fast(dv); i++)
+        pump(100);
+    CHECK(!trm_display_view_is_polling_fast(dv));
+    guint64 frames0, uploads0, frames1, uploads1;
+    trm_display_view_get_frames(dv, &frames0, &uploads0);
+    pump(1000);
+    trm_display_view_get_frames(dv, &frames1, &uploads1);
+    g_print("paused: %" G_GUINT64_FORMAT " frames drawn in 1 s on the slow poll\n",
+            frames1 - frames0);
+    CHECK(frames1 == frames0 && uploads1 == uploads0);
+    CHECK(!trm_display_view_is_polling_fast(dv));
+    /* Input wakes it at once (the guest's answer shows on the next frame). */
+    static const guint shift[] = {42}; /* KEY_LEFTSHIFT: changes nothing on the demo's screen */
+    trm_display_view_send_keys(dv, shift, 1);
+    CHECK(trm_display_view_is_polling_fast(dv));
+    for (int i = 0; i < 30 && trm_display_view_is_polling_fast(dv); i++)
+        pump(100);
+    CHECK(!trm_display_view_is_polling_fast(dv));
+    /* The guest animating again: the slow poll sees it and the frame clock takes over. */
+    CHECK(trm_machine_host_resume(host, NULL));
+    for (int i = 0; i < 20 && !trm_display_view_is_polling_fast(dv); i++)
+        pump(50);
+    CHECK(trm_display_view_is_polling_fast(dv));
+    pump(500);
+    trm_display_view_get_frames(dv, &frames1, &uploads1);
+    CHECK(uploads1 > uploads0);
 
     trm_machine_host_power_off(host);
     for (int i = 0; i < 100 && g_strcmp0(trm_machine_host_get_state(host), "stopped") != 0; i++)
