@@ -25,17 +25,9 @@
 #include "trm-display-path.h"
 #include "trm-display-view.h"
 #include "vmm/vmm.h"
+#include "ui-check.h"
 
-static int failures;
 static int scale;
-
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            failures++;                                                         \
-            g_printerr("%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                       \
-    } while (0)
 
 /* A guest frame as vmm-core hands it out: BGRX, a stride wider than the row. */
 typedef struct {

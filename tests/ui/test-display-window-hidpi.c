@@ -26,18 +26,10 @@
 #include "trm-machine-host.h"
 #include "trm-machine-store.h"
 #include "vmm/vmm.h"
+#include "ui-check.h"
 
-static int failures;
 static gboolean skipped;
 static int scale;
-
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            failures++;                                                         \
-            g_printerr("%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                       \
-    } while (0)
 
 static void pump(guint ms)
 {
@@ -230,16 +222,7 @@ int main(int argc, char **argv)
         return 77;
     }
     g_setenv("GDK_BACKEND", "x11", TRUE);
-    g_setenv("GTK_A11Y", "none", TRUE);
-    g_setenv("GSETTINGS_BACKEND", "memory", TRUE);
-    g_autofree char *home = g_dir_make_tmp("terrarium-hidpi-XXXXXX", NULL);
-    g_autofree char *data = g_build_filename(home, "data", NULL);
-    g_autofree char *runtime = g_build_filename(home, "runtime", NULL);
-    g_autofree char *config = g_build_filename(home, "config", NULL);
-    g_mkdir_with_parents(runtime, 0700);
-    g_setenv("XDG_DATA_HOME", data, TRUE);
-    g_setenv("XDG_RUNTIME_DIR", runtime, TRUE);
-    g_setenv("XDG_CONFIG_HOME", config, TRUE);
+    g_autofree char *home = ui_fresh_user("terrarium-hidpi-XXXXXX");
     trm_display_path_choose();
     const char *env = g_getenv("GDK_SCALE");
     scale = env && *env ? MAX(atoi(env), 1) : 1;

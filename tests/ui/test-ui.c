@@ -20,22 +20,14 @@
 #include "trm-properties-window.h"
 #include "trm-runtime.h"
 #include "trm-wizard.h"
+#include "ui-check.h"
 
 static const char *outdir;
-static int failures;
 
 void test_demo(TrmApplication *app, const char *dir, int *failed);
 void test_try_and_snapshots(TrmApplication *app, int *failed);
 void test_save_state(TrmApplication *app, int *failed);
 void test_restart(TrmApplication *app, int *failed);
-
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            failures++;                                                         \
-            g_printerr("%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                       \
-    } while (0)
 
 typedef gboolean (*Predicate)(gpointer data);
 
@@ -458,16 +450,7 @@ int main(int argc, char **argv)
     outdir = argc > 1 ? argv[1] : ".";
     g_mkdir_with_parents(outdir, 0755);
     /* A fresh user: empty store, own runtime dir. */
-    g_autofree char *home = g_dir_make_tmp("terrarium-ui-XXXXXX", NULL);
-    g_autofree char *data = g_build_filename(home, "data", NULL);
-    g_autofree char *runtime = g_build_filename(home, "runtime", NULL);
-    g_autofree char *config = g_build_filename(home, "config", NULL);
-    g_mkdir_with_parents(runtime, 0700);
-    g_setenv("XDG_DATA_HOME", data, TRUE);
-    g_setenv("XDG_RUNTIME_DIR", runtime, TRUE);
-    g_setenv("XDG_CONFIG_HOME", config, TRUE);
-    g_setenv("GSETTINGS_BACKEND", "memory", TRUE);
-    g_setenv("GTK_A11Y", "none", TRUE);
+    g_autofree char *home = ui_fresh_user("terrarium-ui-XXXXXX");
 
     g_autoptr(TrmApplication) app = trm_application_new();
     g_application_set_flags(G_APPLICATION(app), G_APPLICATION_NON_UNIQUE);
