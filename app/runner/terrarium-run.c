@@ -134,7 +134,7 @@ static void usage(FILE *f)
  * SIGUSR2 presses the power button and SIGQUIT writes a state dump to stderr:
  * a thread waits for them (both take locks).
  */
-static void *power_button_thread(void *arg)
+static void *signal_thread(void *arg)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -904,9 +904,9 @@ int main(int argc, char **argv)
     if (stdio)
         raw_tty();
 
-    pthread_t pb_thread;
-    if (pthread_create(&pb_thread, NULL, power_button_thread, vm) == 0)
-        pthread_detach(pb_thread);
+    pthread_t sig_thread;
+    if (pthread_create(&sig_thread, NULL, signal_thread, vm) == 0)
+        pthread_detach(sig_thread);
 
 #ifdef TRM_HAVE_SDL
     struct trm_display_sdl *window = NULL;

@@ -6,11 +6,9 @@
  * to be safe on a machine in any state: waits for vCPUs only so long, and
  * takes no device lock it cannot get at once.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 
 #include "core/vm.h"
 #include "hw/serial.h"
@@ -182,23 +180,6 @@ static void dump_serial(FILE *f, struct vmm_serial *s)
     pthread_mutex_unlock(&s->dev.lock);
 }
 
-/* vm->lock held: waits up to timeout_ms for every vCPU to park. */
-static bool wait_parked_for(struct vmm_vm *vm, unsigned timeout_ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    while (vm->parked_count < vm->ncpus && !vm->ended)
-        if (pthread_cond_timedwait(&vm->cond, &vm->lock, &until) == ETIMEDOUT)
-            break;
-    return vm->parked_count == vm->ncpus;
-}
-
 void vmm_vm_debug_dump(struct vmm_vm *vm, FILE *f)
 {
     fprintf(f, "=== terrarium: machine state dump ===\n");
@@ -207,14 +188,9 @@ void vmm_vm_debug_dump(struct vmm_vm *vm, FILE *f)
         dump_exit(f, &vm->vcpus[i]);
 
     /* Park the vCPUs briefly to read their registers; one stuck in a device stays as it is. */
-    bool paused_here = false;
-    if (!vm->ended && vm->state == VMM_STATE_RUNNING) {
-        atomic_store(&vm->request, VMM_REQ_PAUSE);
-        vmm_vcpu_kick_all(vm);
-        paused_here = true;
-    }
+    bool paused_here = !vm->ended && vm->state == VMM_STATE_RUNNING;
     if (!vm->ended) {
-        if (!wait_parked_for(vm, 2000))
+        if (!vmm_vm_wait_parked(vm, 2000))
             fprintf(f, "  not every vCPU parked within 2 s\n");
         for (unsigned i = 0; i < vm->ncpus; i++) {
             struct vmm_vcpu *v = &vm->vcpus[i];

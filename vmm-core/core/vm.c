@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/irq.h"
@@ -102,11 +103,33 @@ void vmm_vm_request_stop(struct vmm_vm *vm)
     (void)r;
 }
 
-/* Waits until every vCPU thread is parked (or the VM ended). Not from a vCPU thread. */
-static void wait_parked(struct vmm_vm *vm)
+bool vmm_vm_wait_parked(struct vmm_vm *vm, int timeout_ms)
 {
-    while (vm->parked_count < vm->ncpus && !vm->ended)
-        pthread_cond_wait(&vm->cond, &vm->lock);
+    struct timespec until;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    while (vm->parked_count < vm->ncpus && !vm->ended) {
+        /*
+         * Whoever waits here wants every vCPU parked: if another waiter let them
+         * run meanwhile (the lock is dropped while waiting: a state dump that
+         * ended while a reset or a pause waited), ask again.
+         */
+        int expected = VMM_REQ_RUN;
+        if (atomic_compare_exchange_strong(&vm->request, &expected, VMM_REQ_PAUSE))
+            vmm_vcpu_kick_all(vm);
+        if (timeout_ms < 0)
+            pthread_cond_wait(&vm->cond, &vm->lock);
+        else if (pthread_cond_timedwait(&vm->cond, &vm->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    return vm->parked_count == vm->ncpus;
 }
 
 static int do_reset(struct vmm_vm *vm)
@@ -140,7 +163,7 @@ static void on_reset_event(void *opaque, int fd, uint32_t events)
     if (read(fd, &v, sizeof(v)) < 0)
         return;
     pthread_mutex_lock(&vm->lock);
-    wait_parked(vm);
+    (void)vmm_vm_wait_parked(vm, -1);
     if (!vm->ended) {
         vmm_log(VMM_LOG_INFO, "resetting the machine");
         int r = do_reset(vm);
@@ -190,7 +213,7 @@ int vmm_vm_pause(struct vmm_vm *vm)
     vm->state = VMM_STATE_PAUSING;
     atomic_store(&vm->request, VMM_REQ_PAUSE);
     vmm_vcpu_kick_all(vm);
-    wait_parked(vm);
+    (void)vmm_vm_wait_parked(vm, -1);
     vm->state = VMM_STATE_PAUSED;
     pthread_mutex_unlock(&vm->lock);
     return 0;

@@ -161,6 +161,12 @@ void vmm_coalesced_teardown(struct vmm_vm *vm);
 /* vm.c: called from any vmm thread (a device or a vCPU) to end or reset the VM. */
 void vmm_vm_end(struct vmm_vm *vm, enum vmm_exit_reason reason, int status, const char *msg);
 void vmm_vm_request_reset(struct vmm_vm *vm);
+/*
+ * vm->lock held, not on a vCPU thread: asks every vCPU to park (unless told to
+ * leave) and waits until all are parked or the VM ended, at most timeout_ms
+ * (< 0: no limit). True when all are parked.
+ */
+bool vmm_vm_wait_parked(struct vmm_vm *vm, int timeout_ms);
 void vmm_vm_add_device(struct vmm_vm *vm, struct vmm_device *dev);
 
 /*
