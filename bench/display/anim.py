@@ -260,14 +260,9 @@ def main():
             env = xhost.app_env(dict(os.environ, DISPLAY=args.x_display, SDL_VIDEODRIVER="x11"),
                                 tmp, args.schemas)
             env.pop("WAYLAND_DISPLAY", None)
-            if any(c.startswith("terrarium-gtk") for c in configs):
-                bus, addr = xhost.start_bus(tmp)
-                if not bus:
-                    print("bench-display-anim: no dbus-daemon: the app's rows are left out",
-                          file=sys.stderr)
-                    configs = [c for c in configs if not c.startswith("terrarium-gtk")]
-                else:
-                    env["DBUS_SESSION_BUS_ADDRESS"] = addr
+            bus, configs = xhost.start_app_bus(tmp, env, configs,
+                                               lambda c: c.startswith("terrarium-gtk"),
+                                               "bench-display-anim")
             for rnd in range(args.rounds):
                 order = configs[rnd % len(configs):] + configs[:rnd % len(configs)]
                 for config in order:

@@ -274,14 +274,8 @@ def main():
             env = dict(os.environ, DISPLAY=":93", SDL_VIDEODRIVER="x11")
             env.pop("WAYLAND_DISPLAY", None)
             gtk_env = xhost.app_env(env, tmp, args.schemas)
-            if any(c.startswith("app") for c in configs):
-                bus, addr = xhost.start_bus(tmp)
-                if not bus:
-                    print("bench-display: no dbus-daemon: the app's rows are left out",
-                          file=sys.stderr)
-                    configs = [c for c in configs if not c.startswith("app")]
-                else:
-                    gtk_env["DBUS_SESSION_BUS_ADDRESS"] = addr
+            bus, configs = xhost.start_app_bus(tmp, gtk_env, configs,
+                                               lambda c: c.startswith("app"), "bench-display")
             for rnd in range(args.rounds):
                 order = configs[rnd % len(configs):] + configs[:rnd % len(configs)]
                 for config in order:

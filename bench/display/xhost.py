@@ -10,6 +10,7 @@ import datetime
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -92,6 +93,19 @@ def start_bus(tmp):
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=tmp)
     addr = p.stdout.readline().decode().strip()
     return (p, addr) if addr else (None, None)
+
+
+def start_app_bus(tmp, env, configs, is_app, who):
+    """A private session bus for the app's configs (env gets its address); without
+    dbus-daemon they are left out, with a line saying so. Returns (process, configs)."""
+    if not any(is_app(c) for c in configs):
+        return None, configs
+    bus, addr = start_bus(tmp)
+    if not bus:
+        print(f"{who}: no dbus-daemon: the app's rows are left out", file=sys.stderr)
+        return None, [c for c in configs if not is_app(c)]
+    env["DBUS_SESSION_BUS_ADDRESS"] = addr
+    return bus, configs
 
 
 def app_env(env, tmp, schemas):

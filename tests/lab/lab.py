@@ -18,6 +18,7 @@ around CMD (no exit status recorded). Python 3 standard library only.
 """
 
 import argparse
+import bisect
 import fcntl
 import glob
 import gzip
@@ -29,6 +30,7 @@ import select
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -416,8 +418,6 @@ def cpu_report(monitor, run_dir, timeout=10.0):
     """Where each lab CPU is, read through QEMU's human monitor: the lines of
     `info registers -a` that matter (RIP, RFLAGS, CPL) with RIP as symbol+offset,
     and `info cpus`. Returns the text ("" if the monitor does not answer)."""
-    import bisect
-    import socket
     text = b""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

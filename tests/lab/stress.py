@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,13 +32,7 @@ def inlab(spec_path):
     root = os.path.join(os.environ["TERRARIUM_LAB_RUN_DIR"], "stress")
     failed = []
     t_start = time.monotonic()
-
-    def heartbeat():  # the lab's stall detector wants a console line now and then
-        while True:
-            time.sleep(suite.LAB_HEARTBEAT)
-            print(f"[stress] alive at {time.monotonic() - t_start:.0f} s", flush=True)
-
-    threading.Thread(target=heartbeat, daemon=True).start()
+    suite.start_heartbeat("[stress]", lambda: f"at {time.monotonic() - t_start:.0f} s")
     for i in range(spec["repeat"]):
         for c in spec["cases"]:
             # The verdict must expect the overridden vCPU count (NPROC).
@@ -47,10 +40,7 @@ def inlab(spec_path):
             outdir = os.path.join(root, f"{i:02d}")
             os.makedirs(outdir, exist_ok=True)
             t0 = time.monotonic()
-            res = suite.run_case(c, outdir)
-            with open(os.path.join(outdir, f"{c['name']}.json"), "w") as f:
-                json.dump(res, f, indent=1)
-            fails = suite.evaluate(suite.CASE_BY_NAME[c["name"]], res)
+            _, fails = suite.run_judged(c, outdir)
             if fails:
                 failed.append(f"{i:02d} {c['name']}")
             print(f"[stress] {i:02d} {c['name']}: {'FAIL: ' + '; '.join(fails) if fails else 'ok'}"

@@ -1507,6 +1507,33 @@ def run_snapshot_virtio_case(c, outdir):
     return res
 
 
+def start_heartbeat(tag, what):
+    """A console line every LAB_HEARTBEAT s (tag, then what()), so the lab's stall
+    detector sees progress while a long case runs."""
+    def beat():
+        while True:
+            time.sleep(LAB_HEARTBEAT)
+            log(f"{tag} alive: {what()}")
+
+    threading.Thread(target=beat, daemon=True).start()
+
+
+def run_judged(c, outdir):
+    """Runs one case in the lab the way its kind needs, keeps its result as NAME.json in
+    outdir, and returns (result, failures)."""
+    if c.get("snapshot_virtio"):
+        res = run_snapshot_virtio_case(c, outdir)
+    elif c.get("snapshot"):
+        res = run_snapshot_case(c, outdir)
+    elif c.get("resume"):
+        res = run_resume_case(c, outdir)
+    else:
+        res = run_case(c, outdir)
+    with open(os.path.join(outdir, f"{c['name']}.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    return res, evaluate(CASE_BY_NAME[c["name"]], res)
+
+
 def inlab(spec_path, outdir):
     with open(spec_path) as f:
         cases = json.load(f)
@@ -1514,28 +1541,12 @@ def inlab(spec_path, outdir):
     if not os.path.exists("/dev/kvm"):
         log("[suite] no /dev/kvm in the lab; every case will fail")
     current = {"name": None, "t0": time.monotonic()}
-
-    def heartbeat():
-        while True:
-            time.sleep(LAB_HEARTBEAT)
-            log(f"[suite] alive: {current['name']} for "
-                f"{time.monotonic() - current['t0']:.0f} s")
-
-    threading.Thread(target=heartbeat, daemon=True).start()
+    start_heartbeat("[suite]", lambda: f"{current['name']} for "
+                    f"{time.monotonic() - current['t0']:.0f} s")
     for c in cases:
         current.update(name=c["name"], t0=time.monotonic())
         log(f"[suite] {c['name']}: {' '.join(c['cmd'])}")
-        if c.get("snapshot_virtio"):
-            res = run_snapshot_virtio_case(c, outdir)
-        elif c.get("snapshot"):
-            res = run_snapshot_case(c, outdir)
-        elif c.get("resume"):
-            res = run_resume_case(c, outdir)
-        else:
-            res = run_case(c, outdir)
-        with open(os.path.join(outdir, f"{c['name']}.json"), "w") as f:
-            json.dump(res, f, indent=1)
-        fails = evaluate(CASE_BY_NAME[c["name"]], res)
+        res, fails = run_judged(c, outdir)
         log(f"[suite] {c['name']}: {'FAIL: ' + '; '.join(fails) if fails else 'ok'} "
             f"({timing_line(res)})")
     return 0
