@@ -7,6 +7,7 @@
  * open and check with no errors: a crash may leak clusters, never corrupt.
  */
 #include <stdarg.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "test-qcow2-util.h"
@@ -15,6 +16,10 @@
 #define MiB (1024ull * 1024)
 
 ssize_t __real_pwrite(int fd, const void *buf, size_t len, off_t off);
+ssize_t __real_pwritev(int fd, const struct iovec *iov, int n, off_t off);
+ssize_t __real_pwritev64(int fd, const struct iovec *iov, int n, off_t off);
+ssize_t __wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off);
+ssize_t __wrap_pwritev64(int fd, const struct iovec *iov, int n, off_t off);
 ssize_t __real_pwrite64(int fd, const void *buf, size_t len, off_t off);
 int __real_fdatasync(int fd);
 int __real_fsync(int fd);
@@ -63,6 +68,34 @@ ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off_t off)
     if (recording && n > 0)
         record((uint64_t)off, buf, (size_t)n);
     return n;
+}
+
+/* Guest data goes out with pwritev: one record per vector element (what was written of it). */
+static void record_vec(uint64_t off, const struct iovec *iov, int n, ssize_t done)
+{
+    for (int i = 0; i < n && done > 0; i++) {
+        size_t k = iov[i].iov_len < (size_t)done ? iov[i].iov_len : (size_t)done;
+        if (k)
+            record(off, iov[i].iov_base, k);
+        off += k;
+        done -= (ssize_t)k;
+    }
+}
+
+ssize_t __wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+    ssize_t done = __real_pwritev(fd, iov, n, off);
+    if (recording)
+        record_vec((uint64_t)off, iov, n, done);
+    return done;
+}
+
+ssize_t __wrap_pwritev64(int fd, const struct iovec *iov, int n, off_t off)
+{
+    ssize_t done = __real_pwritev64(fd, iov, n, off);
+    if (recording)
+        record_vec((uint64_t)off, iov, n, done);
+    return done;
 }
 
 int __wrap_fdatasync(int fd)

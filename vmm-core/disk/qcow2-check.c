@@ -187,6 +187,7 @@ int vmm_qcow2_check(struct vmm_disk *disk, struct vmm_qcow2_check *res)
     if (disk->ops != &vmm_disk_qcow2_ops)
         return -EINVAL;
     pthread_mutex_lock(&q->lock);
+    qcow2_drain(q); /* writes in flight hold clusters the tables do not show yet */
     if (q->broken) {
         snprintf(res->first_error, sizeof(res->first_error), "%s", q->broken_msg);
         r = -EIO;
@@ -233,6 +234,7 @@ int vmm_qcow2_check(struct vmm_disk *disk, struct vmm_qcow2_check *res)
         r = compare(&c);
     free(c.refs);
 out:
+    qcow2_undrain(q);
     pthread_mutex_unlock(&q->lock);
     return r;
 }

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qcow2 guest I/O: reads through L1/L2 (with backing files, zero and
- * compressed clusters), allocating writes with copy-on-write, discard and
- * write-zeroes. Every request runs under the image mutex.
+ * compressed clusters) and allocating writes with copy-on-write. Mapping lookups, allocation and metadata updates run under
+ * the image mutex; guest data moves between the caller's vector and the
+ * file without it, so requests from several threads overlap (see struct
+ * qcow2 for how flushes and snapshots wait for them).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -62,8 +66,200 @@ int qcow2_check_entry(struct qcow2 *q, uint64_t entry, enum qcow2_ctype *type, u
     return 0;
 }
 
+/* ---- I/O vectors ---- */
+
+/* A position in a caller's I/O vector. */
+struct iovc {
+    const struct iovec *iov;
+    unsigned n, i;
+    size_t in; /* bytes of iov[i] already consumed */
+};
+
+enum iovc_op { IOVC_GATHER, IOVC_SCATTER, IOVC_ZERO, IOVC_SKIP };
+
+/* Moves len bytes between the vector and buf (or zeroes/skips them), advancing. */
+static void iovc_move(struct iovc *c, enum iovc_op op, uint8_t *buf, uint64_t len)
+{
+    while (len && c->i < c->n) {
+        uint8_t *p = (uint8_t *)c->iov[c->i].iov_base + c->in;
+        size_t room = c->iov[c->i].iov_len - c->in;
+        size_t k = len < room ? (size_t)len : room;
+        if (op == IOVC_GATHER)
+            memcpy(buf, p, k);
+        else if (op == IOVC_SCATTER)
+            memcpy(p, buf, k);
+        else if (op == IOVC_ZERO)
+            memset(p, 0, k);
+        if (buf)
+            buf += k;
+        c->in += k;
+        len -= k;
+        if (c->in == c->iov[c->i].iov_len) {
+            c->i++;
+            c->in = 0;
+        }
+    }
+}
+
+/* The next len bytes as iovecs in out (room for c->n entries), advancing: the count. */
+static unsigned iovc_slice(struct iovc *c, uint64_t len, struct iovec *out)
+{
+    unsigned k = 0;
+    while (len && c->i < c->n) {
+        size_t room = c->iov[c->i].iov_len - c->in;
+        size_t t = len < room ? (size_t)len : room;
+        if (t) {
+            out[k].iov_base = (uint8_t *)c->iov[c->i].iov_base + c->in;
+            out[k].iov_len = t;
+            k++;
+        }
+        c->in += t;
+        len -= t;
+        if (c->in == c->iov[c->i].iov_len) {
+            c->i++;
+            c->in = 0;
+        }
+    }
+    return k;
+}
+
+/* One guest request: its data and scratch room for slices of it. */
+struct qreq {
+    struct iovc c;
+    struct iovec *slice; /* c.n entries */
+};
+
+/* preadv/pwritev on the image file until done; reads past its end give zeros. */
+static int host_rw(int fd, bool write, struct iovec *iov, unsigned n, uint64_t off)
+{
+    while (n) {
+        int cnt = n > IOV_MAX ? IOV_MAX : (int)n;
+        ssize_t d = write ? pwritev(fd, iov, cnt, (off_t)off) : preadv(fd, iov, cnt, (off_t)off);
+        if (d < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (d == 0) {
+            if (write)
+                return -EIO;
+            for (unsigned i = 0; i < n; i++)
+                memset(iov[i].iov_base, 0, iov[i].iov_len);
+            return 0;
+        }
+        off += (uint64_t)d;
+        while (n && (size_t)d >= iov->iov_len) {
+            d -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n) {
+            iov->iov_base = (uint8_t *)iov->iov_base + d;
+            iov->iov_len -= (size_t)d;
+        }
+    }
+    return 0;
+}
+
+/* ---- transfers outside the lock ---- */
+
+void qcow2_drain(struct qcow2 *q)
+{
+    q->draining++;
+    while (q->inflight)
+        pthread_cond_wait(&q->cond, &q->lock);
+}
+
+void qcow2_undrain(struct qcow2 *q)
+{
+    q->draining--;
+    pthread_cond_broadcast(&q->cond);
+}
+
+static bool busy_overlaps(struct qcow2 *q, uint64_t start, uint64_t end)
+{
+    for (struct qcow2_busy_range *b = q->busy; b; b = b->next)
+        if (b->start < end && start < b->end)
+            return true;
+    return false;
+}
+
+/*
+ * Lock held: waits until no drain is pending and, for a writer, no write in
+ * flight overlaps [start, end). What was looked up before may be stale after.
+ */
+void qcow2_wait_turn(struct qcow2 *q, uint64_t start, uint64_t end)
+{
+    while (q->draining || (end > start && busy_overlaps(q, start, end)))
+        pthread_cond_wait(&q->cond, &q->lock);
+}
+
+/*
+ * Moves len bytes of the request between its vector and the image file at
+ * host (or, with from, the backing image at guest offset host) without the
+ * lock. The lock is held again on return; nothing looked up before is.
+ */
+static int transfer(struct qcow2 *q, struct qreq *rq, bool write, uint64_t len, uint64_t host,
+                    struct vmm_disk *from)
+{
+    unsigned k = iovc_slice(&rq->c, len, rq->slice);
+    int r;
+
+    q->inflight++;
+    pthread_mutex_unlock(&q->lock);
+    if (from)
+        r = vmm_disk_preadv(from, rq->slice, k, host);
+    else
+        r = host_rw(q->fd, write, rq->slice, k, host);
+    pthread_mutex_lock(&q->lock);
+    q->inflight--;
+    if (write) {
+        /* Written since the last barrier, wherever that barrier ran. */
+        q->unsynced = true;
+        if (host + len > q->file_size)
+            q->file_size = host + len;
+    }
+    if (!q->inflight && q->draining)
+        pthread_cond_broadcast(&q->cond);
+    return r;
+}
+
+/* An unlocked write of len bytes to host, guest range [start, end) marked busy meanwhile. */
+static int write_busy(struct qcow2 *q, struct qreq *rq, uint64_t len, uint64_t host, uint64_t start,
+                      uint64_t end)
+{
+    struct qcow2_busy_range busy = {start, end, q->busy};
+    q->busy = &busy;
+    int r = transfer(q, rq, true, len, host, NULL);
+    struct qcow2_busy_range **pp = &q->busy;
+    while (*pp != &busy)
+        pp = &(*pp)->next;
+    *pp = busy.next;
+    pthread_cond_broadcast(&q->cond);
+    return r;
+}
+
 /* ---- reads ---- */
 
+/* Guest bytes of an unallocated run: the backing image's (read unlocked), zeros past it. */
+static int read_unallocated_v(struct qcow2 *q, struct qreq *rq, uint64_t len, uint64_t off)
+{
+    uint64_t have = 0;
+
+    if (q->backing) {
+        uint64_t bsize = vmm_disk_size(q->backing);
+        if (off < bsize) {
+            have = min_u64(len, bsize - off);
+            int r = transfer(q, rq, false, have, off, q->backing);
+            if (r < 0)
+                return r;
+        }
+    }
+    iovc_move(&rq->c, IOVC_ZERO, NULL, len - have);
+    return 0;
+}
+
+/* The same into a buffer, lock held throughout (copy-on-write merges). */
 static int read_unallocated(struct qcow2 *q, uint8_t *buf, uint64_t len, uint64_t off)
 {
     uint64_t have = 0;
@@ -81,14 +277,20 @@ static int read_unallocated(struct qcow2 *q, uint8_t *buf, uint64_t len, uint64_
     return 0;
 }
 
-static int read_host(struct qcow2 *q, uint8_t *buf, uint64_t len, uint64_t host)
+/* Each cluster of [host, host+len) must start inside the file; the last may end short. */
+static int check_in_file(struct qcow2 *q, uint64_t len, uint64_t host)
 {
-    /* Each cluster must start inside the file; the last one may end short of a full cluster. */
     uint64_t last = (host + len - 1) & ~(q->cluster_size - 1);
     if (last >= q->file_size)
         return qcow2_corrupt(q, "data at 0x%llx lies beyond the end of the file (truncated?)",
                              (unsigned long long)last);
-    return qcow2_pread_file(q, buf, (size_t)len, host);
+    return 0;
+}
+
+static int read_host(struct qcow2 *q, uint8_t *buf, uint64_t len, uint64_t host)
+{
+    int r = check_in_file(q, len, host);
+    return r < 0 ? r : qcow2_pread_file(q, buf, (size_t)len, host);
 }
 
 static int inflate_zlib(struct qcow2 *q, size_t in_len)
@@ -171,62 +373,7 @@ static int read_compressed(struct qcow2 *q, uint64_t entry)
     return 0;
 }
 
-/* Reads a run inside one L2 table's span; table NULL means the L2 table is unallocated. */
-static int read_l2_range(struct qcow2 *q, const uint8_t *table, uint8_t *buf, uint64_t len,
-                         uint64_t off)
-{
-    const uint64_t cs = q->cluster_size;
-    int r;
-
-    if (!table)
-        return read_unallocated(q, buf, len, off);
-    while (len) {
-        uint64_t i = (off >> q->cluster_bits) & (q->l2_entries - 1);
-        uint64_t in = off & (cs - 1);
-        uint64_t n = min_u64(len, cs - in);
-        uint64_t entry = qcow2_be64(table + i * 8), host;
-        enum qcow2_ctype type;
-
-        r = qcow2_check_entry(q, entry, &type, &host);
-        if (r < 0)
-            return r;
-        if (type == QCOW2_COMPRESSED_CLUSTER) {
-            r = read_compressed(q, entry);
-            if (r < 0)
-                return r;
-            memcpy(buf, q->dbuf + in, (size_t)n);
-        } else {
-            /* Extend over following clusters that read the same way. */
-            uint64_t j = i + 1, next = host + cs;
-            while (n < len && j < q->l2_entries) {
-                uint64_t h2;
-                enum qcow2_ctype t2;
-                r = qcow2_check_entry(q, qcow2_be64(table + j * 8), &t2, &h2);
-                if (r < 0)
-                    return r;
-                if (t2 != type || (type == QCOW2_NORMAL && h2 != next))
-                    break;
-                n += min_u64(len - n, cs);
-                j++;
-                next += cs;
-            }
-            if (type == QCOW2_UNALLOCATED)
-                r = read_unallocated(q, buf, n, off);
-            else if (type == QCOW2_ZERO_CLUSTER)
-                memset(buf, 0, (size_t)n);
-            else
-                r = read_host(q, buf, n, host + in);
-            if (r < 0)
-                return r;
-        }
-        buf += n;
-        off += n;
-        len -= n;
-    }
-    return 0;
-}
-
-static int l2_table_offset(struct qcow2 *q, uint64_t l1i, uint64_t *l2off)
+int qcow2_l2_table_offset(struct qcow2 *q, uint64_t l1i, uint64_t *l2off)
 {
     if (l1i >= q->l1_size)
         return qcow2_corrupt(q, "a guest offset lies beyond the L1 table");
@@ -238,39 +385,89 @@ static int l2_table_offset(struct qcow2 *q, uint64_t l1i, uint64_t *l2off)
     return 0;
 }
 
-static int read_locked(struct qcow2 *q, uint8_t *buf, uint64_t len, uint64_t off)
+/*
+ * The run that starts at guest offset off (at most len bytes, inside one L2
+ * table's span): clusters that read the same way, host-contiguous if
+ * allocated. *entry is its first L2 entry (0 when the table is missing).
+ */
+static int map_run(struct qcow2 *q, uint64_t off, uint64_t len, uint64_t *entry,
+                   enum qcow2_ctype *type, uint64_t *host, uint64_t *run)
+{
+    const uint64_t cs = q->cluster_size;
+    uint64_t l2off, in = off & (cs - 1);
+    void *tv;
+    int r = qcow2_l2_table_offset(q, off >> (q->cluster_bits + q->l2_bits), &l2off);
+
+    *entry = 0;
+    *type = QCOW2_UNALLOCATED;
+    *host = 0;
+    *run = len;
+    if (r < 0 || !l2off)
+        return r;
+    r = qcow2_cache_get(q, &q->l2_cache, l2off, true, &tv);
+    if (r < 0)
+        return r;
+    const uint8_t *table = tv;
+    uint64_t i = (off >> q->cluster_bits) & (q->l2_entries - 1);
+    *entry = qcow2_be64(table + i * 8);
+    r = qcow2_check_entry(q, *entry, type, host);
+    uint64_t n = min_u64(len, cs - in);
+    if (r == 0 && *type != QCOW2_COMPRESSED_CLUSTER) {
+        uint64_t j = i + 1, next = *host + cs;
+        while (n < len && j < q->l2_entries) {
+            uint64_t h2;
+            enum qcow2_ctype t2;
+            r = qcow2_check_entry(q, qcow2_be64(table + j * 8), &t2, &h2);
+            if (r < 0)
+                break;
+            if (t2 != *type || (*type == QCOW2_NORMAL && h2 != next))
+                break;
+            n += min_u64(len - n, cs);
+            j++;
+            next += cs;
+        }
+    }
+    qcow2_cache_put(q, &q->l2_cache, tv);
+    *run = n;
+    return r;
+}
+
+static int read_vec(struct qcow2 *q, struct qreq *rq, uint64_t len, uint64_t off)
 {
     const uint64_t span_bits = q->cluster_bits + q->l2_bits;
+    int r = 0;
 
-    while (len) {
-        uint64_t l1i = off >> span_bits, l2off;
-        uint64_t n = min_u64(len, ((l1i + 1) << span_bits) - off);
-        void *table = NULL;
-        int r = l2_table_offset(q, l1i, &l2off);
+    while (r == 0 && len) {
+        uint64_t l1i = off >> span_bits;
+        uint64_t entry, host, n;
+        enum qcow2_ctype type;
+
+        qcow2_wait_turn(q, 0, 0);
+        r = map_run(q, off, min_u64(len, ((l1i + 1) << span_bits) - off), &entry, &type, &host, &n);
         if (r < 0)
-            return r;
-        if (l2off) {
-            r = qcow2_cache_get(q, &q->l2_cache, l2off, true, &table);
-            if (r < 0)
-                return r;
+            break;
+        switch (type) {
+        case QCOW2_UNALLOCATED:
+            r = read_unallocated_v(q, rq, n, off);
+            break;
+        case QCOW2_ZERO_CLUSTER:
+            iovc_move(&rq->c, IOVC_ZERO, NULL, n);
+            break;
+        case QCOW2_COMPRESSED_CLUSTER:
+            r = read_compressed(q, entry);
+            if (r == 0)
+                iovc_move(&rq->c, IOVC_SCATTER, q->dbuf + (off & (q->cluster_size - 1)), n);
+            break;
+        case QCOW2_NORMAL:
+            host += off & (q->cluster_size - 1);
+            r = check_in_file(q, n, host);
+            if (r == 0)
+                r = transfer(q, rq, false, n, host, NULL);
+            break;
         }
-        r = read_l2_range(q, table, buf, n, off);
-        qcow2_cache_put(q, &q->l2_cache, table);
-        if (r < 0)
-            return r;
-        buf += n;
         off += n;
         len -= n;
     }
-    return 0;
-}
-
-static int qcow2_pread(struct vmm_disk *disk, void *buf, size_t len, uint64_t off)
-{
-    struct qcow2 *q = to_qcow2(disk);
-    pthread_mutex_lock(&q->lock);
-    int r = read_locked(q, buf, len, off);
-    pthread_mutex_unlock(&q->lock);
     return r;
 }
 
@@ -302,14 +499,14 @@ static int install_l1(struct qcow2 *q, uint64_t l1i, uint64_t l2off)
  * copied first if it is shared with a snapshot. *table is NULL if there is
  * none and alloc is false. Pinned: release with qcow2_cache_put.
  */
-static int get_l2_for_write(struct qcow2 *q, uint64_t l1i, bool alloc, void **table)
+int qcow2_get_l2_for_write(struct qcow2 *q, uint64_t l1i, bool alloc, void **table)
 {
     uint64_t l2off, rc, fresh;
     void *t, *nt;
     int r;
 
     *table = NULL;
-    r = l2_table_offset(q, l1i, &l2off);
+    r = qcow2_l2_table_offset(q, l1i, &l2off);
     if (r < 0)
         return r;
     if (!l2off) {
@@ -384,7 +581,7 @@ static int get_l2_for_write(struct qcow2 *q, uint64_t l1i, bool alloc, void **ta
 }
 
 /* Whether a checked entry maps a private host cluster that can be written where it is. */
-static int writable_in_place(struct qcow2 *q, enum qcow2_ctype type, uint64_t host, bool *ok)
+int qcow2_writable_in_place(struct qcow2 *q, enum qcow2_ctype type, uint64_t host, bool *ok)
 {
     uint64_t rc;
 
@@ -404,10 +601,9 @@ static int writable_in_place(struct qcow2 *q, enum qcow2_ctype type, uint64_t ho
 /* An existing data cluster about to be written in place: inside the file, off the metadata. */
 static int check_data_target(struct qcow2 *q, uint64_t host, uint64_t len)
 {
-    uint64_t last = (host + len - 1) & ~(q->cluster_size - 1);
-    if (last >= q->file_size)
-        return qcow2_corrupt(q, "data at 0x%llx lies beyond the end of the file (truncated?)",
-                             (unsigned long long)last);
+    int r = check_in_file(q, len, host);
+    if (r < 0)
+        return r;
     if (qcow2_overlaps_metadata(q, host, len) || qcow2_cache_overlaps(q, &q->l2_cache, host, len) ||
         qcow2_cache_overlaps(q, &q->rb_cache, host, len))
         return qcow2_corrupt(q, "a guest write would overwrite metadata at 0x%llx",
@@ -442,369 +638,279 @@ static int read_old_cluster(struct qcow2 *q, uint64_t entry, uint64_t guest, uin
 }
 
 /*
- * Writes [off, off+len) into newly allocated clusters starting at host: k
- * clusters starting with L2 index i. Partial clusters are merged with their
- * old contents (backing file, zeros, compressed or shared data).
+ * One partial cluster of a new allocation: its old contents (entry, at
+ * guest offset guest) merged with len bytes of c at cin, written to host.
  */
-static int write_allocated(struct qcow2 *q, uint8_t *table, uint64_t i, uint64_t k, uint64_t host,
-                           const uint8_t *buf, uint64_t len, uint64_t off)
+static int write_merged(struct qcow2 *q, struct iovc *c, uint64_t entry, uint64_t guest,
+                        uint64_t cin, uint64_t len, uint64_t host)
 {
-    const uint64_t cs = q->cluster_size;
-    uint64_t done = 0, base = off & ~(cs - 1);
-    int r;
-
-    for (uint64_t j = 0; j < k;) {
-        uint64_t cin = j == 0 ? off & (cs - 1) : 0;
-        uint64_t clen = min_u64(len - done, cs - cin);
-        if (cin || clen < cs) {
-            r = read_old_cluster(q, qcow2_be64(table + (i + j) * 8), base + j * cs, q->cow_buf);
-            if (r < 0)
-                return r;
-            memcpy(q->cow_buf + cin, buf + done, (size_t)clen);
-            r = qcow2_pwrite_file(q, q->cow_buf, cs, host + j * cs);
-            if (r < 0)
-                return r;
-            done += clen;
-            j++;
-        } else {
-            uint64_t m = 1;
-            while (j + m < k && len - done - m * cs >= cs)
-                m++;
-            r = qcow2_pwrite_file(q, buf + done, m * cs, host + j * cs);
-            if (r < 0)
-                return r;
-            done += m * cs;
-            j += m;
-        }
-    }
-    /* Data is written: now the mapping (made durable later, after the refcounts). */
-    for (uint64_t j = 0; j < k; j++) {
-        uint8_t *p = table + (i + j) * 8;
-        uint64_t old = qcow2_be64(p);
-        qcow2_put_be64(p, (host + j * cs) | QCOW2_COPIED);
-        r = qcow2_free_entry(q, old);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
-static int write_l2_range(struct qcow2 *q, uint64_t l1i, const uint8_t *buf, uint64_t len,
-                          uint64_t off)
-{
-    const uint64_t cs = q->cluster_size;
-    void *tv;
-    int r = get_l2_for_write(q, l1i, true, &tv);
-    uint8_t *table = tv;
-
+    int r = read_old_cluster(q, entry, guest, q->cow_buf);
     if (r < 0)
         return r;
-    while (len) {
-        uint64_t i = (off >> q->cluster_bits) & (q->l2_entries - 1);
-        uint64_t in = off & (cs - 1);
-        uint64_t n = min_u64(len, cs - in);
-        uint64_t entry = qcow2_be64(table + i * 8), host;
-        enum qcow2_ctype type;
-        bool ok;
+    iovc_move(c, IOVC_GATHER, q->cow_buf + cin, len);
+    return qcow2_pwrite_file(q, q->cow_buf, q->cluster_size, host);
+}
 
-        r = qcow2_check_entry(q, entry, &type, &host);
-        if (r == 0)
-            r = writable_in_place(q, type, host, &ok);
+/*
+ * Writes the len bytes at guest offset off into k newly allocated clusters
+ * at host (L2 index i of table l1i, pinned in table, which this releases).
+ * Partial first and last clusters are merged with their old contents under
+ * the lock; the whole clusters between go unlocked; then the L2 entries
+ * point at the new clusters (guest data before the mapping).
+ */
+static int write_new(struct qcow2 *q, struct qreq *rq, uint64_t l1i, uint8_t *table, uint64_t i,
+                     uint64_t k, uint64_t host, uint64_t len, uint64_t off)
+{
+    const uint64_t cs = q->cluster_size;
+    const uint64_t base = off & ~(cs - 1), cin = off & (cs - 1);
+    uint64_t head = 0, tail = 0;
+    int r = 0;
+
+    if (cin || len < cs)
+        head = min_u64(len, cs - cin); /* the first cluster is partial */
+    if (k > 1 && (cin + len) & (cs - 1))
+        tail = (cin + len) & (cs - 1); /* so is the last */
+    uint64_t mid = len - head - tail;
+
+    if (head)
+        r = write_merged(q, &rq->c, qcow2_be64(table + i * 8), base, cin, head, host);
+    if (r == 0 && tail) {
+        struct iovc tc = rq->c;
+        iovc_move(&tc, IOVC_SKIP, NULL, mid);
+        r = write_merged(q, &tc, qcow2_be64(table + (i + k - 1) * 8), base + (k - 1) * cs, 0, tail,
+                         host + (k - 1) * cs);
+    }
+    qcow2_cache_put(q, &q->l2_cache, table);
+    if (r == 0 && mid) {
+        r = write_busy(q, rq, mid, host + (head ? cs : 0), base, base + k * cs);
+    }
+    iovc_move(&rq->c, IOVC_SKIP, NULL, tail);
+    if (r == 0) {
+        void *tv;
+        r = qcow2_get_l2_for_write(q, l1i, false, &tv);
+        if (r == 0 && !tv)
+            r = qcow2_corrupt(q, "an L2 table vanished during a write");
         if (r < 0)
-            break;
-        if (ok && type == QCOW2_NORMAL) {
-            /* Overwrite in place, over as many host-contiguous private clusters as follow. */
-            uint64_t j = i + 1, next = host + cs;
-            while (n < len && j < q->l2_entries) {
-                uint64_t e2 = qcow2_be64(table + j * 8), h2;
-                enum qcow2_ctype t2;
-                bool ok2;
-                r = qcow2_check_entry(q, e2, &t2, &h2);
-                if (r == 0)
-                    r = writable_in_place(q, t2, h2, &ok2);
-                if (r < 0)
-                    goto out;
-                if (t2 != QCOW2_NORMAL || !ok2 || h2 != next)
-                    break;
-                n += min_u64(len - n, cs);
-                j++;
-                next += cs;
-            }
-            r = check_data_target(q, host, next - host);
+            return r;
+        table = tv;
+        /* Data is written: now the mapping (made durable later, after the refcounts). */
+        for (uint64_t j = 0; r == 0 && j < k; j++) {
+            uint8_t *p = table + (i + j) * 8;
+            uint64_t old = qcow2_be64(p);
+            qcow2_put_be64(p, (host + j * cs) | QCOW2_COPIED);
+            r = qcow2_free_entry(q, old);
+        }
+        qcow2_cache_mark_dirty(q, &q->l2_cache, table);
+        qcow2_cache_put(q, &q->l2_cache, table);
+        return r;
+    }
+    /* Nothing points at the new clusters: give them back at the next flush. */
+    (void)qcow2_defer_free(q, host, k * cs);
+    return r;
+}
+
+/* An existing private run rewritten where it is, unlocked; table (pinned) is released. */
+static int write_in_place(struct qcow2 *q, struct qreq *rq, uint8_t *table, uint64_t i, uint64_t j,
+                          uint64_t host, uint64_t len, uint64_t off)
+{
+    const uint64_t cs = q->cluster_size;
+    int r = check_data_target(q, host & ~(cs - 1), (j - i) * cs);
+    bool dirty = false;
+
+    for (uint64_t x = i; r == 0 && x < j; x++) {
+        uint64_t e = qcow2_be64(table + x * 8);
+        if (!(e & QCOW2_COPIED)) {
+            qcow2_put_be64(table + x * 8, e | QCOW2_COPIED);
+            dirty = true;
+        }
+    }
+    if (dirty)
+        qcow2_cache_mark_dirty(q, &q->l2_cache, table);
+    qcow2_cache_put(q, &q->l2_cache, table);
+    if (r < 0)
+        return r;
+    return write_busy(q, rq, len, host, off, off + len);
+}
+
+/*
+ * Writes the first piece of [off, off+*len) (inside one L2 table's span):
+ * a run of clusters written the same way. *len becomes what was written.
+ */
+static int write_piece(struct qcow2 *q, struct qreq *rq, uint64_t l1i, uint64_t *len, uint64_t off)
+{
+    const uint64_t cs = q->cluster_size;
+    uint64_t want = *len;
+    void *tv;
+    int r;
+
+    qcow2_wait_turn(q, off & ~(cs - 1), (off + want + cs - 1) & ~(cs - 1));
+    if (q->broken)
+        return -EIO;
+    r = qcow2_get_l2_for_write(q, l1i, true, &tv);
+    if (r < 0)
+        return r;
+    uint8_t *table = tv;
+    uint64_t i = (off >> q->cluster_bits) & (q->l2_entries - 1);
+    uint64_t in = off & (cs - 1);
+    uint64_t n = min_u64(want, cs - in);
+    uint64_t entry = qcow2_be64(table + i * 8), host;
+    enum qcow2_ctype type;
+    bool ok;
+
+    r = qcow2_check_entry(q, entry, &type, &host);
+    if (r == 0)
+        r = qcow2_writable_in_place(q, type, host, &ok);
+    if (r < 0)
+        goto fail;
+    if (ok && type == QCOW2_NORMAL) {
+        /* Over as many host-contiguous private clusters as follow. */
+        uint64_t j = i + 1, next = host + cs;
+        while (n < want && j < q->l2_entries) {
+            uint64_t h2;
+            enum qcow2_ctype t2;
+            bool ok2;
+            r = qcow2_check_entry(q, qcow2_be64(table + j * 8), &t2, &h2);
             if (r == 0)
-                r = qcow2_pwrite_file(q, buf, (size_t)n, host + in);
+                r = qcow2_writable_in_place(q, t2, h2, &ok2);
             if (r < 0)
+                goto fail;
+            if (t2 != QCOW2_NORMAL || !ok2 || h2 != next)
                 break;
-            bool dirty = false;
-            for (uint64_t x = i; x < j; x++) {
-                uint64_t e = qcow2_be64(table + x * 8);
-                if (!(e & QCOW2_COPIED)) {
-                    qcow2_put_be64(table + x * 8, e | QCOW2_COPIED);
-                    dirty = true;
-                }
-            }
-            if (dirty)
-                qcow2_cache_mark_dirty(q, &q->l2_cache, table);
-        } else if (ok) {
-            /* A preallocated zero cluster: fill it and clear the zero flag. */
-            r = check_data_target(q, host, cs);
-            if (r < 0)
-                break;
-            memset(q->cow_buf, 0, cs);
-            memcpy(q->cow_buf + in, buf, (size_t)n);
-            r = qcow2_pwrite_file(q, q->cow_buf, cs, host);
-            if (r < 0)
-                break;
+            n += min_u64(want - n, cs);
+            j++;
+            next += cs;
+        }
+        *len = n;
+        return write_in_place(q, rq, table, i, j, host + in, n, off);
+    }
+    if (ok) {
+        /* A preallocated zero cluster: fill it and clear the zero flag. */
+        r = check_data_target(q, host, cs);
+        if (r < 0)
+            goto fail;
+        memset(q->cow_buf, 0, cs);
+        iovc_move(&rq->c, IOVC_GATHER, q->cow_buf + in, n);
+        r = qcow2_pwrite_file(q, q->cow_buf, cs, host);
+        if (r == 0) {
             qcow2_put_be64(table + i * 8, host | QCOW2_COPIED);
             qcow2_cache_mark_dirty(q, &q->l2_cache, table);
-        } else {
-            /* New clusters for this one and every following one that cannot be written in place. */
-            uint64_t k = 1;
-            while (n < len && i + k < q->l2_entries && k < 512) {
-                uint64_t h2;
-                enum qcow2_ctype t2;
-                bool ok2;
-                r = qcow2_check_entry(q, qcow2_be64(table + (i + k) * 8), &t2, &h2);
-                if (r == 0)
-                    r = writable_in_place(q, t2, h2, &ok2);
-                if (r < 0)
-                    goto out;
-                if (ok2)
-                    break;
-                n += min_u64(len - n, cs);
-                k++;
-            }
-            /* Take the first free run even if shorter: holes get filled, the file stays dense. */
-            uint64_t fresh, got;
-            r = qcow2_alloc_range(q, k, 1, &fresh, &got);
-            if (r < 0)
-                break;
-            if (got < k)
-                n = min_u64(n, got * cs - in);
-            r = write_allocated(q, table, i, got, fresh, buf, n, off);
-            qcow2_cache_mark_dirty(q, &q->l2_cache, table);
-            if (r < 0)
-                break;
         }
-        buf += n;
-        off += n;
-        len -= n;
+        qcow2_cache_put(q, &q->l2_cache, table);
+        *len = n;
+        return r;
     }
-out:
+    /* New clusters for this one and every following one that cannot be written in place. */
+    uint64_t k = 1;
+    while (n < want && i + k < q->l2_entries && k < 512) {
+        uint64_t h2;
+        enum qcow2_ctype t2;
+        bool ok2;
+        r = qcow2_check_entry(q, qcow2_be64(table + (i + k) * 8), &t2, &h2);
+        if (r == 0)
+            r = qcow2_writable_in_place(q, t2, h2, &ok2);
+        if (r < 0)
+            goto fail;
+        if (ok2)
+            break;
+        n += min_u64(want - n, cs);
+        k++;
+    }
+    /* Take the first free run even if shorter: holes get filled, the file stays dense. */
+    uint64_t fresh, got;
+    r = qcow2_alloc_range(q, k, 1, &fresh, &got);
+    if (r < 0)
+        goto fail;
+    if (got < k)
+        n = min_u64(n, got * cs - in);
+    *len = n;
+    return write_new(q, rq, l1i, table, i, got, fresh, n, off);
+fail:
     qcow2_cache_put(q, &q->l2_cache, table);
     return r;
 }
 
-static int writable_state(struct qcow2 *q)
+int qcow2_writable_state(struct qcow2 *q)
 {
     if (q->broken)
         return -EIO;
     return q->writable ? 0 : -EROFS;
 }
 
-static int write_locked(struct qcow2 *q, const uint8_t *buf, uint64_t len, uint64_t off)
+/* Applies the queued refcount decrements once enough have piled up (no transfer of ours runs). */
+int qcow2_settle_frees(struct qcow2 *q)
+{
+    if (q->n_pending <= QCOW2_PENDING_FREE_MAX)
+        return 0;
+    qcow2_drain(q);
+    int r = q->n_pending > QCOW2_PENDING_FREE_MAX ? qcow2_flush_metadata(q) : 0;
+    qcow2_undrain(q);
+    return r;
+}
+
+static int write_vec(struct qcow2 *q, struct qreq *rq, uint64_t len, uint64_t off)
 {
     const uint64_t span_bits = q->cluster_bits + q->l2_bits;
-    int r = writable_state(q);
+    int r = qcow2_writable_state(q);
 
     while (r == 0 && len) {
         uint64_t l1i = off >> span_bits;
         uint64_t n = min_u64(len, ((l1i + 1) << span_bits) - off);
-        r = write_l2_range(q, l1i, buf, n, off);
-        buf += n;
+        r = write_piece(q, rq, l1i, &n, off);
         off += n;
         len -= n;
     }
-    if (r == 0 && q->n_pending > QCOW2_PENDING_FREE_MAX)
-        r = qcow2_flush_metadata(q);
+    if (r == 0)
+        r = qcow2_settle_frees(q);
     return r;
+}
+
+int qcow2_write_buf(struct qcow2 *q, const void *buf, uint64_t len, uint64_t off)
+{
+    struct iovec v = {(void *)buf, (size_t)len}, slice[1];
+    struct qreq rq = {.c = {.iov = &v, .n = 1}, .slice = slice};
+    return write_vec(q, &rq, len, off);
+}
+
+/* Runs a read or write of the vector iov[0..n) at guest offset off, taking the lock. */
+static int rw_vec(struct qcow2 *q, bool write, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    struct iovec small[16];
+    struct qreq rq = {.c = {.iov = iov, .n = n}, .slice = small};
+    uint64_t len = 0;
+    int r;
+
+    for (unsigned i = 0; i < n; i++)
+        len += iov[i].iov_len;
+    if (n > 16 && !(rq.slice = malloc(n * sizeof(*rq.slice))))
+        return -ENOMEM;
+    pthread_mutex_lock(&q->lock);
+    r = write ? write_vec(q, &rq, len, off) : read_vec(q, &rq, len, off);
+    pthread_mutex_unlock(&q->lock);
+    if (rq.slice != small)
+        free(rq.slice);
+    return r;
+}
+
+static int qcow2_preadv(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return rw_vec(to_qcow2(disk), false, iov, n, off);
+}
+
+static int qcow2_pwritev(struct vmm_disk *disk, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return rw_vec(to_qcow2(disk), true, iov, n, off);
+}
+
+static int qcow2_pread(struct vmm_disk *disk, void *buf, size_t len, uint64_t off)
+{
+    struct iovec v = {buf, len};
+    return rw_vec(to_qcow2(disk), false, &v, 1, off);
 }
 
 static int qcow2_pwrite(struct vmm_disk *disk, const void *buf, size_t len, uint64_t off)
 {
-    struct qcow2 *q = to_qcow2(disk);
-    pthread_mutex_lock(&q->lock);
-    int r = write_locked(q, buf, len, off);
-    pthread_mutex_unlock(&q->lock);
-    return r;
-}
-
-/* ---- discard and write-zeroes ---- */
-
-enum zero_mode { ZM_DISCARD, ZM_ZERO, ZM_ZERO_UNMAP };
-
-/* What a whole-cluster discard or zeroing turns an entry into. */
-static int zeroed_entry(struct qcow2 *q, enum zero_mode mode, uint64_t entry, uint64_t *out)
-{
-    enum qcow2_ctype type;
-    uint64_t host;
-    bool has_backing = q->backing != NULL;
-    int r = qcow2_check_entry(q, entry, &type, &host);
-
-    *out = entry;
-    if (r < 0)
-        return r;
-    if (q->version < 3) {
-        /* No zero flag: only an unallocated entry without backing reads as zeros. */
-        if (!has_backing)
-            *out = 0;
-        return 0;
-    }
-    switch (mode) {
-    case ZM_DISCARD:
-        if (type == QCOW2_NORMAL || type == QCOW2_COMPRESSED_CLUSTER ||
-            (type == QCOW2_ZERO_CLUSTER && host))
-            *out = has_backing ? QCOW2_ZERO : 0;
-        return 0;
-    case ZM_ZERO:
-        if (type == QCOW2_ZERO_CLUSTER && host)
-            return 0;
-        if (type == QCOW2_NORMAL) {
-            bool ok;
-            r = writable_in_place(q, type, host, &ok);
-            if (r < 0)
-                return r;
-            if (ok) {
-                /* Keep the allocation: a later write fills it in place. */
-                *out = host | QCOW2_COPIED | QCOW2_ZERO;
-                return 0;
-            }
-        }
-        break;
-    case ZM_ZERO_UNMAP:
-        break;
-    }
-    if (type == QCOW2_UNALLOCATED && !has_backing)
-        return 0;
-    if (type == QCOW2_ZERO_CLUSTER && !host)
-        return 0;
-    *out = has_backing ? QCOW2_ZERO : 0;
-    return 0;
-}
-
-/* Applies mode to the whole clusters of [off, off+len), both cluster-aligned. */
-static int zero_clusters(struct qcow2 *q, uint64_t off, uint64_t len, enum zero_mode mode)
-{
-    const uint64_t span_bits = q->cluster_bits + q->l2_bits;
-
-    while (len) {
-        uint64_t l1i = off >> span_bits, l2off;
-        uint64_t n = min_u64(len, ((l1i + 1) << span_bits) - off);
-        bool need_table = mode != ZM_DISCARD && q->backing && q->version >= 3;
-        void *tv;
-        int r = l2_table_offset(q, l1i, &l2off);
-        if (r < 0)
-            return r;
-        if (l2off || need_table) {
-            r = get_l2_for_write(q, l1i, need_table, &tv);
-            if (r < 0)
-                return r;
-            uint8_t *table = tv;
-            uint64_t first = (off >> q->cluster_bits) & (q->l2_entries - 1);
-            uint64_t count = n >> q->cluster_bits;
-            bool dirty = false;
-            for (uint64_t i = first; table && i < first + count; i++) {
-                uint64_t old = qcow2_be64(table + i * 8), nw;
-                r = zeroed_entry(q, mode, old, &nw);
-                if (r < 0)
-                    break;
-                if (nw == old)
-                    continue;
-                qcow2_put_be64(table + i * 8, nw);
-                dirty = true;
-                if ((nw & QCOW2_OFFSET_MASK) == 0 || (old & QCOW2_COMPRESSED)) {
-                    r = qcow2_free_entry(q, old);
-                    if (r < 0)
-                        break;
-                }
-            }
-            if (dirty)
-                qcow2_cache_mark_dirty(q, &q->l2_cache, table);
-            qcow2_cache_put(q, &q->l2_cache, table);
-            if (r < 0)
-                return r;
-        }
-        off += n;
-        len -= n;
-    }
-    return 0;
-}
-
-static int write_zero_bytes(struct qcow2 *q, uint64_t off, uint64_t len)
-{
-    if (!q->zero_buf) {
-        q->zero_buf = calloc(1, q->cluster_size);
-        if (!q->zero_buf)
-            return -ENOMEM;
-    }
-    while (len) {
-        uint64_t n = min_u64(len, q->cluster_size);
-        int r = write_locked(q, q->zero_buf, n, off);
-        if (r < 0)
-            return r;
-        off += n;
-        len -= n;
-    }
-    return 0;
-}
-
-static int zero_or_discard(struct qcow2 *q, uint64_t off, uint64_t len, enum zero_mode mode)
-{
-    const uint64_t cs = q->cluster_size;
-    uint64_t end = off + len;
-    uint64_t a = (off + cs - 1) & ~(cs - 1);
-    /* The disk's last cluster may be partial: reaching the disk's end covers it. */
-    uint64_t b = end == q->disk.size ? (end + cs - 1) & ~(cs - 1) : end & ~(cs - 1);
-    int r = writable_state(q);
-
-    if (r < 0)
-        return r;
-    if (a >= b) {
-        return mode == ZM_DISCARD ? 0 : write_zero_bytes(q, off, len);
-    }
-    if (mode != ZM_DISCARD) {
-        r = write_zero_bytes(q, off, a - off);
-        if (r == 0 && b < end)
-            r = write_zero_bytes(q, b, end - b);
-        if (r < 0)
-            return r;
-    }
-    if (mode != ZM_DISCARD && q->version < 3 && q->backing)
-        r = write_zero_bytes(q, a, b - a);
-    else if (mode == ZM_DISCARD && q->version < 3 && q->backing)
-        r = 0; /* nothing would read as zeros: leave the data */
-    else
-        r = zero_clusters(q, a, b - a, mode);
-    if (r == 0 && q->n_pending > QCOW2_PENDING_FREE_MAX)
-        r = qcow2_flush_metadata(q);
-    return r;
-}
-
-static int qcow2_discard(struct vmm_disk *disk, uint64_t off, uint64_t len)
-{
-    struct qcow2 *q = to_qcow2(disk);
-    pthread_mutex_lock(&q->lock);
-    int r = zero_or_discard(q, off, len, ZM_DISCARD);
-    pthread_mutex_unlock(&q->lock);
-    return r;
-}
-
-static int qcow2_write_zeroes(struct vmm_disk *disk, uint64_t off, uint64_t len, unsigned flags)
-{
-    struct qcow2 *q = to_qcow2(disk);
-    pthread_mutex_lock(&q->lock);
-    int r = zero_or_discard(q, off, len, (flags & VMM_DISK_ZEROES_UNMAP) ? ZM_ZERO_UNMAP : ZM_ZERO);
-    pthread_mutex_unlock(&q->lock);
-    return r;
-}
-
-static int qcow2_flush(struct vmm_disk *disk)
-{
-    struct qcow2 *q = to_qcow2(disk);
-    pthread_mutex_lock(&q->lock);
-    int r = q->broken ? -EIO : qcow2_flush_metadata(q);
-    pthread_mutex_unlock(&q->lock);
-    return r;
+    struct iovec v = {(void *)buf, len};
+    return rw_vec(to_qcow2(disk), true, &v, 1, off);
 }
 
 const struct vmm_disk_ops vmm_disk_qcow2_ops = {
@@ -814,6 +920,8 @@ const struct vmm_disk_ops vmm_disk_qcow2_ops = {
     .close = qcow2_close,
     .pread = qcow2_pread,
     .pwrite = qcow2_pwrite,
+    .preadv = qcow2_preadv,
+    .pwritev = qcow2_pwritev,
     .flush = qcow2_flush,
     .discard = qcow2_discard,
     .write_zeroes = qcow2_write_zeroes,

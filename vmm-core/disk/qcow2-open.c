@@ -685,6 +685,7 @@ static void release(struct qcow2 *q)
     if (q->fd >= 0)
         close(q->fd);
     free(q->path);
+    pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
 }
 
@@ -697,6 +698,7 @@ int qcow2_open(struct vmm_disk *disk, const char *path, int depth, struct vmm_er
     int r;
 
     pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->cond, NULL);
     q->path = strdup(path);
     q->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (q->fd < 0 || !q->path) {

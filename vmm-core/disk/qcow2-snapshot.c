@@ -581,7 +581,9 @@ int qcow2_snapshot_create(struct vmm_disk *disk, const char *name, uint64_t vm_c
 {
     struct qcow2 *q = to_qcow2(disk);
     pthread_mutex_lock(&q->lock);
+    qcow2_drain(q);
     int r = create_locked(q, name, vm_clock_nsec, err);
+    qcow2_undrain(q);
     pthread_mutex_unlock(&q->lock);
     return r;
 }
@@ -682,7 +684,9 @@ int qcow2_snapshot_apply(struct vmm_disk *disk, const char *name, struct vmm_err
 {
     struct qcow2 *q = to_qcow2(disk);
     pthread_mutex_lock(&q->lock);
+    qcow2_drain(q);
     int r = apply_locked(q, name, err);
+    qcow2_undrain(q);
     pthread_mutex_unlock(&q->lock);
     return r;
 }
@@ -747,7 +751,9 @@ int qcow2_snapshot_delete(struct vmm_disk *disk, const char *name, struct vmm_er
 {
     struct qcow2 *q = to_qcow2(disk);
     pthread_mutex_lock(&q->lock);
+    qcow2_drain(q);
     int r = delete_locked(q, name, err);
+    qcow2_undrain(q);
     pthread_mutex_unlock(&q->lock);
     return r;
 }
@@ -795,7 +801,9 @@ int qcow2_snapshot_rename(struct vmm_disk *disk, const char *name, const char *n
 {
     struct qcow2 *q = to_qcow2(disk);
     pthread_mutex_lock(&q->lock);
+    qcow2_drain(q);
     int r = rename_locked(q, name, new_name, err);
+    qcow2_undrain(q);
     pthread_mutex_unlock(&q->lock);
     return r;
 }

@@ -112,9 +112,28 @@ struct qcow2_snapshot {
 
 enum qcow2_ctype { QCOW2_UNALLOCATED, QCOW2_ZERO_CLUSTER, QCOW2_NORMAL, QCOW2_COMPRESSED_CLUSTER };
 
+/* A guest range whose write is in flight without the lock (writers that overlap it wait). */
+struct qcow2_busy_range {
+    uint64_t start, end;
+    struct qcow2_busy_range *next;
+};
+
 struct qcow2 {
     struct vmm_disk disk; /* first */
     pthread_mutex_t lock;
+    /*
+     * Guest data moves without the lock (qcow2-io.c): the mapping is looked
+     * up, clusters allocated and partial clusters merged under it, then the
+     * host read or write runs unlocked and, for new clusters, the L2 entries
+     * are set under it again. inflight counts those transfers; draining
+     * holds new ones back while an operation that frees or shares clusters
+     * (flush, snapshots, check) waits for inflight to reach zero. cond is
+     * broadcast whenever inflight, draining or busy changes.
+     */
+    pthread_cond_t cond;
+    unsigned inflight;
+    unsigned draining;
+    struct qcow2_busy_range *busy;
     int fd;
     char *path;
     bool writable; /* opened read-write; stays true after broken is set */
@@ -237,9 +256,30 @@ uint64_t qcow2_refblock_get(const struct qcow2 *q, const void *blk, uint64_t i);
 void qcow2_refblock_set(const struct qcow2 *q, void *blk, uint64_t i, uint64_t v);
 
 /* qcow2-io.c */
+/* Lock held: waits until no transfer runs unlocked and holds new ones back (until qcow2_undrain). */
+void qcow2_drain(struct qcow2 *q);
+void qcow2_undrain(struct qcow2 *q);
+/* Lock held: waits until no drain is pending and no write in flight overlaps [start, end). */
+void qcow2_wait_turn(struct qcow2 *q, uint64_t start, uint64_t end);
+/* 0, -EIO once the image is broken, -EROFS when it was opened read-only. */
+int qcow2_writable_state(struct qcow2 *q);
+/* Lock held (it may be dropped meanwhile): writes len bytes of buf at guest offset off. */
+int qcow2_write_buf(struct qcow2 *q, const void *buf, uint64_t len, uint64_t off);
+/* Lock held: applies the queued refcount decrements once enough have piled up. */
+int qcow2_settle_frees(struct qcow2 *q);
+int qcow2_l2_table_offset(struct qcow2 *q, uint64_t l1i, uint64_t *l2off);
+/* The L2 table for l1i, pinned, ready to modify (allocated if alloc; copied if shared). */
+int qcow2_get_l2_for_write(struct qcow2 *q, uint64_t l1i, bool alloc, void **table);
+/* Whether a checked entry maps a private host cluster that can be written where it is. */
+int qcow2_writable_in_place(struct qcow2 *q, enum qcow2_ctype type, uint64_t host, bool *ok);
 enum qcow2_ctype qcow2_classify(struct qcow2 *q, uint64_t entry, uint64_t *host);
 int qcow2_check_entry(struct qcow2 *q, uint64_t entry, enum qcow2_ctype *type, uint64_t *host);
 void qcow2_compressed_range(struct qcow2 *q, uint64_t entry, uint64_t *off, uint64_t *len);
+
+/* qcow2-zero.c */
+int qcow2_discard(struct vmm_disk *disk, uint64_t off, uint64_t len);
+int qcow2_write_zeroes(struct vmm_disk *disk, uint64_t off, uint64_t len, unsigned flags);
+int qcow2_flush(struct vmm_disk *disk);
 
 /* qcow2-snapshot.c */
 void qcow2_free_snapshot_array(struct qcow2_snapshot *s, uint32_t n);

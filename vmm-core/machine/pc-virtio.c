@@ -42,6 +42,9 @@
 #include "virtio/rng.h"
 #include "virtio/virtio-pci.h"
 
+/* I/O threads per virtio disk that has no io_uring (qcow2): requests in flight at once. */
+#define PC_BLK_IO_THREADS 4
+
 struct vmm_pc_virtio {
     pthread_mutex_t lock; /* the device lock: the transport's and the model's */
     struct vmm_pc *pc;
@@ -395,16 +398,18 @@ static int add_blk(struct vmm_pc *pc, unsigned drive, struct vmm_error *err)
     const struct vmm_drive_config *d = &pc->vm->cfg.drives[drive];
     /*
      * Raw images: io_uring, several requests in flight, completions on the
-     * event loop. qcow2 (or a kernel without io_uring): synchronous I/O on
-     * the notifying thread; the I/O threads (blk-io.c) made sequential
-     * reads slower in the lab (see docs/benchmarks.md), so they stay off.
+     * event loop. qcow2 (or a kernel without io_uring): the I/O threads
+     * (blk-io.c), each request's data moving outside the image's lock
+     * (qcow2-io.c), so requests overlap and the event loop never waits for
+     * the disk.
      */
     int r = vmm_virtio_blk_init(blk,
                                 &(struct vmm_virtio_blk_opts){.disk = pc->disks[drive],
                                                               .read_only = d->readonly,
                                                               .serial = serial,
                                                               .num_queues = pc->vm->ncpus,
-                                                              .io_uring = true},
+                                                              .io_uring = true,
+                                                              .io_threads = PC_BLK_IO_THREADS},
                                 &f->lock, &pc->vm->mem);
     if (r < 0) {
         free(pb);
@@ -424,7 +429,7 @@ static int add_blk(struct vmm_pc *pc, unsigned drive, struct vmm_error *err)
         }
         pb->watched_fd = fd;
     }
-    vmm_log(VMM_LOG_INFO, "%s: %s, %s", name, d->path, fd >= 0 ? "io_uring" : "synchronous I/O");
+    vmm_log(VMM_LOG_INFO, "%s: %s, %s", name, d->path, fd >= 0 ? "io_uring" : "I/O threads");
     return 0;
 }
 
