@@ -42,8 +42,8 @@
 #include "virtio/rng.h"
 #include "virtio/virtio-pci.h"
 
-/* I/O threads per virtio disk that has no io_uring (qcow2); 0: synchronous (see add_blk). */
-#define PC_BLK_IO_THREADS 0
+/* I/O threads per virtio disk that has no io_uring (qcow2): requests in flight at once. */
+#define PC_BLK_IO_THREADS 4
 
 struct vmm_pc_virtio {
     pthread_mutex_t lock; /* the device lock: the transport's and the model's */
@@ -398,13 +398,10 @@ static int add_blk(struct vmm_pc *pc, unsigned drive, struct vmm_error *err)
     const struct vmm_drive_config *d = &pc->vm->cfg.drives[drive];
     /*
      * Raw images: io_uring, several requests in flight, completions on the
-     * event loop. qcow2 (or a kernel without io_uring): synchronous I/O on
-     * the notifying thread, one request at a time, straight between guest
-     * memory and the file. The I/O threads (blk-io.c) with qcow2's unlocked
-     * transfers would overlap requests, but in the nested lab they led to
-     * guest hangs in high-IOPS runs (the vCPU stuck inside the lab's KVM with
-     * a page fault being injected, every VMM thread idle), so they stay off
-     * until they are proven on a machine without nested emulation.
+     * event loop. qcow2 (or a kernel without io_uring): the I/O threads
+     * (blk-io.c), each request's data moving outside the image's lock
+     * (qcow2-io.c), so requests overlap and the event loop never waits for
+     * the disk.
      */
     int r = vmm_virtio_blk_init(blk,
                                 &(struct vmm_virtio_blk_opts){.disk = pc->disks[drive],
@@ -432,10 +429,7 @@ static int add_blk(struct vmm_pc *pc, unsigned drive, struct vmm_error *err)
         }
         pb->watched_fd = fd;
     }
-    vmm_log(VMM_LOG_INFO, "%s: %s, %s", name, d->path,
-            fd >= 0             ? "io_uring"
-            : PC_BLK_IO_THREADS ? "I/O threads"
-                                : "synchronous I/O");
+    vmm_log(VMM_LOG_INFO, "%s: %s, %s", name, d->path, fd >= 0 ? "io_uring" : "I/O threads");
     return 0;
 }
 
