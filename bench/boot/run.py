@@ -201,8 +201,16 @@ def timed_boot(run, logpath):
     return res
 
 
+THP = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
 def lab_info():
     info = {"uname": platform.release(), "nproc": os.cpu_count()}
+    try:
+        with open(THP) as f:
+            info["thp"] = f.read().strip()
+    except OSError:
+        pass
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -232,6 +240,13 @@ def inlab(spec_path):
     out = Path(os.environ["TERRARIUM_LAB_RUN_DIR"])
     logs = out / "boot-logs"
     logs.mkdir(exist_ok=True)
+    if spec.get("lab_thp"):
+        # The lab kernel's transparent huge pages for every VMM alike (--lab-thp).
+        try:
+            with open(THP, "w") as f:
+                f.write(spec["lab_thp"] + "\n")
+        except OSError as e:
+            print(f"[bench-boot] cannot set {THP}: {e}", flush=True)
     result = {"spec": spec, "lab": lab_info(), "runs": [], "started": time.time()}
     if not os.path.exists("/dev/kvm"):
         print("[bench-boot] no /dev/kvm in the lab", flush=True)
@@ -300,6 +315,7 @@ def make_spec(args, kernel, initrd):
         }
         runs[cfg] = {k: v for k, v in runs[cfg].items() if k in args.vmms}
     return {"rounds": args.rounds, "configs": args.configs, "vmms": args.vmms, "runs": runs,
+            "lab_thp": args.lab_thp,
             "mem": args.mem, "kernel": kernel, "initrd": initrd,
             "cold_clear": [CACHE_HOME, "/tmp/.cache/terrarium"],
             "appends": {c: CONFIGS[c][1] for c in args.configs},
@@ -622,7 +638,8 @@ def build_section(result):
         f"{host['qemu']}; Terrarium at {host['terrarium']}. "
         f"Lab: QEMU TCG `-cpu {host['lab_cpu']} -smp {host['lab_smp']} -m {host['lab_mem']}`, "
         f"lab kernel {lab.get('uname', '?')} with kvm-amd (nested SVM), {lab.get('nproc', '?')} "
-        f"CPUs seen in the lab; the VMMs run there with the lab's /dev/kvm. "
+        f"CPUs seen in the lab, transparent huge pages there `{lab.get('thp', '?')}`; the VMMs "
+        f"run there with the lab's /dev/kvm. "
         f"Host load average at the start: {host['loadavg']}.",
         "",
         f"Guest: Debian kernel {kver} (bzImage, xz) with the busybox initramfs of "
@@ -672,6 +689,10 @@ def main():
     ap.add_argument("--vmms", help="of terrarium, terrarium-nocache, pc, microvm (default: all; "
                     "terrarium-nocache only when terrarium-run has --no-kernel-cache)")
     ap.add_argument("--mem", type=int, default=512, help="guest RAM in MiB (default 512)")
+    ap.add_argument("--lab-thp", choices=["always", "madvise", "never"],
+                    help="the lab kernel's transparent huge pages (default: as the lab kernel boots); "
+                         "`never` removes the 0.2-0.6 s huge-page faults that make lab boots "
+                         "vary (bench/README.md)")
     ap.add_argument("--work-dir", default=str(SRC / "build" / "bench-boot"),
                     help="initramfs, spec, lab and raw results (not under /tmp)")
     ap.add_argument("--lab-timeout", type=float, help="seconds (default: 60 per boot + 300)")
