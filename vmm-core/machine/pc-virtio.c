@@ -724,6 +724,14 @@ void vmm_pc_virtio_freeze(struct vmm_pc *pc, bool frozen)
             continue;
         pthread_mutex_lock(&f->lock);
         vmm_virtio_dev_freeze(f->vp.vdev, frozen);
+        /*
+         * Requests already on virtio-blk's I/O threads (or io_uring) finish now,
+         * their completions pushed before anything is captured; nothing new is
+         * popped while frozen. (Resuming the guest until none was in flight
+         * could take seconds of retries on a slow host.)
+         */
+        if (frozen && f->vp.vdev->device_id == VIRTIO_ID_BLOCK)
+            vmm_virtio_blk_drain_locked(f->model);
         /* What was kicked (or received) meanwhile waits in the rings: look at every queue. */
         if (!frozen)
             for (unsigned q = 0; q < f->nq; q++)

@@ -128,8 +128,9 @@ VMM_WUR int vmm_pc_virtio_plug(struct vmm_pc_virtio *f, struct vmm_virtio_dev *v
  * "virtio-dev:SS.F", snapshot/virtio-state.h). A save runs between
  * _freeze(pc, true) and _freeze(pc, false): frozen, no queue is popped, so
  * RAM and the captured ring indexes stay in step while RAM is written;
- * thawing runs every queue once from the event loop. _save returns -EBUSY
- * while a virtio-blk request is on an I/O thread (retry, as for IDE). _load
+ * freezing also waits for the virtio-blk requests in flight (I/O threads,
+ * io_uring) to complete; thawing runs every queue once from the event loop.
+ * _save returns -EBUSY if a virtio-blk request is still in flight. _load
  * runs after the PCI configuration was loaded (BARs mapped, ioeventfds
  * registered), re-validates everything, reprograms the MSI-X routes and
  * has the event loop look at every queue once it starts.
