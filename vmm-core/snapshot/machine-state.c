@@ -195,10 +195,11 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
     }
 
     struct vmm_state_writer w = {0};
-    uint64_t t_pause = now_ns(), paused_ns = 0;
+    uint64_t t_pause = now_ns(), paused_ns = 0, t_state = 0, t_disks = 0, t_ram = 0;
+    unsigned tries = 0;
     int r;
     /* An IDE command in flight: let the guest run on for a moment, up to a second. */
-    for (unsigned tries = 0;; tries++) {
+    for (;; tries++) {
         if (was_running && (r = vmm_vm_pause(vm)) < 0) {
             vmm_error_set(err, r, "cannot pause the machine");
             return r;
@@ -208,6 +209,7 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         if (vm->pc)
             vmm_pc_virtio_freeze(vm->pc, true);
         r = collect(vm, &w, ram_name, err);
+        t_state = now_ns();
         if (r != -EBUSY || !was_running || tries >= 200)
             break;
         vmm_state_writer_free(&w);
@@ -223,13 +225,15 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         r = vmm_pc_disks_snapshot_create(vm->pc, disk_name, err);
         disks_taken = r == 0;
     }
+    t_disks = now_ns();
     uint64_t ram_written = 0;
     int ram_fd = -1;
     /* The guest runs again once its RAM is in the page cache; making it durable can wait. */
     if (r == 0)
         r = vmm_snapshot_write_ram_begin(vm->mem.base, vm->ram_map_size, ram_path, &ram_fd,
                                          &ram_written, err);
-    paused_ns = now_ns() - t_pause;
+    t_ram = now_ns();
+    paused_ns = t_ram - t_pause;
     if (vm->pc)
         vmm_pc_virtio_freeze(vm->pc, false);
     if (was_running && vmm_vm_resume(vm) < 0 && r == 0) {
@@ -263,6 +267,10 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         stats->ram_written = ram_written;
         stats->paused_ns = paused_ns;
         stats->total_ns = now_ns() - t0;
+        stats->tries = tries + 1;
+        stats->state_ns = t_state - t_pause;
+        stats->disks_ns = t_disks - t_state;
+        stats->ram_ns = t_ram - t_disks;
     }
     vmm_log(VMM_LOG_INFO,
             "saved the machine to %s: %llu of %llu MiB of RAM written, paused %llu ms", dir,
@@ -306,6 +314,8 @@ int vmm_vm_snapshot_take(struct vmm_vm *vm, const char *name, const char *state_
         *stats = (struct vmm_save_stats){0};
         stats->paused_ns = paused_ns;
         stats->total_ns = now_ns() - t0;
+        stats->tries = 1;
+        stats->disks_ns = paused_ns;
     }
     return r;
 }

@@ -238,6 +238,11 @@ struct vmm_save_stats {
     uint64_t ram_written; /* bytes of it written (the rest are holes) */
     uint64_t paused_ns;   /* how long the guest was paused */
     uint64_t total_ns;    /* the whole save */
+    /* Where the pause went: */
+    unsigned tries;    /* pauses until no device was busy (an IDE command in flight) */
+    uint64_t state_ns; /* the last pause: device state captured */
+    uint64_t disks_ns; /* the disks' internal snapshots (when asked for) */
+    uint64_t ram_ns;   /* RAM copied into the page cache */
 };
 VMM_WUR int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats *stats,
                               struct vmm_error *err);
