@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qcow2 guest I/O: reads through L1/L2 (with backing files, zero and
- * compressed clusters) and allocating writes with copy-on-write. Mapping lookups, allocation and metadata updates run under
- * the image mutex; guest data moves between the caller's vector and the
- * file without it, so requests from several threads overlap (see struct
- * qcow2 for how flushes and snapshots wait for them).
+ * compressed clusters) and allocating writes with copy-on-write. Mapping
+ * lookups, allocation and metadata updates run under the image mutex; guest
+ * data moves between the caller's vector and the file without it, so
+ * requests from several threads overlap (see struct qcow2 for how flushes
+ * and snapshots wait for them).
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,11 +16,6 @@
 #include <zstd.h>
 
 #include "disk/qcow2.h"
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
 
 /* ---- L2 entries ---- */
 

@@ -10,11 +10,6 @@
 
 #include "disk/qcow2.h"
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
 enum zero_mode { ZM_DISCARD, ZM_ZERO, ZM_ZERO_UNMAP };
 
 /* What a whole-cluster discard or zeroing turns an entry into. */

@@ -203,6 +203,11 @@ static inline struct qcow2 *to_qcow2(struct vmm_disk *disk)
     return (struct qcow2 *)disk;
 }
 
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
 /* Byte order helpers for on-disk tables. */
 uint64_t qcow2_be64(const void *p);
 uint32_t qcow2_be32(const void *p);
