@@ -436,9 +436,5 @@ int main(void)
     RUN_TEST(test_crash_snapshots);
     clear_records();
     free(recs);
-    if (!test_failures)
-        tmpdir_remove();
-    else
-        fprintf(stderr, "scratch files kept in %s\n", tmpdir);
-    return test_finish();
+    return tmpdir_finish();
 }

@@ -624,9 +624,5 @@ int main(void)
     RUN_TEST(test_our_snapshots);
     RUN_TEST(test_qemu_snapshots);
     RUN_TEST(test_vm_state_snapshot);
-    if (!test_failures)
-        tmpdir_remove();
-    else
-        fprintf(stderr, "scratch files kept in %s\n", tmpdir);
-    return test_finish();
+    return tmpdir_finish();
 }

@@ -373,9 +373,5 @@ int main(void)
            totals.kills, totals.flushes_seen, totals.killed_before_flush, totals.unflushed_kept,
            (unsigned long long)totals.leaks_max, (unsigned long long)totals.leaks_sum);
     CHECK_EQ(totals.kills, 4 * KILLS_PER_IMAGE);
-    if (!test_failures)
-        tmpdir_remove();
-    else
-        fprintf(stderr, "scratch files kept in %s\n", tmpdir);
-    return test_finish();
+    return tmpdir_finish();
 }

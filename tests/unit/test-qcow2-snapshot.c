@@ -575,9 +575,5 @@ int main(void)
     RUN_TEST(test_damaged_tables);
     RUN_TEST(test_random_damage);
     RUN_TEST(test_entry_layout);
-    if (!test_failures)
-        tmpdir_remove();
-    else
-        fprintf(stderr, "scratch files kept in %s\n", tmpdir);
-    return test_finish();
+    return tmpdir_finish();
 }

@@ -43,6 +43,16 @@ static inline void tmpdir_remove(void)
         fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
+/* The end of main(): scratch files removed if every check passed, kept (and named) if not. */
+static inline int tmpdir_finish(void)
+{
+    if (!test_failures)
+        tmpdir_remove();
+    else
+        fprintf(stderr, "scratch files kept in %s\n", tmpdir);
+    return test_finish();
+}
+
 /* A path inside the scratch directory; rotates over a few static buffers. */
 static inline const char *tpath(const char *name)
 {
@@ -77,6 +87,19 @@ static inline struct vmm_disk *open_disk(const char *path, unsigned flags)
     if (!d)
         fprintf(stderr, "open %s failed: %s\n", path, err.msg);
     return d;
+}
+
+/* Our own check finds no errors and at most max_leaks leaked clusters. */
+static inline void expect_image_clean(struct vmm_disk *d, uint64_t max_leaks)
+{
+    struct vmm_qcow2_check res;
+    int r = vmm_qcow2_check(d, &res);
+    CHECK_EQ(r, 0);
+    if (res.errors || res.leaks > max_leaks)
+        fprintf(stderr, "check: %llu errors, %llu leaks: %s\n", (unsigned long long)res.errors,
+                (unsigned long long)res.leaks, res.first_error);
+    CHECK_EQ(res.errors, 0);
+    CHECK(res.leaks <= max_leaks);
 }
 
 static void create_qcow2(const char *path, uint64_t size, unsigned cbits, const char *backing,

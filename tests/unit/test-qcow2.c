@@ -15,18 +15,6 @@
 
 #define MiB (1024ull * 1024)
 
-static void expect_clean(struct vmm_disk *d, uint64_t max_leaks)
-{
-    struct vmm_qcow2_check res;
-    int r = vmm_qcow2_check(d, &res);
-    CHECK_EQ(r, 0);
-    if (res.errors || res.leaks > max_leaks)
-        fprintf(stderr, "check: %llu errors, %llu leaks: %s\n", (unsigned long long)res.errors,
-                (unsigned long long)res.leaks, res.first_error);
-    CHECK_EQ(res.errors, 0);
-    CHECK(res.leaks <= max_leaks);
-}
-
 static void test_raw(void)
 {
     const uint64_t size = 4 * MiB;
@@ -122,7 +110,7 @@ static void test_qcow2_vectored(void)
     CHECK_EQ(vmm_disk_preadv(d, bigr, 2, 8 * MiB), 0);
     CHECK(memcmp(dst, src, 6 * MiB) == 0);
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     vmm_disk_close(d);
     free(shadow);
     free(src);
@@ -156,7 +144,7 @@ static void test_create_and_probe(void)
     CHECK(!info.read_only);
     uint8_t *zero = calloc(1, 64 * MiB);
     CHECK(disk_matches(d, zero, 64 * MiB));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     vmm_disk_close(d);
 
     /* Forcing raw on a qcow2 file shows the container itself. */
@@ -200,7 +188,7 @@ static void alloc_workout(unsigned cbits, uint64_t size, int nwrites, size_t max
     for (uint64_t off = size / 2; off < size / 2 + size / 4; off += 65536)
         write_both(d, shadow, off, 65536, off);
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     CHECK_EQ(vmm_disk_flush(d), 0);
     vmm_disk_close(d);
     if (cbits == 9)
@@ -210,7 +198,7 @@ static void alloc_workout(unsigned cbits, uint64_t size, int nwrites, size_t max
     CHECK(d != NULL);
     if (d) {
         CHECK(disk_matches(d, shadow, size));
-        expect_clean(d, 0);
+        expect_image_clean(d, 0);
         vmm_disk_close(d);
     }
     unlink(p);
@@ -248,7 +236,7 @@ static void test_overwrite_in_place(void)
     CHECK_EQ(vmm_disk_flush(d), 0);
     CHECK_EQ(file_size(p), fsize); /* nothing new was allocated */
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     vmm_disk_close(d);
     free(shadow);
 }
@@ -347,14 +335,14 @@ static void test_cow_shared_clusters(void)
     struct vmm_disk_info info;
     vmm_disk_get_info(d, &info);
     CHECK_EQ(info.nb_snapshots, 1);
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     uint64_t fsize = file_size(p);
     write_both(d, shadow, 100, 1000, 31);      /* partial: copy, then merge */
     write_both(d, shadow, 2 * MiB, 65536, 32); /* whole cluster */
     write_both(d, shadow, 4 * MiB, 65536, 33); /* beyond the shared part */
     write_both(d, shadow, 120, 50, 34);        /* now private: in place */
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     vmm_disk_close(d);
     CHECK(file_size(p) > fsize);
     copy_file(p, tpath("cow-kept.qcow2"));
@@ -394,7 +382,7 @@ static void test_backing_chain(void)
     write_both(d, shadow, 1 * MiB + 300, 5000, 42);
     write_both(d, shadow, 6 * MiB - 1000, 3000, 43); /* across the backing file's end */
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     vmm_disk_close(d);
 
     /* top: qcow2 over qcow2 over raw, 4 KiB clusters over 64 KiB ones; size from backing. */
@@ -411,7 +399,7 @@ static void test_backing_chain(void)
     write_both(d, shadow, 1 * MiB + 4000, 9000, 45);
     write_both(d, shadow, 7 * MiB, 1 * MiB, 46);
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     vmm_disk_close(d);
 
     CHECK(file_matches(tpath("base.raw"), base, base_size)); /* backing files stay untouched */
@@ -482,7 +470,7 @@ static void test_zero_clusters(void)
     if (!d)
         return;
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     /* Writing into a preallocated zero cluster reuses it; into a plain one allocates. */
     write_both(d, shadow, 1000, 10, 53);
     write_both(d, shadow, 65536 + 1000, 10, 54);
@@ -496,7 +484,7 @@ static void test_zero_clusters(void)
     CHECK_EQ(vmm_disk_write_zeroes(d, size - 100, 100, 0), 0);
     memset(shadow + size - 100, 0, 100);
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     vmm_disk_close(d);
     d = open_disk(tpath("zero.qcow2"), VMM_DISK_RDONLY);
     CHECK(d && disk_matches(d, shadow, size));
@@ -524,13 +512,13 @@ static void test_discard(void)
     CHECK_EQ(vmm_disk_discard(d, 5 * MiB, 1000), 0); /* less than a cluster: nothing */
     CHECK(disk_matches(d, shadow, size));
     CHECK_EQ(vmm_disk_flush(d), 0);
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     /* Freed clusters are reused: refilling does not grow the file. */
     write_both(d, shadow, 12 * MiB, 2 * MiB - 65536, 62);
     CHECK_EQ(vmm_disk_flush(d), 0);
     CHECK_EQ(file_size(p), fsize);
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     vmm_disk_close(d);
     free(shadow);
 }
@@ -845,7 +833,7 @@ static void test_threads(void)
         CHECK_EQ(args[i].failures, 0);
     }
     CHECK(disk_matches(d, shadow, size));
-    expect_clean(d, 0);
+    expect_image_clean(d, 0);
     vmm_disk_close(d);
     free(shadow);
 }
@@ -954,9 +942,5 @@ int main(void)
     RUN_TEST(test_fuzz_metadata);
     RUN_TEST(test_threads);
     RUN_TEST(test_crash_consistency);
-    if (!test_failures)
-        tmpdir_remove();
-    else
-        fprintf(stderr, "scratch files kept in %s\n", tmpdir);
-    return test_finish();
+    return tmpdir_finish();
 }
