@@ -13,12 +13,11 @@ Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
 """
 import argparse
 import os
-import random
-import signal
-import struct
 import subprocess
 import sys
 import tempfile
+
+from snapshots import kvm_usable, run_and_save, write_memfill_module
 
 
 def main():
@@ -26,39 +25,20 @@ def main():
     ap.add_argument("--runner", required=True)
     ap.add_argument("--kernel", required=True)
     args = ap.parse_args()
-    if not os.path.exists("/dev/kvm") or not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    if not kvm_usable():
         print("SKIP: no usable /dev/kvm")
         return 77
     with tempfile.TemporaryDirectory(prefix="trm-snap-reset-") as d:
         module = os.path.join(d, "module.bin")
-        rng = random.Random(1)
-        with open(module, "wb") as f:
-            for k in range(256):
-                f.write(struct.pack("<II", 0x464d454d, k) + rng.randbytes(4088))
+        write_memfill_module(module, 256, seed=1)
         snap = os.path.join(d, "state")
         common = [args.runner, "--kernel", args.kernel, "--initrd", module, "--mem", "64",
                   "--append", "hz=100 reset=20 beats=30 verify=25", "--serial", "stdio",
                   "--test-exit"]
-        proc = subprocess.Popen(common + ["--snapshot-save", snap, "--snapshot-save-exit"],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        out = b""
-        while b"beat 5\r\n" not in out:
-            chunk = proc.stdout.read1(4096)
-            if not chunk:
-                break
-            out += chunk
-        if b"beat 5\r\n" in out:
-            proc.send_signal(signal.SIGRTMIN + 1)
-        try:
-            rest, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rest, err = proc.communicate()
-        out += rest
-        sys.stdout.write(out.decode(errors="replace") + err.decode(errors="replace"))
-        if proc.returncode != 0 or b"memfill: resetting" in out:
-            print(f"FAIL: the saving run ended with status {proc.returncode} "
+        rc, out, _ = run_and_save(common + ["--snapshot-save", snap, "--snapshot-save-exit"],
+                                  b"beat 5\r\n")
+        if rc != 0 or b"memfill: resetting" in out:
+            print(f"FAIL: the saving run ended with status {rc} "
                   "(or reached its reset before it was saved)")
             return 1
 

@@ -13,11 +13,12 @@ Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+from snapshots import kvm_usable, run_and_save
 
 LINE = re.compile(rb"counter: (\d+) pit=(\d+) lapic=(\d+)")
 
@@ -30,7 +31,7 @@ def main():
     ap.add_argument("--after", type=int, default=3, help="save after this count")
     ap.add_argument("--mem", default="64")
     args = ap.parse_args()
-    if not os.path.exists("/dev/kvm") or not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    if not kvm_usable():
         print("SKIP: no usable /dev/kvm")
         return 77
     common = [args.runner, "--kernel", args.kernel, "--append", args.append, "--mem", args.mem,
@@ -39,26 +40,9 @@ def main():
         snap = os.path.join(d, "state")
         t0 = time.monotonic()
         # Saved on the signal once the guest has counted to --after: no timing guesses.
-        proc = subprocess.Popen(common + ["--snapshot-save", snap, "--snapshot-save-exit"],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        out = b""
-        want = b"counter: %d " % args.after
-        while want not in out:
-            chunk = proc.stdout.read1(4096)
-            if not chunk:
-                break
-            out += chunk
-        if want in out:
-            proc.send_signal(signal.SIGRTMIN + 1)
-        try:
-            rest, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rest, err = proc.communicate()
-        first = subprocess.CompletedProcess(proc.args, proc.returncode, out + rest, err)
-        sys.stdout.write(first.stdout.decode(errors="replace"))
-        sys.stdout.write(first.stderr.decode(errors="replace"))
+        rc, out, err = run_and_save(common + ["--snapshot-save", snap, "--snapshot-save-exit"],
+                                    b"counter: %d " % args.after)
+        first = subprocess.CompletedProcess(common, rc, out, err)
         if first.returncode != 0:
             print(f"FAIL: the saving run ended with status {first.returncode}")
             return 1

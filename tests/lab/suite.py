@@ -1267,12 +1267,75 @@ class Console:
         self.log.close()
 
 
+VMSTAT_KEYS = ("pgfault", "pgmajfault", "thp_fault_alloc", "thp_fault_fallback",
+               "thp_zero_page_alloc", "compact_stall", "compact_fail", "allocstall_normal",
+               "allocstall_movable", "pgscan_direct", "pgsteal_direct", "pgscan_kswapd",
+               "pgalloc_normal", "pgfree", "nr_shmem", "nr_free_pages", "workingset_refault_file")
+
+
+def read_counters():
+    """The lab kernel's /proc/vmstat counters that say whether memory was short."""
+    out = {}
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                k, _, v = line.partition(" ")
+                if k in VMSTAT_KEYS:
+                    out[k] = int(v)
+    except OSError:
+        pass
+    return out
+
+
+def sample_tasks(pid):
+    """One line per thread of pid: name, state, kernel wait channel, user+system ticks."""
+    rows = []
+    try:
+        for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+            base = f"/proc/{pid}/task/{tid}"
+            try:
+                with open(f"{base}/stat") as f:
+                    st = f.read()
+                with open(f"{base}/wchan") as f:
+                    wchan = f.read().strip()
+            except OSError:
+                continue
+            name = st[st.index("(") + 1:st.rindex(")")]
+            fields = st[st.rindex(")") + 2:].split()
+            rows.append(f"{tid}:{name}:{fields[0]}:{wchan}:{int(fields[11]) + int(fields[12])}")
+    except OSError:
+        pass
+    return " ".join(rows)
+
+
 def save_live(con, res, logf):
-    """Asks a running terrarium-run to save (SIGRTMIN+1) and waits for its confirmation."""
+    """Asks a running terrarium-run to save (SIGRTMIN+1) and waits for its confirmation.
+    A save that pauses the guest for seconds has been seen in CI runs only; what the lab's
+    memory and terrarium-run's threads were doing during it is kept with the result."""
+    before = read_counters()
+    samples, done = [], threading.Event()
+    t0 = time.monotonic()
+
+    def sampler():
+        while not done.wait(1.0):
+            samples.append(f"{time.monotonic() - t0:.1f}s {sample_tasks(con.proc.pid)}")
+
+    threading.Thread(target=sampler, daemon=True).start()
     con.proc.send_signal(signal.SIGRTMIN + 1)
     # Not anchored at "terrarium-run:": the line shares the console with the guest's output and
     # has been seen with its first byte lost in between (CI at 0ea0ee3).
     m = con.expect(rb"saved the machine to [^\n]*", 120)
+    done.set()
+    after = read_counters()
+    delta = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    res["save_vmstat_delta"] = delta
+    res["save_free_mib_before"] = before.get("nr_free_pages", 0) * 4 // 1024
+    res["save_shmem_mib_before"] = before.get("nr_shmem", 0) * 4 // 1024
+    if time.monotonic() - t0 > 3:
+        res["save_task_samples"] = samples[:60]
+        log(f"[suite] {res['name']}: slow save; lab memory before: "
+            f"free {res['save_free_mib_before']} MiB, shmem {res['save_shmem_mib_before']} MiB; "
+            f"vmstat delta {delta}; threads: {samples[-1] if samples else 'no sample'}")
     if not m:
         res["why"] = "no save confirmation: " + tail(logf, 5)
         return False

@@ -355,10 +355,10 @@ static void test_ram_file(void)
     CHECK(!vmm_snapshot_page_is_zero(ram + 5 * 4096));
     char path[256];
     snprintf(path, sizeof(path), "%s/ram-test", tmpdir);
-    uint64_t written = 0;
+    struct vmm_snapshot_ram_stats st_w = {0};
     struct vmm_error err = {0};
-    CHECK_EQ(vmm_snapshot_write_ram(ram, size, path, &written, &err), 0);
-    CHECK_EQ(written, 5 * 4096);
+    CHECK_EQ(vmm_snapshot_write_ram(ram, size, -1, path, &st_w, &err), 0);
+    CHECK_EQ(st_w.written, 5 * 4096);
     struct stat st;
     CHECK_EQ(stat(path, &st), 0);
     CHECK_EQ(st.st_size, size);
@@ -366,15 +366,15 @@ static void test_ram_file(void)
 
     uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memset(dst, 0xee, size);
-    CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, &err), 0);
+    CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, NULL, &err), 0);
     CHECK(memcmp(dst, ram, size) == 0);
     /* Copy-on-write: the guest's writes never reach the file. */
     dst[0] = 9;
-    CHECK_EQ(vmm_snapshot_map_ram(ram, size, path, &err), 0);
+    CHECK_EQ(vmm_snapshot_map_ram(ram, size, path, NULL, &err), 0);
     CHECK_EQ(ram[0], 0);
     CHECK_EQ(ram[size - 1], 0x77);
     /* A file of another size is refused. */
-    CHECK(vmm_snapshot_map_ram(dst, size - 4096, path, &err) < 0);
+    CHECK(vmm_snapshot_map_ram(dst, size - 4096, path, NULL, &err) < 0);
     munmap(ram, size);
     munmap(dst, size);
     unlink(path);
@@ -394,11 +394,11 @@ static void test_ram_file_two_steps(void)
     snprintf(path, sizeof(path), "%s/ram-two-steps", tmpdir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     struct vmm_error err = {0};
-    uint64_t written = 0;
+    struct vmm_snapshot_ram_stats st_w = {0};
     int fd = -1;
-    CHECK_EQ(vmm_snapshot_write_ram_begin(ram, size, path, &fd, &written, &err), 0);
+    CHECK_EQ(vmm_snapshot_write_ram_begin(ram, size, -1, path, &fd, &st_w, &err), 0);
     CHECK(fd >= 0);
-    CHECK_EQ(written, size);
+    CHECK_EQ(st_w.written, size);
     struct stat st;
     CHECK(stat(path, &st) < 0);  /* not there before _finish */
     CHECK_EQ(stat(tmp, &st), 0); /* but its temporary is */
@@ -406,12 +406,83 @@ static void test_ram_file_two_steps(void)
     CHECK_EQ(vmm_snapshot_write_ram_finish(fd, path, &err), 0);
     CHECK(stat(tmp, &st) < 0);
     uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, &err), 0);
+    CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, NULL, &err), 0);
     CHECK(memcmp(dst, before, size) == 0);
     munmap(ram, size);
     munmap(dst, size);
     free(before);
     unlink(path);
+}
+
+/* Whether the process has the page at p (present or swapped), by /proc/self/pagemap; -1: unknown. */
+static int page_had(const void *p)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    uint64_t e = 0;
+    ssize_t n = pread(fd, &e, 8, (off_t)((uintptr_t)p / 4096 * 8));
+    close(fd);
+    return n == 8 ? (e >> 62) != 0 : -1;
+}
+
+/*
+ * Pages the process never had are not read: in anonymous RAM they are zero; in RAM mapped
+ * from an earlier RAM file they are the file's (data where it has data, zero in its holes).
+ */
+static void test_ram_file_skips_untouched(void)
+{
+    const size_t size = 64u << 20;
+    uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(ram != MAP_FAILED);
+    madvise(ram, size, MADV_NOHUGEPAGE); /* one 4 KiB page per touch, not 2 MiB */
+    ram[7 * 4096] = 1;
+    memset(ram + (20u << 20), 0x33, 2 * 4096);
+    ram[(40u << 20) + 5] = 0;              /* touched, but zero: read, not written */
+    CHECK_EQ(page_had(ram + 7 * 4096), 1); /* /proc/self/pagemap is what the save trusts */
+    char path[256], path2[300];
+    snprintf(path, sizeof(path), "%s/ram-sparse", tmpdir);
+    snprintf(path2, sizeof(path2), "%s/ram-sparse-2", tmpdir);
+    struct vmm_snapshot_ram_stats st_w = {0};
+    struct vmm_error err = {0};
+    CHECK_EQ(vmm_snapshot_write_ram(ram, size, -1, path, &st_w, &err), 0);
+    CHECK_EQ(st_w.written, 3 * 4096);
+    CHECK_EQ(st_w.read, 4 * 4096);
+    CHECK_EQ(page_had(ram + (30u << 20)), 0); /* the save did not touch what it skipped */
+
+    /* The file mapped back, as a restore does; the guest then writes into one of its holes
+     * and reads one of its data pages, and leaves the other data page alone. */
+    uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(dst != MAP_FAILED);
+    int src = -1;
+    CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, &src, &err), 0);
+    CHECK(src >= 0);
+    dst[(50u << 20) + 9] = 0x44;
+    CHECK_EQ(dst[7 * 4096], 1);
+    CHECK_EQ(page_had(dst + (20u << 20)), 0);
+    /* Were the mapping taken for anonymous RAM, its untouched data would be lost: */
+    CHECK_EQ(vmm_snapshot_write_ram(dst, size, -1, path2, &st_w, &err), 0);
+    CHECK_EQ(st_w.written, 2 * 4096);
+    CHECK_EQ(vmm_snapshot_write_ram(dst, size, src, path2, &st_w, &err), 0);
+    CHECK_EQ(st_w.written, 4 * 4096); /* the untouched data pages came from the file */
+    bool reports_holes = lseek(src, 0, SEEK_HOLE) < (off_t)size;
+    if (reports_holes)
+        CHECK(st_w.read <= 16 * 4096);
+    uint8_t *check = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(check != MAP_FAILED);
+    CHECK_EQ(vmm_snapshot_map_ram(check, size, path2, NULL, &err), 0);
+    CHECK(memcmp(check, dst, size) == 0);
+    CHECK_EQ(check[(20u << 20) + 4096], 0x33);
+    CHECK_EQ(check[(50u << 20) + 9], 0x44);
+    close(src);
+    munmap(ram, size);
+    munmap(dst, size);
+    munmap(check, size);
+    unlink(path);
+    unlink(path2);
 }
 
 int main(void)
@@ -428,6 +499,7 @@ int main(void)
     RUN_TEST(test_i8042_desc);
     RUN_TEST(test_ram_file);
     RUN_TEST(test_ram_file_two_steps);
+    RUN_TEST(test_ram_file_skips_untouched);
     rmdir(tmpdir);
     return test_finish();
 }

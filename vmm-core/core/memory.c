@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/vm.h"
@@ -127,4 +128,7 @@ void vmm_mem_free(struct vmm_vm *vm)
     if (vm->mem.base)
         munmap(vm->mem.base, vm->ram_map_size);
     vm->mem.base = NULL;
+    if (vm->ram_file_fd >= 0)
+        close(vm->ram_file_fd);
+    vm->ram_file_fd = -1;
 }

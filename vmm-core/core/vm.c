@@ -35,7 +35,7 @@ struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error *err)
     }
     vm->cfg = *cfg;
     vm->ncpus = cfg->ncpus;
-    vm->kvm_fd = vm->vm_fd = -1;
+    vm->kvm_fd = vm->vm_fd = vm->ram_file_fd = -1;
     vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     vm->reset_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&vm->lock, NULL);

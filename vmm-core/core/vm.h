@@ -63,6 +63,7 @@ struct vmm_vm {
 
     struct vmm_guest_mem mem;
     size_t ram_map_size;
+    int ram_file_fd; /* the RAM file mapped over mem.base by a restore, or -1 */
     pthread_mutex_t slot_lock;
     struct vmm_mem_slot slots[VMM_MAX_SLOTS];
 

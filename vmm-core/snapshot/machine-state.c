@@ -226,12 +226,12 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         disks_taken = r == 0;
     }
     t_disks = now_ns();
-    uint64_t ram_written = 0;
+    struct vmm_snapshot_ram_stats ram_st = {0};
     int ram_fd = -1;
     /* The guest runs again once its RAM is in the page cache; making it durable can wait. */
     if (r == 0)
-        r = vmm_snapshot_write_ram_begin(vm->mem.base, vm->ram_map_size, ram_path, &ram_fd,
-                                         &ram_written, err);
+        r = vmm_snapshot_write_ram_begin(vm->mem.base, vm->ram_map_size, vm->ram_file_fd, ram_path,
+                                         &ram_fd, &ram_st, err);
     t_ram = now_ns();
     paused_ns = t_ram - t_pause;
     if (vm->pc)
@@ -264,7 +264,8 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
     remove_old_ram(dir, ram_name);
     if (stats) {
         stats->ram_size = vm->ram_map_size;
-        stats->ram_written = ram_written;
+        stats->ram_written = ram_st.written;
+        stats->ram_read = ram_st.read;
         stats->paused_ns = paused_ns;
         stats->total_ns = now_ns() - t0;
         stats->tries = tries + 1;
@@ -272,10 +273,10 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         stats->disks_ns = t_disks - t_state;
         stats->ram_ns = t_ram - t_disks;
     }
-    vmm_log(VMM_LOG_INFO,
-            "saved the machine to %s: %llu of %llu MiB of RAM written, paused %llu ms", dir,
-            (unsigned long long)(ram_written >> 20), (unsigned long long)(vm->ram_map_size >> 20),
-            (unsigned long long)(paused_ns / 1000000));
+    vmm_log(
+        VMM_LOG_INFO, "saved the machine to %s: %llu of %llu MiB of RAM written, paused %llu ms",
+        dir, (unsigned long long)(ram_st.written >> 20),
+        (unsigned long long)(vm->ram_map_size >> 20), (unsigned long long)(paused_ns / 1000000));
     return 0;
 }
 
@@ -374,7 +375,15 @@ int vmm_snapshot_restore_prepare(struct vmm_vm *vm, struct vmm_error *err)
         vmm_error_set(err, -ENAMETOOLONG, "the state directory name is too long");
         return -ENAMETOOLONG;
     }
-    return vmm_snapshot_map_ram(vm->mem.base, vm->ram_map_size, path, err);
+    /* The file stays open: the next save reads its holes as zero without looking. */
+    int fd = -1;
+    r = vmm_snapshot_map_ram(vm->mem.base, vm->ram_map_size, path, &fd, err);
+    if (r == 0) {
+        if (vm->ram_file_fd >= 0)
+            close(vm->ram_file_fd);
+        vm->ram_file_fd = fd;
+    }
+    return r;
 }
 
 int vmm_snapshot_restore_finish(struct vmm_vm *vm, struct vmm_error *err)

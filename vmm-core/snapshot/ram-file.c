@@ -5,10 +5,19 @@
  * costs a few tens of MiB on disk. Restoring maps the file MAP_PRIVATE over
  * the RAM mapping: nothing is read up front, the guest's first touch of a
  * page faults it in from the page cache, its first write copies it.
+ *
+ * Saving reads only pages that can hold data. /proc/self/pagemap says which
+ * pages of the mapping the process has (present or swapped): in anonymous RAM
+ * a page it never had is zero, and reading it would map the zero page into
+ * the VMM and cost a scan (most of a save's time for an idle guest) and later,
+ * when the guest writes there, a split huge page. In RAM mapped from an
+ * earlier RAM file, a page never had holds the file's contents: data if the
+ * file has data there (SEEK_DATA), else zero.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,6 +35,11 @@
  * writer throttled.
  */
 #define MAX_RUN (1u << 20)
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
 
 bool vmm_snapshot_page_is_zero(const uint8_t *page)
 {
@@ -64,26 +78,106 @@ static int tmp_name(char *tmp, size_t len, const char *path, struct vmm_error *e
     return 0;
 }
 
-int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, const char *path, int *fdp,
-                                 uint64_t *written, struct vmm_error *err)
+/* Which pages may hold data: the pagemap of the mapping, and the holes of its source file. */
+struct page_source {
+    const uint8_t *base;
+    uint64_t size;
+    int pagemap_fd;       /* -1: every page is read */
+    int file_fd;          /* the file mapped at base, or -1 for anonymous RAM */
+    uint64_t chunk_start; /* first page offset covered by entries[] */
+    uint64_t chunk_len;   /* bytes of RAM covered by entries[] */
+    uint64_t data_start;  /* file: the data extent at or after the last query */
+    uint64_t data_end;
+    uint64_t entries[4096]; /* pagemap entries: 16 MiB of RAM per read */
+};
+
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+
+static void page_source_init(struct page_source *ps, const uint8_t *base, uint64_t size,
+                             int file_fd)
+{
+    ps->base = base;
+    ps->size = size;
+    ps->file_fd = file_fd;
+    ps->chunk_start = ps->chunk_len = 0;
+    ps->data_start = ps->data_end = 0;
+    ps->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+
+/* True unless the page at off is known to be zero without reading it. */
+static bool page_may_hold_data(struct page_source *ps, uint64_t off)
+{
+    if (ps->pagemap_fd < 0)
+        return true;
+    if (off < ps->chunk_start || off >= ps->chunk_start + ps->chunk_len) {
+        uint64_t n = min_u64((ps->size - off) / PAGE, sizeof(ps->entries) / 8);
+        off_t at = (off_t)(((uintptr_t)ps->base + off) / PAGE * 8);
+        ssize_t got = pread(ps->pagemap_fd, ps->entries, n * 8, at);
+        if (got != (ssize_t)(n * 8)) {
+            /* Not readable as expected: stop trusting it, read everything. */
+            close(ps->pagemap_fd);
+            ps->pagemap_fd = -1;
+            return true;
+        }
+        ps->chunk_start = off;
+        ps->chunk_len = n * PAGE;
+    }
+    uint64_t e = ps->entries[(off - ps->chunk_start) / PAGE];
+    if (e & (PM_PRESENT | PM_SWAPPED))
+        return true;
+    if (ps->file_fd < 0)
+        return false;
+    if (off >= ps->data_end) {
+        off_t d = lseek(ps->file_fd, (off_t)off, SEEK_DATA);
+        if (d < 0 && errno == ENXIO) {
+            ps->data_start = ps->data_end = ps->size; /* no data from here on */
+        } else if (d < 0) {
+            ps->data_start = 0; /* cannot tell: everything is data */
+            ps->data_end = ps->size;
+        } else {
+            off_t h = lseek(ps->file_fd, d, SEEK_HOLE);
+            ps->data_start = (uint64_t)d;
+            ps->data_end = h < d ? ps->size : (uint64_t)h;
+        }
+    }
+    return off >= ps->data_start && off < ps->data_end;
+}
+
+int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, int source_fd,
+                                 const char *path, int *fdp, struct vmm_snapshot_ram_stats *st,
+                                 struct vmm_error *err)
 {
     char tmp[PATH_MAX];
     int r = tmp_name(tmp, sizeof(tmp), path, err);
     if (r < 0)
         return r;
+    struct page_source *ps = malloc(sizeof(*ps));
+    if (!ps) {
+        vmm_error_set(err, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    page_source_init(ps, base, size, source_fd);
     /* A new inode: a running machine restored from `path` still maps the old one. */
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         int e = errno;
+        if (ps->pagemap_fd >= 0)
+            close(ps->pagemap_fd);
+        free(ps);
         vmm_error_set(err, -e, "cannot create %s: %s", tmp, strerror(e));
         return -e;
     }
     r = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
-    uint64_t total = 0;
+    uint64_t total = 0, read_bytes = 0;
     uint64_t run_start = 0, run_len = 0;
     for (uint64_t off = 0; r == 0 && off < size; off += PAGE) {
-        bool zero = vmm_snapshot_page_is_zero(base + off);
+        bool zero = true;
+        if (page_may_hold_data(ps, off)) {
+            read_bytes += PAGE;
+            zero = vmm_snapshot_page_is_zero(base + off);
+        }
         if (!zero) {
             if (run_len == 0)
                 run_start = off;
@@ -98,6 +192,9 @@ int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, const char 
             run_len = 0;
         }
     }
+    if (ps->pagemap_fd >= 0)
+        close(ps->pagemap_fd);
+    free(ps);
     if (r < 0) {
         close(fd);
         unlink(tmp);
@@ -105,8 +202,10 @@ int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, const char 
         return r;
     }
     *fdp = fd;
-    if (written)
-        *written = total;
+    if (st) {
+        st->written = total;
+        st->read = read_bytes;
+    }
     return 0;
 }
 
@@ -130,15 +229,16 @@ int vmm_snapshot_write_ram_finish(int fd, const char *path, struct vmm_error *er
     return 0;
 }
 
-int vmm_snapshot_write_ram(const uint8_t *base, uint64_t size, const char *path, uint64_t *written,
-                           struct vmm_error *err)
+int vmm_snapshot_write_ram(const uint8_t *base, uint64_t size, int source_fd, const char *path,
+                           struct vmm_snapshot_ram_stats *st, struct vmm_error *err)
 {
     int fd;
-    int r = vmm_snapshot_write_ram_begin(base, size, path, &fd, written, err);
+    int r = vmm_snapshot_write_ram_begin(base, size, source_fd, path, &fd, st, err);
     return r < 0 ? r : vmm_snapshot_write_ram_finish(fd, path, err);
 }
 
-int vmm_snapshot_map_ram(uint8_t *base, uint64_t size, const char *path, struct vmm_error *err)
+int vmm_snapshot_map_ram(uint8_t *base, uint64_t size, const char *path, int *source_fd,
+                         struct vmm_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -158,11 +258,15 @@ int vmm_snapshot_map_ram(uint8_t *base, uint64_t size, const char *path, struct 
     void *p =
         mmap(base, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
     int e = errno;
-    close(fd);
     if (p == MAP_FAILED) {
+        close(fd);
         vmm_error_set(err, -e, "cannot map the saved RAM %s: %s", path, strerror(e));
         return -e;
     }
     madvise(base, size, MADV_DONTDUMP);
+    if (source_fd)
+        *source_fd = fd;
+    else
+        close(fd);
     return 0;
 }

@@ -26,19 +26,31 @@ struct vmm_vm;
 #define VMM_SNAPSHOT_RAM_NAME "ram"
 
 /* ram-file.c */
-/* Writes RAM sparsely to path (atomically, no directory fsync); *written = bytes of data. */
-VMM_WUR int vmm_snapshot_write_ram(const uint8_t *base, uint64_t size, const char *path,
-                                   uint64_t *written, struct vmm_error *err);
+struct vmm_snapshot_ram_stats {
+    uint64_t written; /* bytes of data in the file (non-zero pages) */
+    uint64_t read;    /* bytes of RAM looked at; pages known zero are skipped */
+};
+/*
+ * Writes RAM sparsely to path (atomically, no directory fsync). source_fd: the file mapped
+ * at base by vmm_snapshot_map_ram, or -1 if RAM is anonymous memory.
+ */
+VMM_WUR int vmm_snapshot_write_ram(const uint8_t *base, uint64_t size, int source_fd,
+                                   const char *path, struct vmm_snapshot_ram_stats *st,
+                                   struct vmm_error *err);
 /*
  * The same in two steps. _begin copies RAM into path.tmp (in the page cache, writeback
  * started) and returns its descriptor in *fd: after it, RAM may change again. _finish makes
  * the file durable, closes fd and renames it to path; on failure either removes path.tmp.
  */
-VMM_WUR int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, const char *path,
-                                         int *fd, uint64_t *written, struct vmm_error *err);
+VMM_WUR int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, int source_fd,
+                                         const char *path, int *fd,
+                                         struct vmm_snapshot_ram_stats *st, struct vmm_error *err);
 VMM_WUR int vmm_snapshot_write_ram_finish(int fd, const char *path, struct vmm_error *err);
-/* Maps the RAM file over [base, base + size) copy-on-write; its size must be exactly size. */
-VMM_WUR int vmm_snapshot_map_ram(uint8_t *base, uint64_t size, const char *path,
+/*
+ * Maps the RAM file over [base, base + size) copy-on-write; its size must be exactly size.
+ * With source_fd, the file stays open there (the next save's source_fd; the caller closes it).
+ */
+VMM_WUR int vmm_snapshot_map_ram(uint8_t *base, uint64_t size, const char *path, int *source_fd,
                                  struct vmm_error *err);
 /* True if the page (4 KiB, 8-byte aligned) is all zero. */
 bool vmm_snapshot_page_is_zero(const uint8_t *page);

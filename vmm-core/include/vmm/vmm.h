@@ -236,6 +236,7 @@ bool vmm_input_abs_active(struct vmm_vm *vm);
 struct vmm_save_stats {
     uint64_t ram_size;    /* bytes of guest RAM */
     uint64_t ram_written; /* bytes of it written (the rest are holes) */
+    uint64_t ram_read;    /* bytes of it looked at (pages known zero are not) */
     uint64_t paused_ns;   /* how long the guest was paused */
     uint64_t total_ns;    /* the whole save */
     /* Where the pause went: */
