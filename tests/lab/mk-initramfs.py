@@ -7,6 +7,7 @@ the kernel command line says:
     KERNEL=<uname -r>
     NPROC=<online CPUs>
     CLOCKSOURCE=<current clocksource>
+    TSC-DEADLINE=<yes if the CPU offers the LAPIC timer's TSC-deadline mode, else no>
     MSR-WARNINGS=<dmesg lines about unchecked / unhandled MSR accesses>
     MSR-WARNING: <each such line>            (only if any)
     UPTIME=<seconds since the guest kernel started>
@@ -79,6 +80,7 @@ echo "TERRARIUM-INIT-OK"
 echo "KERNEL=$(uname -r)"
 echo "NPROC=$(grep -c '^processor' /proc/cpuinfo)"
 echo "CLOCKSOURCE=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+grep -q '^flags.* tsc_deadline_timer' /proc/cpuinfo && echo "TSC-DEADLINE=yes" || echo "TSC-DEADLINE=no"
 echo "MSR-WARNINGS=$n"
 [ -n "$msr" ] && echo "$msr" | sed 's/^/MSR-WARNING: /'
 echo "UPTIME=$(cut -d' ' -f1 /proc/uptime)"

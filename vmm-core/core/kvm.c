@@ -10,6 +10,8 @@
 #include "core/log.h"
 #include "core/vm.h"
 
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+
 /* Every capability vmm-core relies on, with the words a user sees if one is missing. */
 static const struct {
     int cap;
@@ -125,6 +127,17 @@ int vmm_kvm_open(struct vmm_vm *vm, struct vmm_error *err)
     if (!vm->supported_cpuid) {
         vmm_error_set(err, -E2BIG, "KVM_GET_SUPPORTED_CPUID: too many entries");
         return -E2BIG;
+    }
+    /*
+     * The in-kernel LAPIC emulates TSC-deadline mode, but kernels before 6.14 leave its bit
+     * out of KVM_GET_SUPPORTED_CPUID and name it by capability instead. Offered, a guest
+     * programs its timer events by TSC value (one MSR write, no divide or count to convert)
+     * and Linux skips calibrating the LAPIC timer at boot.
+     */
+    if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0) {
+        for (uint32_t i = 0; i < vm->supported_cpuid->nent; i++)
+            if (vm->supported_cpuid->entries[i].function == 1)
+                vm->supported_cpuid->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
     }
     return 0;
 }
