@@ -579,6 +579,25 @@ static void test_io_threads(void)
     CHECK_EQ(*gp(&mem, STATUS, 1), VIRTIO_BLK_S_IOERR);
     rig_down(&r, true);
 
+    /* One request alone on an idle device is served on the notifying thread; with another
+     * queued behind it, both go to the threads. */
+    async_rig(&r, 16);
+    publish_rw(&r, 0, true);
+    notify_locked(&r);
+    CHECK_EQ(r.blk.stats.inline_io, 1);
+    CHECK_EQ(fvq_used_idx(&r.f[0]), 1); /* done when the notify returned, no drain needed */
+    CHECK_EQ(*gp(&mem, STATUS + 0, 1), VIRTIO_BLK_S_OK);
+    uint8_t want0[512];
+    memset(want0, 0x40, sizeof(want0));
+    CHECK(image_is(1000 * 512ULL, want0, sizeof(want0)));
+    publish_rw(&r, 1, false);
+    publish_rw(&r, 2, false);
+    notify_locked(&r);
+    vmm_virtio_blk_drain(&r.blk);
+    CHECK_EQ(r.blk.stats.inline_io, 1);
+    CHECK_EQ(fvq_used_idx(&r.f[0]), 3);
+    rig_down(&r, true);
+
     /* A reset while requests are in flight: they complete into nothing. */
     async_rig(&r, 16);
     for (unsigned i = 0; i < 4; i++)

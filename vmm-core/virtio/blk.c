@@ -263,10 +263,21 @@ static bool blk_queue_notify(struct vmm_virtio_dev *vdev, unsigned q)
             j->queue = q;
             int r;
             if (!b->uring) {
-                vmm_virtio_blk_io_submit(b, j);
-                continue;
-            }
-            if (!b->inline_off && vmm_virtio_blk_uring_try_inline(b, j, &r)) {
+                /*
+                 * Nothing in flight and nothing behind it: a hand-off to an I/O thread would
+                 * only add two wake-ups to this request's latency (a QD1 guest's every
+                 * request), so it is served here. Requests that find others in flight or
+                 * queued go to the threads and overlap.
+                 */
+                if (b->inline_off || b->inflight || vmm_virtq_avail_pending(vq)) {
+                    vmm_virtio_blk_io_submit(b, j);
+                    continue;
+                }
+                r = j->write ? vmm_disk_pwritev(b->disk, j->slice, j->nslice, j->off)
+                             : vmm_disk_preadv(b->disk, j->slice, j->nslice, j->off);
+                status = r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+                b->stats.inline_io++;
+            } else if (!b->inline_off && vmm_virtio_blk_uring_try_inline(b, j, &r)) {
                 status = r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
                 b->stats.inline_io++;
             } else {

@@ -112,12 +112,15 @@ struct vmm_virtio_blk_uring;
 struct vmm_virtio_blk_stats {
     uint64_t reads, writes, flushes, others; /* requests by type (others: ID, discard, zeroes) */
     uint64_t read_bytes, write_bytes;
-    uint64_t errors;      /* requests completed with IOERR or UNSUPP */
-    uint64_t inline_io;   /* io_uring mode: reads/writes done at once (page cache, no RWF_NOWAIT) */
-    uint64_t ring_io;     /* io_uring mode: reads, writes and flushes that went to the ring */
-    uint64_t notifies;    /* queue runs (kicks and re-runs) */
-    uint64_t completions; /* completion batches reaped from the io_uring */
-    uint64_t interrupts;  /* queue_done calls that may have interrupted */
+    uint64_t errors; /* requests completed with IOERR or UNSUPP */
+    /* Reads/writes done at once on the notifying thread: io_uring mode, those the page cache
+     * could serve (or all, without RWF_NOWAIT); I/O-thread mode, those that found the device
+     * idle and nothing queued behind them. */
+    uint64_t inline_io;
+    uint64_t ring_io;      /* io_uring mode: reads, writes and flushes that went to the ring */
+    uint64_t notifies;     /* queue runs (kicks and re-runs) */
+    uint64_t completions;  /* completion batches reaped from the io_uring */
+    uint64_t interrupts;   /* queue_done calls that may have interrupted */
     uint64_t max_inflight; /* most requests in flight at once (async paths) */
 };
 
@@ -148,7 +151,7 @@ struct vmm_virtio_blk {
 
     /* io_uring (blk-uring.c), or NULL. Its jobs are `jobs` above, inflight counts them. */
     struct vmm_virtio_blk_uring *uring;
-    bool inline_off; /* tests: every read and write goes to the ring, none is tried inline */
+    bool inline_off; /* tests: every read and write goes to the ring or a thread, none inline */
     struct vmm_virtio_blk_stats stats;
 };
 

@@ -279,6 +279,14 @@ static int avail_pending(struct vmm_virtqueue *vq)
     return pending;
 }
 
+int vmm_virtq_avail_pending(struct vmm_virtqueue *vq)
+{
+    if (!vmm_virtq_ready(vq) || vq->frozen)
+        return 0;
+    int n = avail_pending(vq);
+    return n < 0 ? 0 : n;
+}
+
 int vmm_virtq_pop(struct vmm_virtqueue *vq, struct vmm_virtq_elem *elem)
 {
     if (!vmm_virtq_ready(vq))

@@ -142,6 +142,12 @@ void vmm_virtq_begin(struct vmm_virtqueue *vq);
 VMM_WUR int vmm_virtq_pop(struct vmm_virtqueue *vq, struct vmm_virtq_elem *elem);
 
 /*
+ * How many chains the driver has made available beyond those popped (0 when the queue is
+ * not ready or frozen; a bad avail index breaks the queue, as a pop would).
+ */
+int vmm_virtq_avail_pending(struct vmm_virtqueue *vq);
+
+/*
  * Gives back the last n popped chains that were not pushed (a device that
  * found it cannot use them yet, e.g. a frame that does not fit in what is
  * available): they are popped again next time. n at most the chains popped
