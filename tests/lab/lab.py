@@ -219,6 +219,8 @@ mount -t tmpfs -o mode=755 tmpfs $R/run || fail "mount tmpfs on /run"
 mkdir -p $R$RUN 2>/dev/null
 mount -o bind /results $R$RUN || fail "bind the results share at $RUN"
 ip link set lo up
+# One idle vCPU for the lab's lifetime (tests/lab/kvm-keeper.py says why).
+[ "$kvm" = ok ] && { chroot $R python3 @KEEPER@ </dev/null || say "WARNING: kvm-keeper failed"; }
 say "ready in $(cut -d' ' -f1 /proc/uptime) s (kvm: $kvm)"
 # The lab kernel's code symbols (nokaslr: fixed), for reading a stalled lab's CPU addresses.
 ( chroot $R nice -n 19 grep -E ' [tT] ' /proc/kallsyms > /results/kallsyms ) 2>/dev/null &
@@ -241,7 +243,8 @@ def build_initramfs(work_dir, log=print):
         raise Skip("no statically linked busybox (install busybox-static)")
     base = resolve_modules(ver, LAB_MODULES)
     kvm = [m for m in resolve_modules(ver, KVM_MODULES) if m[0] not in {n for n, _ in base}]
-    init = LAB_INIT.replace("@MSIZE@", str(MSIZE))
+    keeper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kvm-keeper.py")
+    init = LAB_INIT.replace("@MSIZE@", str(MSIZE)).replace("@KEEPER@", keeper)
 
     h = hashlib.sha256(init.encode())
     for p in [busybox, kernel] + [p for _, p in base + kvm]:
