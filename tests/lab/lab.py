@@ -43,6 +43,7 @@ EXIT_SKIP = 77
 EXIT_TIMEOUT = 124
 EXIT_LAB_FAILED = 125
 EXIT_STALLED = 126  # the lab stopped making progress (see _boot's stall_timeout)
+EXIT_LAB_DIED = 123  # the lab kernel ended (a panic) while the command ran
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_WORK_DIR = os.path.join(REPO, "build", "lab")
@@ -383,6 +384,15 @@ def run(cmd, timeout=600, work_dir=DEFAULT_WORK_DIR, env=(), cwd=None, quiet=Fal
         except (OSError, ValueError):
             log(f"FAIL: the lab ended (qemu status {rc}) without recording the command's exit "
                 f"status; see {run_dir}/console.log")
+            # Its own kernel died under the command (the nested SVM of TCG has panicked
+            # the lab kernel, with QEMU as the nested VMM too): the caller may start again.
+            try:
+                with open(os.path.join(run_dir, "console.log"), errors="replace") as f:
+                    console = f.read()
+            except OSError:
+                console = ""
+            if "[lab] ready in" in console and "Kernel panic" in console:
+                return EXIT_LAB_DIED, run_dir
             return EXIT_LAB_FAILED, run_dir
         if status == EXIT_LAB_FAILED:
             log(f"FAIL: lab init failed (see [lab] lines above, {run_dir}/console.log)")

@@ -388,15 +388,16 @@ def run_batch(names, work_dir, terrarium_run, session):
                     shutil.copy(os.path.join(out, fn), suite_dir)
                     if fn.endswith(".json"):
                         done.add(fn[:-5])
-            if status != lab.EXIT_STALLED:
+            if status not in (lab.EXIT_STALLED, lab.EXIT_LAB_DIED):
                 break
-            # The lab itself hung (nested SVM under TCG; it has happened with QEMU as
-            # the nested VMM too). Cases that finished keep their results; the rest run
-            # again in a fresh lab start, and their verdicts say so.
+            # The lab itself hung or its kernel panicked (nested SVM under TCG; both have
+            # happened with QEMU as the nested VMM too). Cases that finished keep their
+            # results; the rest run again in a fresh lab start, and their verdicts say so.
             left = [c for c in todo if c["name"] not in done]
+            how = "stalled" if status == lab.EXIT_STALLED else "died (kernel panic)"
             batch["stalls"].append(dict(run_dir=run_dir, during=left[0]["name"] if left else None,
-                                        rerun=[c["name"] for c in left]))
-            log(f"[suite] the lab stalled during {left[0]['name'] if left else '?'} "
+                                        rerun=[c["name"] for c in left], how=how))
+            log(f"[suite] the lab {how} during {left[0]['name'] if left else '?'} "
                 f"(console: {run_dir}/console.log); "
                 + (f"again in a new lab start: {' '.join(c['name'] for c in left)}"
                    if attempt < LAB_STALL_RETRIES else "no retries left"))
@@ -857,7 +858,7 @@ def check(name, batch, work_dir):
         print(f"lab ran {batch.get('lab_seconds', '?')} s, kvm: {batch.get('kvm', '?')}, "
               f"batch status {st}; console: {batch.get('run_dir')}/console.log")
         for stall in batch.get("stalls", []):
-            print(f"note: a lab start stalled during {stall['during']} ({stall['run_dir']}/"
+            print(f"note: a lab start {stall.get('how', 'stalled')} during {stall['during']} ({stall['run_dir']}/"
                   f"console.log); {len(stall['rerun'])} case(s) ran again in a new one")
         if st != 0:
             print(f"FAIL: the lab batch ended with status {st}")
@@ -881,7 +882,7 @@ def check(name, batch, work_dir):
     logf = os.path.join(suite_dir, f"{name}.log")
     for st in batch.get("stalls", []):
         if name in st["rerun"]:
-            print(f"note: the lab stalled ({'during this case' if st['during'] == name else 'during ' + str(st['during'])}; "
+            print(f"note: the lab {st.get('how', 'stalled')} ({'during this case' if st['during'] == name else 'during ' + str(st['during'])}; "
                   f"{st['run_dir']}/console.log); this case ran again in a new lab start")
     print(f"{name}: {' '.join(res.get('cmd', []))}")
     print(f"timing: {timing_line(res)}")
