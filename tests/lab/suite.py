@@ -330,6 +330,18 @@ def session_key():
     return f"{ppid}:{start}"
 
 
+VERDICT = re.compile(r"^\[suite\] \S+: (ok \(|FAIL: )")
+
+
+def finished_cases(run_dir):
+    """How many cases of a lab start printed their verdict (they run in spec order)."""
+    try:
+        with open(os.path.join(run_dir, "output"), errors="replace") as f:
+            return sum(1 for line in f if VERDICT.match(line))
+    except OSError:
+        return 0
+
+
 def run_batch(names, work_dir, terrarium_run, session):
     """Runs the named cases in one lab start; writes W/suite/*. Returns batch dict."""
     suite_dir = os.path.join(work_dir, "suite")
@@ -382,18 +394,16 @@ def run_batch(names, work_dir, terrarium_run, session):
             except (OSError, ValueError):
                 pass
             out = os.path.join(run_dir, "cases")
-            done = set()
             if os.path.isdir(out):
                 for fn in os.listdir(out):
                     shutil.copy(os.path.join(out, fn), suite_dir)
-                    if fn.endswith(".json"):
-                        done.add(fn[:-5])
             if status not in (lab.EXIT_STALLED, lab.EXIT_LAB_DIED):
                 break
             # The lab itself hung or its kernel panicked (nested SVM under TCG; both have
             # happened with QEMU as the nested VMM too). Cases that finished keep their
             # results; the rest run again in a fresh lab start, and their verdicts say so.
-            left = [c for c in todo if c["name"] not in done]
+            # In order, by the verdict lines: a batch may name a case more than once.
+            left = todo[finished_cases(run_dir):]
             how = "stalled" if status == lab.EXIT_STALLED else "died (kernel panic)"
             batch["stalls"].append(dict(run_dir=run_dir, during=left[0]["name"] if left else None,
                                         rerun=[c["name"] for c in left], how=how))
