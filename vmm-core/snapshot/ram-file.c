@@ -112,6 +112,8 @@ static bool page_may_hold_data(struct page_source *ps, uint64_t off)
         return true;
     if (off < ps->chunk_start || off >= ps->chunk_start + ps->chunk_len) {
         uint64_t n = min_u64((ps->size - off) / PAGE, sizeof(ps->entries) / 8);
+        if (n == 0)
+            return true; /* a partial last page: read it */
         off_t at = (off_t)(((uintptr_t)ps->base + off) / PAGE * 8);
         ssize_t got = pread(ps->pagemap_fd, ps->entries, n * 8, at);
         if (got != (ssize_t)(n * 8)) {
