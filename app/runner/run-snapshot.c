@@ -69,13 +69,17 @@ static void save_once(struct run_snapshot *rs)
         return;
     }
     rs->saves++;
+    char child[96] = "";
+    if (st.ram_child_ns)
+        snprintf(child, sizeof(child), "; written by a copy-on-write child in %.1f ms",
+                 st.ram_child_ns / 1e6);
     fprintf(stderr,
             "terrarium-run: saved the machine to %s: RAM %.1f of %llu MiB written, guest paused "
             "%.1f ms, save took %.1f ms (%u pause%s; last pause: state %.1f ms, disks %.1f ms, "
-            "RAM %.1f ms, %.1f MiB of it read)\n",
+            "RAM %.1f ms, %.1f MiB of it read%s)\n",
             rs->save_dir, st.ram_written / 1048576.0, (unsigned long long)(st.ram_size >> 20),
             st.paused_ns / 1e6, st.total_ns / 1e6, st.tries, st.tries == 1 ? "" : "s",
-            st.state_ns / 1e6, st.disks_ns / 1e6, st.ram_ns / 1e6, st.ram_read / 1048576.0);
+            st.state_ns / 1e6, st.disks_ns / 1e6, st.ram_ns / 1e6, st.ram_read / 1048576.0, child);
     if (rs->save_exit)
         vmm_vm_request_stop(rs->vm);
 }

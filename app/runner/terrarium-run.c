@@ -114,6 +114,9 @@ static void usage(FILE *f)
                "                       --snapshot-save-at); DIR/state and a sparse RAM file\n"
                "  --snapshot-save-at S save it S seconds after the start\n"
                "  --snapshot-save-exit stop the machine once it is saved (status 0)\n"
+               "  --snapshot-save-paused\n"
+               "                       copy RAM with the machine paused (default: a\n"
+               "                       copy-on-write child writes it while the guest runs)\n"
                "  --snapshot-disks NAME\n"
                "                       each save also takes the writable disks' (qcow2)\n"
                "                       internal snapshot NAME in the same pause (replacing\n"
@@ -478,6 +481,7 @@ int main(int argc, char **argv)
         OPT_SNAP_SAVE,
         OPT_SNAP_SAVE_AT,
         OPT_SNAP_SAVE_EXIT,
+        OPT_SNAP_SAVE_PAUSED,
         OPT_SNAP_DISKS,
         OPT_SNAP_RESTORE,
         OPT_NET,
@@ -525,6 +529,7 @@ int main(int argc, char **argv)
         {"snapshot-save", required_argument, NULL, OPT_SNAP_SAVE},
         {"snapshot-save-at", required_argument, NULL, OPT_SNAP_SAVE_AT},
         {"snapshot-save-exit", no_argument, NULL, OPT_SNAP_SAVE_EXIT},
+        {"snapshot-save-paused", no_argument, NULL, OPT_SNAP_SAVE_PAUSED},
         {"snapshot-disks", required_argument, NULL, OPT_SNAP_DISKS},
         {"snapshot-restore", required_argument, NULL, OPT_SNAP_RESTORE},
         {"net", required_argument, NULL, OPT_NET},
@@ -769,6 +774,9 @@ int main(int argc, char **argv)
         case OPT_SNAP_SAVE_AT:
             if (run_snapshot_parse_at(optarg, &snap.save_at) < 0)
                 return 2;
+            break;
+        case OPT_SNAP_SAVE_PAUSED:
+            cfg.save_in_pause = true;
             break;
         case OPT_SNAP_SAVE_EXIT:
             snap.save_exit = true;

@@ -12,16 +12,12 @@ Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
 """
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 
-from snapshots import kvm_usable, run_and_save
-
-LINE = re.compile(rb"counter: (\d+) pit=(\d+) lapic=(\d+)")
-
+from snapshots import COUNTER_LINE as LINE, kvm_usable, run_and_save
 
 def main():
     ap = argparse.ArgumentParser()

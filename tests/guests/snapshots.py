@@ -2,12 +2,15 @@
 """What the snapshot guest tests share: the memfill module and a run saved on a marker."""
 import os
 import random
+import re
 import signal
 import struct
 import subprocess
 import sys
 
 MEMF_MAGIC = 0x464d454d  # "MEMF", as tests/guests/memfill.c checks page headers
+# tests/guests/counter.c's line: count, PIT ticks, LAPIC timer ticks.
+COUNTER_LINE = re.compile(rb"counter: (\d+) pit=(\d+) lapic=(\d+)")
 
 
 def kvm_usable():

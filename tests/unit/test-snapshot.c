@@ -485,6 +485,48 @@ static void test_ram_file_skips_untouched(void)
     unlink(path2);
 }
 
+/* A copy-on-write child writes RAM as it was at the fork, while the parent changes it. */
+static void test_ram_file_forked(void)
+{
+    const size_t size = 8u << 20;
+    uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(ram != MAP_FAILED);
+    for (size_t i = 0; i < size; i += 4096)
+        if ((i / 4096) % 3)
+            memset(ram + i, (int)(1 + (i / 4096) % 250), 4096);
+    uint8_t *before = malloc(size);
+    memcpy(before, ram, size);
+    char path[256], tmp[300];
+    snprintf(path, sizeof(path), "%s/ram-forked", tmpdir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    struct vmm_error err = {0};
+    struct vmm_snapshot_ram_writer wr;
+    CHECK_EQ(vmm_snapshot_write_ram_fork(ram, size, -1, path, &wr, &err), 0);
+    memset(ram, 0xcd, size); /* the guest runs on at once */
+    struct vmm_snapshot_ram_stats st = {0};
+    CHECK_EQ(vmm_snapshot_write_ram_wait(&wr, path, &st, &err), 0);
+    CHECK_EQ(st.written, (size / 4096 - (size / 4096 + 2) / 3) * 4096);
+    CHECK(st.child_ns > 0);
+    struct stat sb;
+    CHECK(stat(tmp, &sb) < 0); /* renamed by the child */
+    uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, NULL, &err), 0);
+    CHECK(memcmp(dst, before, size) == 0);
+    unlink(path);
+
+    /* The child's failure comes back with its words; nothing is left behind. */
+    char bad[300];
+    snprintf(bad, sizeof(bad), "%s/no-such-dir/ram", tmpdir);
+    CHECK_EQ(vmm_snapshot_write_ram_fork(ram, size, -1, bad, &wr, &err), 0);
+    CHECK(vmm_snapshot_write_ram_wait(&wr, bad, &st, &err) < 0);
+    CHECK(strstr(err.msg, "no-such-dir") != NULL);
+    munmap(ram, size);
+    munmap(dst, size);
+    free(before);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -500,6 +542,7 @@ int main(void)
     RUN_TEST(test_ram_file);
     RUN_TEST(test_ram_file_two_steps);
     RUN_TEST(test_ram_file_skips_untouched);
+    RUN_TEST(test_ram_file_forked);
     rmdir(tmpdir);
     return test_finish();
 }

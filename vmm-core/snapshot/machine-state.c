@@ -228,8 +228,20 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
     t_disks = now_ns();
     struct vmm_snapshot_ram_stats ram_st = {0};
     int ram_fd = -1;
-    /* The guest runs again once its RAM is in the page cache; making it durable can wait. */
-    if (r == 0)
+    struct vmm_snapshot_ram_writer child = {.pid = -1, .pipe = -1};
+    /*
+     * A running guest goes on as soon as a copy-on-write child holds its RAM as it is now;
+     * the child writes the file while the guest runs (the guest's first write to each page
+     * costs a page copy meanwhile). Without a child (fork refused, or a stopped machine),
+     * RAM is copied into the page cache here and made durable after the guest runs again.
+     */
+    if (r == 0 && was_running && !vm->cfg.save_in_pause) {
+        struct vmm_error ferr = {0};
+        if (vmm_snapshot_write_ram_fork(vm->mem.base, vm->ram_map_size, vm->ram_file_fd, ram_path,
+                                        &child, &ferr) < 0)
+            vmm_log(VMM_LOG_WARN, "%s; RAM is copied with the machine paused", ferr.msg);
+    }
+    if (r == 0 && child.pid < 0)
         r = vmm_snapshot_write_ram_begin(vm->mem.base, vm->ram_map_size, vm->ram_file_fd, ram_path,
                                          &ram_fd, &ram_st, err);
     t_ram = now_ns();
@@ -239,6 +251,11 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
     if (was_running && vmm_vm_resume(vm) < 0 && r == 0) {
         vmm_error_set(err, -ESHUTDOWN, "the machine stopped while it was being saved");
         r = -ESHUTDOWN;
+    }
+    if (child.pid >= 0) {
+        int cr = vmm_snapshot_write_ram_wait(&child, ram_path, &ram_st, r == 0 ? err : NULL);
+        if (r == 0)
+            r = cr;
     }
     if (ram_fd >= 0) {
         if (r == 0) {
@@ -272,6 +289,7 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         stats->state_ns = t_state - t_pause;
         stats->disks_ns = t_disks - t_state;
         stats->ram_ns = t_ram - t_disks;
+        stats->ram_child_ns = ram_st.child_ns;
     }
     vmm_log(
         VMM_LOG_INFO, "saved the machine to %s: %llu of %llu MiB of RAM written, paused %llu ms",

@@ -17,11 +17,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "snapshot/snapshot.h"
@@ -227,6 +231,118 @@ int vmm_snapshot_write_ram_finish(int fd, const char *path, struct vmm_error *er
             vmm_error_set(err, r, "cannot write the RAM file %s: %s", path, strerror(-r));
         }
         return r;
+    }
+    return 0;
+}
+
+/* What the writing child reports through its pipe (one write, below PIPE_BUF). */
+struct ram_report {
+    int r;
+    uint64_t written, read, ns;
+    char msg[sizeof(((struct vmm_error *)0)->msg)];
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The child: a copy-on-write image of the whole process as it was at fork(). Only system
+ * calls, malloc and vsnprintf from here (no logging: another thread may have held the
+ * stdio lock at fork time), then _exit.
+ */
+static _Noreturn void ram_child(const uint8_t *base, uint64_t size, int source_fd, const char *path,
+                                int wfd)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL); /* Ctrl-C is the parent's to handle */
+    struct ram_report rep;
+    memset(&rep, 0, sizeof(rep));
+    struct vmm_error e = {0};
+    struct vmm_snapshot_ram_stats st = {0};
+    uint64_t t0 = mono_ns();
+    int fd = -1;
+    rep.r = vmm_snapshot_write_ram_begin(base, size, source_fd, path, &fd, &st, &e);
+    if (rep.r == 0)
+        rep.r = vmm_snapshot_write_ram_finish(fd, path, &e);
+    rep.written = st.written;
+    rep.read = st.read;
+    rep.ns = mono_ns() - t0;
+    memcpy(rep.msg, e.msg, sizeof(rep.msg));
+    ssize_t n;
+    do {
+        n = write(wfd, &rep, sizeof(rep));
+    } while (n < 0 && errno == EINTR);
+    _exit(n == (ssize_t)sizeof(rep) ? 0 : 1);
+}
+
+int vmm_snapshot_write_ram_fork(const uint8_t *base, uint64_t size, int source_fd, const char *path,
+                                struct vmm_snapshot_ram_writer *wr, struct vmm_error *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        int e = errno;
+        vmm_error_set(err, -e, "cannot start the RAM writer: %s", strerror(e));
+        return -e;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        ram_child(base, size, source_fd, path, p[1]);
+    }
+    int e = errno;
+    close(p[1]);
+    if (pid < 0) {
+        close(p[0]);
+        vmm_error_set(err, -e, "cannot start the RAM writer: %s", strerror(e));
+        return -e;
+    }
+    wr->pid = pid;
+    wr->pipe = p[0];
+    return 0;
+}
+
+int vmm_snapshot_write_ram_wait(struct vmm_snapshot_ram_writer *wr, const char *path,
+                                struct vmm_snapshot_ram_stats *st, struct vmm_error *err)
+{
+    struct ram_report rep;
+    size_t got = 0;
+    while (got < sizeof(rep)) {
+        ssize_t n = read(wr->pipe, (char *)&rep + got, sizeof(rep) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(wr->pipe);
+    wr->pipe = -1;
+    int status = 0;
+    /* ECHILD: someone else reaped it (a GLib child watch); the pipe said what it did. */
+    while (waitpid(wr->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    wr->pid = -1;
+    if (got != sizeof(rep)) {
+        char tmp[PATH_MAX];
+        if (tmp_name(tmp, sizeof(tmp), path, NULL) == 0)
+            unlink(tmp);
+        vmm_error_set(err, -EIO, "the process writing the RAM file %s ended before it finished",
+                      path);
+        return -EIO;
+    }
+    rep.msg[sizeof(rep.msg) - 1] = 0;
+    if (rep.r < 0) {
+        vmm_error_set(err, rep.r, "%s", rep.msg);
+        return rep.r;
+    }
+    if (st) {
+        st->written = rep.written;
+        st->read = rep.read;
+        st->child_ns = rep.ns;
     }
     return 0;
 }

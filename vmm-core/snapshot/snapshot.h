@@ -27,8 +27,9 @@ struct vmm_vm;
 
 /* ram-file.c */
 struct vmm_snapshot_ram_stats {
-    uint64_t written; /* bytes of data in the file (non-zero pages) */
-    uint64_t read;    /* bytes of RAM looked at; pages known zero are skipped */
+    uint64_t written;  /* bytes of data in the file (non-zero pages) */
+    uint64_t read;     /* bytes of RAM looked at; pages known zero are skipped */
+    uint64_t child_ns; /* _wait: how long the child took to write and sync the file */
 };
 /*
  * Writes RAM sparsely to path (atomically, no directory fsync). source_fd: the file mapped
@@ -46,6 +47,20 @@ VMM_WUR int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, int
                                          const char *path, int *fd,
                                          struct vmm_snapshot_ram_stats *st, struct vmm_error *err);
 VMM_WUR int vmm_snapshot_write_ram_finish(int fd, const char *path, struct vmm_error *err);
+/*
+ * The same from a copy-on-write child process: _fork returns as soon as the child exists
+ * (RAM may change again at once: the child sees it as it was at the fork) and _wait waits
+ * for the file to be written, synced and renamed to path, or for the child's error.
+ */
+struct vmm_snapshot_ram_writer {
+    int pid;
+    int pipe;
+};
+VMM_WUR int vmm_snapshot_write_ram_fork(const uint8_t *base, uint64_t size, int source_fd,
+                                        const char *path, struct vmm_snapshot_ram_writer *wr,
+                                        struct vmm_error *err);
+VMM_WUR int vmm_snapshot_write_ram_wait(struct vmm_snapshot_ram_writer *wr, const char *path,
+                                        struct vmm_snapshot_ram_stats *st, struct vmm_error *err);
 /*
  * Maps the RAM file over [base, base + size) copy-on-write; its size must be exactly size.
  * With source_fd, the file stays open there (the next save's source_fd; the caller closes it).

@@ -101,6 +101,11 @@ struct vmm_config {
      */
     const char *restore_from;
     /*
+     * A live save copies RAM with the machine paused instead of from a copy-on-write child
+     * process (the default: the guest runs while the child writes). For comparisons.
+     */
+    bool save_in_pause;
+    /*
      * virtio devices besides the drives (drives with bus VMM_DRIVE_VIRTIO are
      * virtio-blk functions). vmm_config_init() turns rng and tablet on.
      */
@@ -240,10 +245,11 @@ struct vmm_save_stats {
     uint64_t paused_ns;   /* how long the guest was paused */
     uint64_t total_ns;    /* the whole save */
     /* Where the pause went: */
-    unsigned tries;    /* pauses until no device was busy (an IDE command in flight) */
-    uint64_t state_ns; /* the last pause: device state captured */
-    uint64_t disks_ns; /* the disks' internal snapshots (when asked for) */
-    uint64_t ram_ns;   /* RAM copied into the page cache */
+    unsigned tries;        /* pauses until no device was busy (an IDE command in flight) */
+    uint64_t state_ns;     /* the last pause: device state captured */
+    uint64_t disks_ns;     /* the disks' internal snapshots (when asked for) */
+    uint64_t ram_ns;       /* RAM copied into the page cache, or handed to a copy-on-write child */
+    uint64_t ram_child_ns; /* that child's copy, written and synced while the guest ran (0: none) */
 };
 VMM_WUR int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats *stats,
                               struct vmm_error *err);
