@@ -25,7 +25,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "snapshot/snapshot.h"
@@ -242,13 +241,6 @@ struct ram_report {
     char msg[sizeof(((struct vmm_error *)0)->msg)];
 };
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * The child: a copy-on-write image of the whole process as it was at fork(). Only system
  * calls, malloc and vsnprintf from here (no logging: another thread may have held the
@@ -264,14 +256,11 @@ static _Noreturn void ram_child(const uint8_t *base, uint64_t size, int source_f
     memset(&rep, 0, sizeof(rep));
     struct vmm_error e = {0};
     struct vmm_snapshot_ram_stats st = {0};
-    uint64_t t0 = mono_ns();
-    int fd = -1;
-    rep.r = vmm_snapshot_write_ram_begin(base, size, source_fd, path, &fd, &st, &e);
-    if (rep.r == 0)
-        rep.r = vmm_snapshot_write_ram_finish(fd, path, &e);
+    uint64_t t0 = vmm_snapshot_now_ns();
+    rep.r = vmm_snapshot_write_ram(base, size, source_fd, path, &st, &e);
     rep.written = st.written;
     rep.read = st.read;
-    rep.ns = mono_ns() - t0;
+    rep.ns = vmm_snapshot_now_ns() - t0;
     memcpy(rep.msg, e.msg, sizeof(rep.msg));
     ssize_t n;
     do {

@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "snapshot/state-desc.h"
 #include "snapshot/state-file.h"
@@ -24,6 +25,14 @@ struct vmm_vm;
 
 #define VMM_SNAPSHOT_STATE_NAME "state"
 #define VMM_SNAPSHOT_RAM_NAME "ram"
+
+/* CLOCK_MONOTONIC in nanoseconds: the save's timings (machine-state.c, ram-file.c). */
+static inline uint64_t vmm_snapshot_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* ram-file.c */
 struct vmm_snapshot_ram_stats {
