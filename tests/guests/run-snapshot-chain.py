@@ -15,11 +15,10 @@ Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
-from snapshots import kvm_usable, run_and_save, write_memfill_module
+from snapshots import kvm_usable, run_and_save, run_to_end, write_memfill_module
 
 MODULE_PAGES = 1024
 
@@ -78,10 +77,8 @@ def main():
             print("FAIL: the second save lost RAM its guest had not touched since the restore")
             return 1
 
-        third = subprocess.run(common + ["--snapshot-restore", snap2], stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=60)
+        third = run_to_end(common + ["--snapshot-restore", snap2])
         text = third.stdout.decode(errors="replace")
-        sys.stdout.write(text + third.stderr.decode(errors="replace"))
         if "memfill: filled" in text or "beat 1\r\n" in text:
             print("FAIL: the twice-restored guest started over instead of beating on")
             return 1

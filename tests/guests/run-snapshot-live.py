@@ -13,11 +13,10 @@ Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
-from snapshots import COUNTER_LINE as LINE, kvm_usable
+from snapshots import COUNTER_LINE as LINE, kvm_usable, run_to_end
 
 def main():
     ap = argparse.ArgumentParser()
@@ -32,10 +31,7 @@ def main():
               "--serial", "stdio", "--test-exit"]
     with tempfile.TemporaryDirectory(prefix="trm-snap-live-") as d:
         snap = os.path.join(d, "state")
-        first = subprocess.run(common + ["--snapshot-save", snap, "--snapshot-save-at", "1"],
-                               stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
-        sys.stdout.write(first.stdout.decode(errors="replace"))
-        sys.stdout.write(first.stderr.decode(errors="replace"))
+        first = run_to_end(common + ["--snapshot-save", snap, "--snapshot-save-at", "1"], 120)
         if first.returncode != 0 or b"counter: done" not in first.stdout:
             print(f"FAIL: the first run ended with status {first.returncode} before its end")
             return 1
@@ -43,10 +39,7 @@ def main():
             print("FAIL: the save did not come from a copy-on-write child")
             return 1
         ran = [int(m.group(1)) for m in LINE.finditer(first.stdout)]
-        second = subprocess.run(common + ["--snapshot-restore", snap], stdin=subprocess.DEVNULL,
-                                capture_output=True, timeout=120)
-        sys.stdout.write(second.stdout.decode(errors="replace"))
-        sys.stdout.write(second.stderr.decode(errors="replace"))
+        second = run_to_end(common + ["--snapshot-restore", snap], 120)
         after = [tuple(map(int, m.groups())) for m in LINE.finditer(second.stdout)]
         if b"counter: start" in second.stdout or not after:
             print("FAIL: the restored guest started over or printed no count")

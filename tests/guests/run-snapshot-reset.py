@@ -13,11 +13,10 @@ Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
-from snapshots import kvm_usable, run_and_save, write_memfill_module
+from snapshots import kvm_usable, run_and_save, run_to_end, write_memfill_module
 
 
 def main():
@@ -42,10 +41,8 @@ def main():
                   "(or reached its reset before it was saved)")
             return 1
 
-        second = subprocess.run(common + ["--snapshot-restore", snap], stdin=subprocess.DEVNULL,
-                                capture_output=True, timeout=60)
+        second = run_to_end(common + ["--snapshot-restore", snap])
         text = second.stdout.decode(errors="replace")
-        sys.stdout.write(text + second.stderr.decode(errors="replace"))
         if "memfill: filled" in text.split("memfill: resetting")[0]:
             print("FAIL: the restored guest started over instead of beating on")
             return 1

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from snapshots import COUNTER_LINE as LINE, kvm_usable, run_and_save
+from snapshots import COUNTER_LINE as LINE, kvm_usable, run_and_save, run_to_end
 
 def main():
     ap = argparse.ArgumentParser()
@@ -62,10 +62,7 @@ def main():
             print("FAIL: the RAM file is not sparse")
             return 1
 
-        second = subprocess.run(common + ["--snapshot-restore", snap, "-v"],
-                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-        sys.stdout.write(second.stdout.decode(errors="replace"))
-        sys.stdout.write(second.stderr.decode(errors="replace"))
+        second = run_to_end(common + ["--snapshot-restore", snap, "-v"])
         if b"counter: start" in second.stdout:
             print("FAIL: the restored guest started over")
             return 1

@@ -46,3 +46,10 @@ def run_and_save(cmd, marker, timeout=60):
     out += rest
     sys.stdout.write(out.decode(errors="replace") + err.decode(errors="replace"))
     return proc.returncode, out, err
+
+
+def run_to_end(cmd, timeout=60):
+    """Runs cmd (no stdin) to its end, echoes its stdout and stderr; the CompletedProcess."""
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    sys.stdout.write(p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace"))
+    return p

@@ -343,11 +343,19 @@ static void test_i8042_desc(void)
 
 /* ---- RAM file ---- */
 
+/* Fresh anonymous memory standing for guest RAM (MAP_NORESERVE, as the VMM maps it). */
+static uint8_t *anon_ram(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 static void test_ram_file(void)
 {
     const size_t pages = 256, size = pages * 4096;
-    uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK(ram != MAP_FAILED);
+    uint8_t *ram = anon_ram(size);
+    CHECK(ram != NULL);
     CHECK(vmm_snapshot_page_is_zero(ram));
     ram[5 * 4096 + 4095] = 1;
     memset(ram + 100 * 4096, 0x5a, 3 * 4096);
@@ -364,7 +372,7 @@ static void test_ram_file(void)
     CHECK_EQ(st.st_size, size);
     CHECK((uint64_t)st.st_blocks * 512 < size / 2); /* holes */
 
-    uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint8_t *dst = anon_ram(size);
     memset(dst, 0xee, size);
     CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, NULL, &err), 0);
     CHECK(memcmp(dst, ram, size) == 0);
@@ -384,8 +392,8 @@ static void test_ram_file(void)
 static void test_ram_file_two_steps(void)
 {
     const size_t pages = 64, size = pages * 4096;
-    uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK(ram != MAP_FAILED);
+    uint8_t *ram = anon_ram(size);
+    CHECK(ram != NULL);
     for (size_t i = 0; i < size; i += 8)
         memcpy(ram + i, &i, sizeof(i));
     uint8_t *before = malloc(size);
@@ -405,7 +413,7 @@ static void test_ram_file_two_steps(void)
     memset(ram, 0xab, size);     /* the guest runs on */
     CHECK_EQ(vmm_snapshot_write_ram_finish(fd, path, &err), 0);
     CHECK(stat(tmp, &st) < 0);
-    uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint8_t *dst = anon_ram(size);
     CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, NULL, &err), 0);
     CHECK(memcmp(dst, before, size) == 0);
     munmap(ram, size);
@@ -433,9 +441,8 @@ static int page_had(const void *p)
 static void test_ram_file_skips_untouched(void)
 {
     const size_t size = 64u << 20;
-    uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    CHECK(ram != MAP_FAILED);
+    uint8_t *ram = anon_ram(size);
+    CHECK(ram != NULL);
     madvise(ram, size, MADV_NOHUGEPAGE); /* one 4 KiB page per touch, not 2 MiB */
     ram[7 * 4096] = 1;
     memset(ram + (20u << 20), 0x33, 2 * 4096);
@@ -453,9 +460,8 @@ static void test_ram_file_skips_untouched(void)
 
     /* The file mapped back, as a restore does; the guest then writes into one of its holes
      * and reads one of its data pages, and leaves the other data page alone. */
-    uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    CHECK(dst != MAP_FAILED);
+    uint8_t *dst = anon_ram(size);
+    CHECK(dst != NULL);
     int src = -1;
     CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, &src, &err), 0);
     CHECK(src >= 0);
@@ -470,9 +476,8 @@ static void test_ram_file_skips_untouched(void)
     bool reports_holes = lseek(src, 0, SEEK_HOLE) < (off_t)size;
     if (reports_holes)
         CHECK(st_w.read <= 16 * 4096);
-    uint8_t *check = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    CHECK(check != MAP_FAILED);
+    uint8_t *check = anon_ram(size);
+    CHECK(check != NULL);
     CHECK_EQ(vmm_snapshot_map_ram(check, size, path2, NULL, &err), 0);
     CHECK(memcmp(check, dst, size) == 0);
     CHECK_EQ(check[(20u << 20) + 4096], 0x33);
@@ -489,9 +494,8 @@ static void test_ram_file_skips_untouched(void)
 static void test_ram_file_forked(void)
 {
     const size_t size = 8u << 20;
-    uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    CHECK(ram != MAP_FAILED);
+    uint8_t *ram = anon_ram(size);
+    CHECK(ram != NULL);
     for (size_t i = 0; i < size; i += 4096)
         if ((i / 4096) % 3)
             memset(ram + i, (int)(1 + (i / 4096) % 250), 4096);
@@ -510,8 +514,7 @@ static void test_ram_file_forked(void)
     CHECK(st.child_ns > 0);
     struct stat sb;
     CHECK(stat(tmp, &sb) < 0); /* renamed by the child */
-    uint8_t *dst = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    uint8_t *dst = anon_ram(size);
     CHECK_EQ(vmm_snapshot_map_ram(dst, size, path, NULL, &err), 0);
     CHECK(memcmp(dst, before, size) == 0);
     unlink(path);
