@@ -18,6 +18,7 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "snapshot/snapshot.h"
+#include "core/util.h"
 #include "test.h"
 
 static char tmpdir[] = "/tmp/trm-snapshot-test-XXXXXX";
@@ -356,11 +357,11 @@ static void test_ram_file(void)
     const size_t pages = 256, size = pages * 4096;
     uint8_t *ram = anon_ram(size);
     CHECK(ram != NULL);
-    CHECK(vmm_snapshot_page_is_zero(ram));
+    CHECK(vmm_page_is_zero(ram));
     ram[5 * 4096 + 4095] = 1;
     memset(ram + 100 * 4096, 0x5a, 3 * 4096);
     ram[size - 1] = 0x77;
-    CHECK(!vmm_snapshot_page_is_zero(ram + 5 * 4096));
+    CHECK(!vmm_page_is_zero(ram + 5 * 4096));
     char path[256];
     snprintf(path, sizeof(path), "%s/ram-test", tmpdir);
     struct vmm_snapshot_ram_stats st_w = {0};

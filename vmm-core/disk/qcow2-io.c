@@ -245,7 +245,7 @@ static int read_unallocated_v(struct qcow2 *q, struct qreq *rq, uint64_t len, ui
     if (q->backing) {
         uint64_t bsize = vmm_disk_size(q->backing);
         if (off < bsize) {
-            have = min_u64(len, bsize - off);
+            have = vmm_min_u64(len, bsize - off);
             int r = transfer(q, rq, false, have, off, q->backing);
             if (r < 0)
                 return r;
@@ -263,7 +263,7 @@ static int read_unallocated(struct qcow2 *q, uint8_t *buf, uint64_t len, uint64_
     if (q->backing) {
         uint64_t bsize = vmm_disk_size(q->backing);
         if (off < bsize) {
-            have = min_u64(len, bsize - off);
+            have = vmm_min_u64(len, bsize - off);
             int r = vmm_disk_pread(q->backing, buf, (size_t)have, off);
             if (r < 0)
                 return r;
@@ -353,7 +353,7 @@ static int read_compressed(struct qcow2 *q, uint64_t entry)
     if (host >= q->file_size)
         return qcow2_corrupt(q, "a compressed cluster lies beyond the end of the file");
     /* The last compressed cluster may end short of its final sector. */
-    csize = min_u64(csize, q->file_size - host);
+    csize = vmm_min_u64(csize, q->file_size - host);
     r = qcow2_pread_file(q, q->cbuf, (size_t)csize, host);
     if (r < 0)
         return r;
@@ -407,7 +407,7 @@ static int map_run(struct qcow2 *q, uint64_t off, uint64_t len, uint64_t *entry,
     uint64_t i = (off >> q->cluster_bits) & (q->l2_entries - 1);
     *entry = qcow2_be64(table + i * 8);
     r = qcow2_check_entry(q, *entry, type, host);
-    uint64_t n = min_u64(len, cs - in);
+    uint64_t n = vmm_min_u64(len, cs - in);
     if (r == 0 && *type != QCOW2_COMPRESSED_CLUSTER) {
         uint64_t j = i + 1, next = *host + cs;
         while (n < len && j < q->l2_entries) {
@@ -418,7 +418,7 @@ static int map_run(struct qcow2 *q, uint64_t off, uint64_t len, uint64_t *entry,
                 break;
             if (t2 != *type || (*type == QCOW2_NORMAL && h2 != next))
                 break;
-            n += min_u64(len - n, cs);
+            n += vmm_min_u64(len - n, cs);
             j++;
             next += cs;
         }
@@ -439,7 +439,8 @@ static int read_vec(struct qcow2 *q, struct qreq *rq, uint64_t len, uint64_t off
         enum qcow2_ctype type;
 
         qcow2_wait_turn(q, 0, 0);
-        r = map_run(q, off, min_u64(len, ((l1i + 1) << span_bits) - off), &entry, &type, &host, &n);
+        r = map_run(q, off, vmm_min_u64(len, ((l1i + 1) << span_bits) - off), &entry, &type, &host,
+                    &n);
         if (r < 0)
             break;
         switch (type) {
@@ -663,7 +664,7 @@ static int write_new(struct qcow2 *q, struct qreq *rq, uint64_t l1i, uint8_t *ta
     int r = 0;
 
     if (cin || len < cs)
-        head = min_u64(len, cs - cin); /* the first cluster is partial */
+        head = vmm_min_u64(len, cs - cin); /* the first cluster is partial */
     if (k > 1 && (cin + len) & (cs - 1))
         tail = (cin + len) & (cs - 1); /* so is the last */
     uint64_t mid = len - head - tail;
@@ -748,7 +749,7 @@ static int write_piece(struct qcow2 *q, struct qreq *rq, uint64_t l1i, uint64_t 
     uint8_t *table = tv;
     uint64_t i = (off >> q->cluster_bits) & (q->l2_entries - 1);
     uint64_t in = off & (cs - 1);
-    uint64_t n = min_u64(want, cs - in);
+    uint64_t n = vmm_min_u64(want, cs - in);
     uint64_t entry = qcow2_be64(table + i * 8), host;
     enum qcow2_ctype type;
     bool ok;
@@ -772,7 +773,7 @@ static int write_piece(struct qcow2 *q, struct qreq *rq, uint64_t l1i, uint64_t 
                 goto fail;
             if (t2 != QCOW2_NORMAL || !ok2 || h2 != next)
                 break;
-            n += min_u64(want - n, cs);
+            n += vmm_min_u64(want - n, cs);
             j++;
             next += cs;
         }
@@ -808,7 +809,7 @@ static int write_piece(struct qcow2 *q, struct qreq *rq, uint64_t l1i, uint64_t 
             goto fail;
         if (ok2)
             break;
-        n += min_u64(want - n, cs);
+        n += vmm_min_u64(want - n, cs);
         k++;
     }
     /* Take the first free run even if shorter: holes get filled, the file stays dense. */
@@ -817,7 +818,7 @@ static int write_piece(struct qcow2 *q, struct qreq *rq, uint64_t l1i, uint64_t 
     if (r < 0)
         goto fail;
     if (got < k)
-        n = min_u64(n, got * cs - in);
+        n = vmm_min_u64(n, got * cs - in);
     *len = n;
     return write_new(q, rq, l1i, table, i, got, fresh, n, off);
 fail:
@@ -850,7 +851,7 @@ static int write_vec(struct qcow2 *q, struct qreq *rq, uint64_t len, uint64_t of
 
     while (r == 0 && len) {
         uint64_t l1i = off >> span_bits;
-        uint64_t n = min_u64(len, ((l1i + 1) << span_bits) - off);
+        uint64_t n = vmm_min_u64(len, ((l1i + 1) << span_bits) - off);
         r = write_piece(q, rq, l1i, &n, off);
         off += n;
         len -= n;

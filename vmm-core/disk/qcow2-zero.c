@@ -68,7 +68,7 @@ static int zero_clusters(struct qcow2 *q, uint64_t off, uint64_t len, enum zero_
 
     while (len) {
         uint64_t l1i = off >> span_bits, l2off;
-        uint64_t n = min_u64(len, ((l1i + 1) << span_bits) - off);
+        uint64_t n = vmm_min_u64(len, ((l1i + 1) << span_bits) - off);
         bool need_table = mode != ZM_DISCARD && q->backing && q->version >= 3;
         void *tv;
         int r = qcow2_l2_table_offset(q, l1i, &l2off);
@@ -117,7 +117,7 @@ static int write_zero_bytes(struct qcow2 *q, uint64_t off, uint64_t len)
             return -ENOMEM;
     }
     while (len) {
-        uint64_t n = min_u64(len, q->cluster_size);
+        uint64_t n = vmm_min_u64(len, q->cluster_size);
         int r = qcow2_write_buf(q, q->zero_buf, n, off);
         if (r < 0)
             return r;

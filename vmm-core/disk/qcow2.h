@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/util.h"
 #include "disk/disk.h"
 
 #define QCOW2_MAGIC 0x514649fbu
@@ -201,11 +202,6 @@ struct qcow2 {
 static inline struct qcow2 *to_qcow2(struct vmm_disk *disk)
 {
     return (struct qcow2 *)disk;
-}
-
-static inline uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
 }
 
 /* Byte order helpers for on-disk tables. */

@@ -163,10 +163,7 @@ int vmm_display_update(struct vmm_vm *vm, struct vmm_display_image *img,
             dirty = pc->vram_dirty;
     }
     pthread_mutex_unlock(&vm->slot_lock);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-    return vmm_vga_render(pc->vga, dirty, now, img, damage, ndamage);
+    return vmm_vga_render(pc->vga, dirty, (uint64_t)vmm_now_ns(), img, damage, ndamage);
 }
 
 int vmm_display_text(struct vmm_vm *vm, char *out, size_t cap)

@@ -62,13 +62,6 @@ struct vmm_net_user {
     uint64_t tx_dropped;
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* ---- slirp callbacks (slirp calls them with u->lock held, on the loop thread) ---- */
 
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
@@ -87,7 +80,7 @@ static void cb_guest_error(const char *msg, void *opaque)
 static int64_t cb_clock_get_ns(void *opaque)
 {
     (void)opaque;
-    return now_ns();
+    return vmm_now_ns();
 }
 
 static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
@@ -265,7 +258,7 @@ static void sync_locked(struct vmm_net_user *u)
         u->watched[u->nwatched++] = u->fill[j];
     }
     /* The timer: the earliest slirp timer, or the poll tick. */
-    int64_t now_ms = now_ns() / 1000000;
+    int64_t now_ms = vmm_now_ns() / 1000000;
     int64_t deadline = now_ms + timeout;
     for (struct user_timer *t = u->timers; t; t = t->next)
         if (t->expire_ms >= 0 && t->expire_ms < deadline)
@@ -350,7 +343,7 @@ static void timer_ready(void *opaque, int fd, uint32_t events)
     if (!take_count(fd))
         return;
     pthread_mutex_lock(&u->lock);
-    int64_t now_ms = now_ns() / 1000000;
+    int64_t now_ms = vmm_now_ns() / 1000000;
     /* A timer callback may free or re-arm timers: restart the walk after each (bounded). */
     for (unsigned round = 0, again = 1; again && round < 64; round++) {
         again = 0;

@@ -160,7 +160,7 @@ static int collect(struct vmm_vm *vm, struct vmm_state_writer *w, const char *ra
 static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
                       struct vmm_save_stats *stats, struct vmm_error *err)
 {
-    uint64_t t0 = vmm_snapshot_now_ns();
+    uint64_t t0 = (uint64_t)vmm_now_ns();
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         int e = errno;
         vmm_error_set(err, -e, "cannot create the state directory %s: %s", dir, strerror(e));
@@ -168,7 +168,7 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
     }
     uint64_t id = 0;
     if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-        id = vmm_snapshot_now_ns() ^ (uint64_t)getpid() << 32;
+        id = (uint64_t)vmm_now_ns() ^ (uint64_t)getpid() << 32;
     char ram_name[RAM_NAME_LEN + 1], ram_path[PATH_MAX], state_path[PATH_MAX];
     snprintf(ram_name, sizeof(ram_name), RAM_PREFIX "%016llx", (unsigned long long)id);
     if ((size_t)snprintf(ram_path, sizeof(ram_path), "%s/%s", dir, ram_name) >= sizeof(ram_path) ||
@@ -188,7 +188,7 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
     }
 
     struct vmm_state_writer w = {0};
-    uint64_t t_pause = vmm_snapshot_now_ns(), paused_ns = 0, t_state = 0, t_disks = 0, t_ram = 0;
+    uint64_t t_pause = (uint64_t)vmm_now_ns(), paused_ns = 0, t_state = 0, t_disks = 0, t_ram = 0;
     unsigned tries = 0;
     int r;
     /* An IDE command in flight: let the guest run on for a moment, up to a second. */
@@ -197,12 +197,12 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
             vmm_error_set(err, r, "cannot pause the machine");
             return r;
         }
-        t_pause = vmm_snapshot_now_ns();
+        t_pause = (uint64_t)vmm_now_ns();
         /* Before anything is recorded: no virtio queue moves until RAM is written. */
         if (vm->pc)
             vmm_pc_virtio_freeze(vm->pc, true);
         r = collect(vm, &w, ram_name, err);
-        t_state = vmm_snapshot_now_ns();
+        t_state = (uint64_t)vmm_now_ns();
         if (r != -EBUSY || !was_running || tries >= 200)
             break;
         vmm_state_writer_free(&w);
@@ -218,7 +218,7 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         r = vmm_pc_disks_snapshot_create(vm->pc, disk_name, err);
         disks_taken = r == 0;
     }
-    t_disks = vmm_snapshot_now_ns();
+    t_disks = (uint64_t)vmm_now_ns();
     struct vmm_snapshot_ram_stats ram_st = {0};
     int ram_fd = -1;
     struct vmm_snapshot_ram_writer child = {.pid = -1, .pipe = -1};
@@ -237,7 +237,7 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
     if (r == 0 && child.pid < 0)
         r = vmm_snapshot_write_ram_begin(vm->mem.base, vm->ram_map_size, vm->ram_file_fd, ram_path,
                                          &ram_fd, &ram_st, err);
-    t_ram = vmm_snapshot_now_ns();
+    t_ram = (uint64_t)vmm_now_ns();
     paused_ns = t_ram - t_pause;
     if (vm->pc)
         vmm_pc_virtio_freeze(vm->pc, false);
@@ -277,7 +277,7 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         stats->ram_written = ram_st.written;
         stats->ram_read = ram_st.read;
         stats->paused_ns = paused_ns;
-        stats->total_ns = vmm_snapshot_now_ns() - t0;
+        stats->total_ns = (uint64_t)vmm_now_ns() - t0;
         stats->tries = tries + 1;
         stats->state_ns = t_state - t_pause;
         stats->disks_ns = t_disks - t_state;
@@ -306,7 +306,7 @@ int vmm_vm_snapshot_take(struct vmm_vm *vm, const char *name, const char *state_
     }
     if (state_dir)
         return save_state(vm, state_dir, name, stats, err);
-    uint64_t t0 = vmm_snapshot_now_ns();
+    uint64_t t0 = (uint64_t)vmm_now_ns();
     pthread_mutex_lock(&vm->lock);
     bool was_running = vm->state == VMM_STATE_RUNNING;
     pthread_mutex_unlock(&vm->lock);
@@ -315,9 +315,9 @@ int vmm_vm_snapshot_take(struct vmm_vm *vm, const char *name, const char *state_
         vmm_error_set(err, r, "cannot pause the machine");
         return r;
     }
-    uint64_t t_pause = vmm_snapshot_now_ns();
+    uint64_t t_pause = (uint64_t)vmm_now_ns();
     r = vmm_pc_disks_snapshot_create(vm->pc, name, err);
-    uint64_t paused_ns = vmm_snapshot_now_ns() - t_pause;
+    uint64_t paused_ns = (uint64_t)vmm_now_ns() - t_pause;
     if (was_running && vmm_vm_resume(vm) < 0 && r == 0) {
         vmm_error_set(err, -ESHUTDOWN, "the machine stopped while its disks were snapshotted");
         r = -ESHUTDOWN;
@@ -325,7 +325,7 @@ int vmm_vm_snapshot_take(struct vmm_vm *vm, const char *name, const char *state_
     if (stats) {
         *stats = (struct vmm_save_stats){0};
         stats->paused_ns = paused_ns;
-        stats->total_ns = vmm_snapshot_now_ns() - t0;
+        stats->total_ns = (uint64_t)vmm_now_ns() - t0;
         stats->tries = 1;
         stats->disks_ns = paused_ns;
     }

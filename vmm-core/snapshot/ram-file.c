@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "snapshot/snapshot.h"
+#include "core/log.h"
+#include "core/util.h"
 
 #define PAGE 4096u
 /*
@@ -38,24 +40,6 @@
  * writer throttled.
  */
 #define MAX_RUN (1u << 20)
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
-bool vmm_snapshot_page_is_zero(const uint8_t *page)
-{
-    const uint64_t *w = (const uint64_t *)(const void *)page;
-    /* Eight words at a time: the compiler vectorises the OR, and most pages end early. */
-    for (unsigned i = 0; i < PAGE / 8; i += 8) {
-        uint64_t acc =
-            w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7];
-        if (acc)
-            return false;
-    }
-    return true;
-}
 
 static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
 {
@@ -114,7 +98,7 @@ static bool page_may_hold_data(struct page_source *ps, uint64_t off)
     if (ps->pagemap_fd < 0)
         return true;
     if (off < ps->chunk_start || off >= ps->chunk_start + ps->chunk_len) {
-        uint64_t n = min_u64((ps->size - off) / PAGE, sizeof(ps->entries) / 8);
+        uint64_t n = vmm_min_u64((ps->size - off) / PAGE, sizeof(ps->entries) / 8);
         if (n == 0)
             return true; /* a partial last page: read it */
         off_t at = (off_t)(((uintptr_t)ps->base + off) / PAGE * 8);
@@ -181,7 +165,7 @@ int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, int source_
         bool zero = true;
         if (page_may_hold_data(ps, off)) {
             read_bytes += PAGE;
-            zero = vmm_snapshot_page_is_zero(base + off);
+            zero = vmm_page_is_zero(base + off);
         }
         if (!zero) {
             if (run_len == 0)
@@ -256,11 +240,11 @@ static _Noreturn void ram_child(const uint8_t *base, uint64_t size, int source_f
     memset(&rep, 0, sizeof(rep));
     struct vmm_error e = {0};
     struct vmm_snapshot_ram_stats st = {0};
-    uint64_t t0 = vmm_snapshot_now_ns();
+    uint64_t t0 = (uint64_t)vmm_now_ns();
     rep.r = vmm_snapshot_write_ram(base, size, source_fd, path, &st, &e);
     rep.written = st.written;
     rep.read = st.read;
-    rep.ns = vmm_snapshot_now_ns() - t0;
+    rep.ns = (uint64_t)vmm_now_ns() - t0;
     memcpy(rep.msg, e.msg, sizeof(rep.msg));
     ssize_t n;
     do {

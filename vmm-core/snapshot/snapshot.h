@@ -26,14 +26,6 @@ struct vmm_vm;
 #define VMM_SNAPSHOT_STATE_NAME "state"
 #define VMM_SNAPSHOT_RAM_NAME "ram"
 
-/* CLOCK_MONOTONIC in nanoseconds: the save's timings (machine-state.c, ram-file.c). */
-static inline uint64_t vmm_snapshot_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ram-file.c */
 struct vmm_snapshot_ram_stats {
     uint64_t written;  /* bytes of data in the file (non-zero pages) */
@@ -76,8 +68,6 @@ VMM_WUR int vmm_snapshot_write_ram_wait(struct vmm_snapshot_ram_writer *wr, cons
  */
 VMM_WUR int vmm_snapshot_map_ram(uint8_t *base, uint64_t size, const char *path, int *source_fd,
                                  struct vmm_error *err);
-/* True if the page (4 KiB, 8-byte aligned) is all zero. */
-bool vmm_snapshot_page_is_zero(const uint8_t *page);
 
 /* cpu-state.c: vCPUs ("cpu.N"), in-kernel irqchip, PIT and kvmclock ("kvm"). */
 VMM_WUR int vmm_snapshot_save_cpus(struct vmm_vm *vm, struct vmm_state_writer *w,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The BIOS-style memory map every boot path reports (Linux zero page, multiboot mmap). */
 #include "arch/x86/boot-internal.h"
+#include "core/util.h"
 
 static unsigned add(struct vmm_e820_entry *out, unsigned n, unsigned max, uint64_t addr,
                     uint64_t end, uint32_t type)
@@ -11,11 +12,6 @@ static unsigned add(struct vmm_e820_entry *out, unsigned n, unsigned max, uint64
     out[n].size = end - addr;
     out[n].type = type;
     return n + 1;
-}
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
 }
 
 unsigned vmm_e820_build(const struct vmm_guest_mem *mem, struct vmm_e820_entry *out, unsigned max)
@@ -29,7 +25,7 @@ unsigned vmm_e820_build(const struct vmm_guest_mem *mem, struct vmm_e820_entry *
      * what exists. The PCI hole [lowmem_size, 4 GiB) is left out: a gap tells
      * the guest it may place MMIO there.
      */
-    n = add(out, n, max, 0, min_u64(low, VMM_EBDA_START), VMM_E820_RAM);
+    n = add(out, n, max, 0, vmm_min_u64(low, VMM_EBDA_START), VMM_E820_RAM);
     n = add(out, n, max, VMM_EBDA_START, 0xA0000, VMM_E820_RESERVED);
     n = add(out, n, max, VMM_BIOS_START, BOOT_BIOS_END, VMM_E820_RESERVED);
     n = add(out, n, max, BOOT_BIOS_END, low, VMM_E820_RAM);
