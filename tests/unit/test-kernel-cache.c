@@ -14,6 +14,7 @@
 #include <zstd.h>
 
 #include "arch/x86/boot-internal.h"
+#include "core/util.h"
 #include "fake-guest-mem.h"
 #include "test.h"
 
@@ -306,6 +307,51 @@ out:
     free(initrd);
     fake_mem_free(&m);
     fake_mem_free(&mb);
+}
+
+/*
+ * Fresh RAM (mem.zeroed): the same guest-visible contents, and the zero pages
+ * of the segments are never touched, so the host does not allocate them.
+ */
+static void test_load_vmlinux_fresh(void)
+{
+    struct vmm_guest_mem m = fake_mem_new(RAM, 0);
+    struct vmm_boot_entry e;
+    struct vmm_error err = {0};
+    uint8_t *ph;
+    unsigned skipped = 0, written = 0, wrong = 0;
+
+    /* 4 KiB pages, so residency says which pages were written */
+    CHECK_EQ(madvise(m.base, RAM, MADV_NOHUGEPAGE), 0);
+    m.zeroed = true;
+    CHECK_EQ(vmm_bzimage_load_vmlinux(&m, 1, kernel, kernel_len, vmlinux.data, vmlinux.len, NULL, 0,
+                                      CMDLINE, &e, &err),
+             0);
+    /* residency first: reading a never-written page maps the zero page, which counts */
+    for (unsigned i = 0; (ph = load_ph(vmlinux.data, i)); i++) {
+        uint64_t pa = PH_PADDR(ph), fs = PH_FILESZ(ph);
+        const uint8_t *src = vmlinux.data + PH_OFFSET(ph);
+        /* whole pages of the file bytes (the Debian kernel's segments are page-aligned) */
+        for (uint64_t off = (4096 - pa % 4096) % 4096; off + 4096 <= fs; off += 4096) {
+            unsigned char in_core = 0;
+            bool zero = vmm_page_is_zero(src + off);
+            CHECK_EQ(mincore(gp(&m, pa + off, 4096), 4096, &in_core), 0);
+            if (zero && !(in_core & 1))
+                skipped++;
+            else if (!zero && (in_core & 1))
+                written++;
+            else
+                wrong++;
+        }
+    }
+    if (getenv("TEST_VERBOSE"))
+        printf("# fresh RAM: %u zero pages left alone, %u pages written\n", skipped, written);
+    CHECK_EQ(wrong, 0);
+    CHECK(skipped > 1000); /* bss alone is megabytes */
+    CHECK(written > 1000);
+    check_segments(&m);
+    check_boot_data(&m, &e, E_ENTRY(vmlinux.data));
+    fake_mem_free(&m);
 }
 
 /* A damaged ELF is refused with a sentence, and nothing is written to RAM. */
@@ -840,6 +886,7 @@ int main(void)
     }
     RUN_TEST(test_decompress);
     RUN_TEST(test_load_vmlinux);
+    RUN_TEST(test_load_vmlinux_fresh);
     RUN_TEST(test_bad_elf);
     RUN_TEST(test_cache_roundtrip);
     RUN_TEST(test_cache_corrupt);

@@ -19,6 +19,11 @@ struct vmm_guest_mem {
     uint8_t *base;
     uint64_t lowmem_size;
     uint64_t highmem_size;
+    /*
+     * Every byte reads zero: RAM just mapped, nothing written yet. Loaders
+     * then leave zero pages unwritten, so the host never allocates them.
+     */
+    bool zeroed;
 };
 
 static inline uint64_t vmm_guest_mem_total(const struct vmm_guest_mem *m)

@@ -199,8 +199,11 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
         r = read_file("initrd", cfg->initrd, ram, &vm->initrd, err);
     if (!r)
         r = vmm_mem_map(vm, ram, err);
-    if (!r && !pc->firmware && !cfg->restore_from)
+    if (!r && !pc->firmware && !cfg->restore_from) {
+        vm->mem.zeroed = true;   /* just mapped: nothing has written to it */
         r = load_image(vm, err); /* a restore loads it on the first guest reset */
+        vm->mem.zeroed = false;
+    }
     if (!r && cfg->restore_from)
         r = vmm_snapshot_restore_prepare(vm, err);
     if (!r)

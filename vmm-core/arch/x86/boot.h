@@ -96,7 +96,11 @@ struct vmm_vmlinux {
  */
 VMM_WUR int vmm_vmlinux_parse(const uint8_t *elf, size_t len, uint64_t lo, uint64_t hi,
                               struct vmm_vmlinux *vl, struct vmm_error *err);
-/* Copies the segments of a parsed ELF into low RAM and zeroes their bss; writes nothing unless all fit. */
+/*
+ * Copies the segments of a parsed ELF into low RAM and zeroes their bss
+ * (with mem->zeroed: writes only the pages that are not zero); writes
+ * nothing unless all fit.
+ */
 VMM_WUR int vmm_vmlinux_load(struct vmm_guest_mem *mem, const uint8_t *elf,
                              const struct vmm_vmlinux *vl, struct vmm_error *err);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "arch/x86/boot-internal.h"
+#include "core/util.h"
 
 /* ELF64 header */
 #define EH_SIZE 64
@@ -125,6 +126,27 @@ int vmm_vmlinux_parse(const uint8_t *elf, size_t len, uint64_t lo, uint64_t hi,
     return 0;
 }
 
+/* Copies len bytes into zeroed memory, skipping the source's all-zero pages. */
+static void copy_nonzero(uint8_t *dst, const uint8_t *src, uint64_t len)
+{
+    uint64_t run = 0; /* bytes at dst - run ... dst still to copy */
+    while (len) {
+        uint64_t n = len < VMM_PAGE_SIZE ? len : VMM_PAGE_SIZE;
+        bool skip = n == VMM_PAGE_SIZE && ((uintptr_t)src & 7) == 0 && vmm_page_is_zero(src);
+        if (skip && run) {
+            memcpy(dst - run, src - run, run);
+            run = 0;
+        }
+        if (!skip)
+            run += n;
+        dst += n;
+        src += n;
+        len -= n;
+    }
+    if (run)
+        memcpy(dst - run, src - run, run);
+}
+
 int vmm_vmlinux_load(struct vmm_guest_mem *mem, const uint8_t *elf, const struct vmm_vmlinux *vl,
                      struct vmm_error *err)
 {
@@ -139,10 +161,20 @@ int vmm_vmlinux_load(struct vmm_guest_mem *mem, const uint8_t *elf, const struct
             return -ENOMEM;
         }
     }
-    /* All checked: RAM keeps its contents across a reset, so bss is cleared explicitly. */
+    /*
+     * All checked. RAM keeps its contents across a reset, so bss is cleared
+     * explicitly, unless RAM is fresh: then the segments' zero pages (bss,
+     * and most of Debian's 62 MiB kernel is zeros stored in the file) are
+     * left alone, which saves the host allocating, clearing and then
+     * overwriting them.
+     */
     for (unsigned i = 0; i < vl->nseg; i++) {
         const struct vmm_vmlinux_seg *s = &vl->seg[i];
         uint8_t *dst = vmm_guest_ptr(mem, s->paddr, s->memsz);
+        if (mem->zeroed) {
+            copy_nonzero(dst, elf + s->offset, s->filesz);
+            continue;
+        }
         memcpy(dst, elf + s->offset, s->filesz);
         memset(dst + s->filesz, 0, s->memsz - s->filesz);
     }
