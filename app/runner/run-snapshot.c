@@ -76,10 +76,11 @@ static void save_once(struct run_snapshot *rs)
     fprintf(stderr,
             "terrarium-run: saved the machine to %s: RAM %.1f of %llu MiB written, guest paused "
             "%.1f ms, save took %.1f ms (%u pause%s; last pause: state %.1f ms, disks %.1f ms, "
-            "RAM %.1f ms, %.1f MiB of it read%s)\n",
+            "RAM %.1f ms, %.1f MiB of it read%s; %.1f MiB past the page cache)\n",
             rs->save_dir, st.ram_written / 1048576.0, (unsigned long long)(st.ram_size >> 20),
             st.paused_ns / 1e6, st.total_ns / 1e6, st.tries, st.tries == 1 ? "" : "s",
-            st.state_ns / 1e6, st.disks_ns / 1e6, st.ram_ns / 1e6, st.ram_read / 1048576.0, child);
+            st.state_ns / 1e6, st.disks_ns / 1e6, st.ram_ns / 1e6, st.ram_read / 1048576.0, child,
+            st.ram_direct / 1048576.0);
     if (rs->save_exit)
         vmm_vm_request_stop(rs->vm);
 }

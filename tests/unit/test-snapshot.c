@@ -491,6 +491,56 @@ static void test_ram_file_skips_untouched(void)
     unlink(path2);
 }
 
+/* Long runs of data go to the disk past the page cache (O_DIRECT); scattered pages through it. */
+static void test_ram_file_direct(void)
+{
+    const size_t size = 16u << 20, run = 4u << 20;
+    uint8_t *ram = anon_ram(size);
+    CHECK(ram != NULL);
+    for (size_t i = 0; i < run; i += 4096)
+        memset(ram + (4u << 20) + i, (int)(1 + (i / 4096) % 200), 4096);
+    for (size_t i = 0; i < (2u << 20); i += 65536) /* 32 lone pages */
+        memset(ram + (10u << 20) + i, 0x5A, 4096);
+    char path[256], probe[256];
+    snprintf(path, sizeof(path), "%s/ram-direct", tmpdir);
+    snprintf(probe, sizeof(probe), "%s/direct-probe", tmpdir);
+    int pfd = open(probe, O_WRONLY | O_CREAT | O_DIRECT, 0600);
+    bool direct_ok = pfd >= 0;
+    if (pfd >= 0)
+        close(pfd);
+    unlink(probe);
+    struct vmm_snapshot_ram_stats st = {0};
+    struct vmm_error err = {0};
+    CHECK_EQ(vmm_snapshot_write_ram(ram, size, -1, path, &st, &err), 0);
+    CHECK_EQ(st.written, run + 32 * 4096);
+    if (!direct_ok) {
+        printf("# %s does not take O_DIRECT: every run buffered\n", tmpdir);
+        CHECK_EQ(st.direct, 0);
+    } else {
+        CHECK_EQ(st.direct, run);
+        /* The long run never entered the page cache (looked at before anything reads it). */
+        int fd = open(path, O_RDONLY);
+        CHECK(fd >= 0);
+        uint8_t *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        CHECK(m != MAP_FAILED);
+        static unsigned char vec[(16u << 20) / 4096];
+        CHECK_EQ(mincore(m, size, vec), 0);
+        unsigned cached = 0;
+        for (size_t i = 0; i < run / 4096; i++)
+            cached += vec[(4u << 20) / 4096 + i] & 1;
+        CHECK_EQ(cached, 0);
+        munmap(m, size);
+        close(fd);
+    }
+    uint8_t *check = anon_ram(size);
+    CHECK(check != NULL);
+    CHECK_EQ(vmm_snapshot_map_ram(check, size, path, NULL, &err), 0);
+    CHECK(memcmp(check, ram, size) == 0);
+    munmap(check, size);
+    munmap(ram, size);
+    unlink(path);
+}
+
 /* A copy-on-write child writes RAM as it was at the fork, while the parent changes it. */
 static void test_ram_file_forked(void)
 {
@@ -546,6 +596,7 @@ int main(void)
     RUN_TEST(test_ram_file);
     RUN_TEST(test_ram_file_two_steps);
     RUN_TEST(test_ram_file_skips_untouched);
+    RUN_TEST(test_ram_file_direct);
     RUN_TEST(test_ram_file_forked);
     rmdir(tmpdir);
     return test_finish();

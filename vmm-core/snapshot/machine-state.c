@@ -283,6 +283,7 @@ static int save_state(struct vmm_vm *vm, const char *dir, const char *disk_name,
         stats->disks_ns = t_disks - t_state;
         stats->ram_ns = t_ram - t_disks;
         stats->ram_child_ns = ram_st.child_ns;
+        stats->ram_direct = ram_st.direct;
     }
     vmm_log(
         VMM_LOG_INFO, "saved the machine to %s: %llu of %llu MiB of RAM written, paused %llu ms",

@@ -30,6 +30,7 @@ struct vmm_vm;
 struct vmm_snapshot_ram_stats {
     uint64_t written;  /* bytes of data in the file (non-zero pages) */
     uint64_t read;     /* bytes of RAM looked at; pages known zero are skipped */
+    uint64_t direct;   /* bytes of written that bypassed the page cache (long runs) */
     uint64_t child_ns; /* _wait: how long the child took to write and sync the file */
 };
 /*
@@ -40,9 +41,10 @@ VMM_WUR int vmm_snapshot_write_ram(const uint8_t *base, uint64_t size, int sourc
                                    const char *path, struct vmm_snapshot_ram_stats *st,
                                    struct vmm_error *err);
 /*
- * The same in two steps. _begin copies RAM into path.tmp (in the page cache, writeback
- * started) and returns its descriptor in *fd: after it, RAM may change again. _finish makes
- * the file durable, closes fd and renames it to path; on failure either removes path.tmp.
+ * The same in two steps. _begin copies RAM into path.tmp (long runs straight to the disk,
+ * the rest into the page cache with writeback started) and returns its descriptor in *fd:
+ * after it, RAM may change again. _finish makes the file durable, closes fd and renames it to
+ * path; on failure either removes path.tmp.
  */
 VMM_WUR int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, int source_fd,
                                          const char *path, int *fd,

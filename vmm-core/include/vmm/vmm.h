@@ -250,6 +250,7 @@ struct vmm_save_stats {
     uint64_t disks_ns;     /* the disks' internal snapshots (when asked for) */
     uint64_t ram_ns;       /* RAM copied into the page cache, or handed to a copy-on-write child */
     uint64_t ram_child_ns; /* that child's copy, written and synced while the guest ran (0: none) */
+    uint64_t ram_direct;   /* bytes of ram_written that went to the disk past the page cache */
 };
 VMM_WUR int vmm_vm_save_state(struct vmm_vm *vm, const char *dir, struct vmm_save_stats *stats,
                               struct vmm_error *err);
