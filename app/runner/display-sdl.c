@@ -13,6 +13,10 @@
  *
  * TERRARIUM_SDL_READBACK=FILE.png (for tests) writes every presented frame,
  * read back from the renderer, to FILE.png.
+ *
+ * Built as the module terrarium-display-sdl.so (see display-sdl.h): the VM is
+ * reached only through the runner's function pointers in d->host, and only
+ * trm_display_sdl_entry() is exported.
  */
 #include "display-sdl.h"
 
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "keymap-sdl.h"
 #include "png-write.h"
@@ -28,7 +33,7 @@
 #define TITLE "Terrarium"
 
 struct trm_display_sdl {
-    struct vmm_vm *vm;
+    struct trm_display_host host;
     SDL_Window *win;
     SDL_Renderer *ren;
     SDL_Texture *tex;
@@ -82,10 +87,10 @@ static void release_all(struct trm_display_sdl *d)
 {
     for (unsigned code = 0; code < KEY_CNT; code++)
         if (key_down(d, code))
-            vmm_input_key(d->vm, code, false);
+            d->host.input_key(d->host.vm, code, false);
     memset(d->keys_down, 0, sizeof(d->keys_down));
     if (d->buttons)
-        vmm_input_rel(d->vm, 0, 0, 0, 0);
+        d->host.input_rel(d->host.vm, 0, 0, 0, 0);
     d->buttons = 0;
 }
 
@@ -107,7 +112,7 @@ static void ungrab(struct trm_display_sdl *d)
     SDL_SetRelativeMouseMode(SDL_FALSE);
     SDL_SetWindowGrab(d->win, SDL_FALSE);
     if (d->buttons)
-        vmm_input_rel(d->vm, 0, 0, 0, 0);
+        d->host.input_rel(d->host.vm, 0, 0, 0, 0);
     d->buttons = 0;
     d->grabbed = false;
     set_title(d);
@@ -116,11 +121,11 @@ static void ungrab(struct trm_display_sdl *d)
 static void on_close(struct trm_display_sdl *d)
 {
     ungrab(d);
-    if (!d->closing && vmm_vm_power_button(d->vm) == 0) {
+    if (!d->closing && d->host.power_button(d->host.vm) == 0) {
         d->closing = true;
     } else {
         d->stopping = true;
-        vmm_vm_request_stop(d->vm);
+        d->host.request_stop(d->host.vm);
     }
     d->last_close_ms = SDL_GetTicks();
     set_title(d);
@@ -152,10 +157,11 @@ static void on_key(struct trm_display_sdl *d, const SDL_KeyboardEvent *k, bool d
         return;
     if (down) {
         set_key(d, code, true);
-        vmm_input_key(d->vm, code, true); /* a repeat is the keyboard's typematic make code */
+        /* a repeat is the keyboard's typematic make code */
+        d->host.input_key(d->host.vm, code, true);
     } else if (key_down(d, code)) {
         set_key(d, code, false);
-        vmm_input_key(d->vm, code, false);
+        d->host.input_key(d->host.vm, code, false);
     }
 }
 
@@ -209,7 +215,7 @@ static void on_event(struct trm_display_sdl *d, const SDL_Event *ev)
         break;
     case SDL_MOUSEMOTION:
         if (d->grabbed && (ev->motion.xrel || ev->motion.yrel))
-            vmm_input_rel(d->vm, ev->motion.xrel, ev->motion.yrel, 0, d->buttons);
+            d->host.input_rel(d->host.vm, ev->motion.xrel, ev->motion.yrel, 0, d->buttons);
         break;
     case SDL_MOUSEBUTTONDOWN:
         if (!d->grabbed) {
@@ -218,18 +224,18 @@ static void on_event(struct trm_display_sdl *d, const SDL_Event *ev)
             break;
         }
         d->buttons |= button_bit(ev->button.button);
-        vmm_input_rel(d->vm, 0, 0, 0, d->buttons);
+        d->host.input_rel(d->host.vm, 0, 0, 0, d->buttons);
         break;
     case SDL_MOUSEBUTTONUP:
         if (d->buttons & button_bit(ev->button.button)) {
             d->buttons &= ~button_bit(ev->button.button);
-            vmm_input_rel(d->vm, 0, 0, 0, d->buttons);
+            d->host.input_rel(d->host.vm, 0, 0, 0, d->buttons);
         }
         break;
     case SDL_MOUSEWHEEL:
         if (d->grabbed && ev->wheel.y) {
             int y = ev->wheel.direction == SDL_MOUSEWHEEL_FLIPPED ? -ev->wheel.y : ev->wheel.y;
-            vmm_input_rel(d->vm, 0, 0, y, d->buttons); /* positive: away from the user */
+            d->host.input_rel(d->host.vm, 0, 0, y, d->buttons); /* positive: away from the user */
         }
         break;
     }
@@ -261,7 +267,7 @@ static void write_readback(struct trm_display_sdl *d)
     if (!buf)
         return;
     if (SDL_RenderReadPixels(d->ren, NULL, SDL_PIXELFORMAT_RGB888, buf, ow * 4) == 0)
-        (void)trm_png_write_xrgb(d->readback, buf, (uint32_t)ow, (uint32_t)oh, (uint32_t)ow * 4);
+        (void)d->host.write_png(d->readback, buf, (uint32_t)ow, (uint32_t)oh, (uint32_t)ow * 4);
     free(buf);
 }
 
@@ -283,14 +289,21 @@ static void present(struct trm_display_sdl *d)
     d->redraw = false;
 }
 
-static void frame(struct trm_display_sdl *d, struct trm_shots *shots)
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void frame(struct trm_display_sdl *d)
 {
     struct vmm_display_image img = {0};
     struct vmm_rect damage[VMM_DISPLAY_MAX_DAMAGE];
     unsigned n = 0;
-    int rc = vmm_display_update(d->vm, &img, damage, &n);
-    if (shots)
-        trm_shots_take_due(shots, trm_now_ns(), rc, &img);
+    int rc = d->host.display_update(d->host.vm, &img, damage, &n);
+    if (d->host.frame)
+        d->host.frame(d->host.frame_opaque, rc, &img);
     if (rc < 0 || !img.pixels || !img.width || !img.height || img.stride / 4 < img.width) {
         if (d->redraw)
             present(d);
@@ -329,7 +342,10 @@ static void frame(struct trm_display_sdl *d, struct trm_shots *shots)
         present(d);
 }
 
-struct trm_display_sdl *trm_display_sdl_open(struct vmm_vm *vm, char *err, size_t errlen)
+static void display_close(struct trm_display_sdl *d);
+
+static struct trm_display_sdl *display_open(const struct trm_display_host *host, char *err,
+                                            size_t errlen)
 {
     /* terrarium-run's own SIGINT/SIGTERM handlers stop the VM; SDL must not take them. */
     SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
@@ -346,7 +362,7 @@ struct trm_display_sdl *trm_display_sdl_open(struct vmm_vm *vm, char *err, size_
         SDL_Quit();
         return NULL;
     }
-    d->vm = vm;
+    d->host = *host;
     d->readback = getenv("TERRARIUM_SDL_READBACK");
     if (d->readback && !*d->readback)
         d->readback = NULL;
@@ -357,7 +373,7 @@ struct trm_display_sdl *trm_display_sdl_open(struct vmm_vm *vm, char *err, size_
     d->wake_event = SDL_RegisterEvents(1);
     if (!d->win || !d->ren || d->wake_event == (Uint32)-1) {
         snprintf(err, errlen, "cannot open the SDL window: %s", SDL_GetError());
-        trm_display_sdl_close(d);
+        display_close(d);
         return NULL;
     }
     SDL_DisplayMode mode;
@@ -371,13 +387,13 @@ struct trm_display_sdl *trm_display_sdl_open(struct vmm_vm *vm, char *err, size_
     return d;
 }
 
-void trm_display_sdl_run(struct trm_display_sdl *d, struct trm_shots *shots, atomic_bool *vm_done)
+static void display_run(struct trm_display_sdl *d, atomic_bool *vm_done)
 {
-    uint64_t next = trm_now_ns();
+    uint64_t next = now_ns();
     while (!atomic_load(vm_done)) {
-        uint64_t now = trm_now_ns();
+        uint64_t now = now_ns();
         if (now >= next) {
-            frame(d, shots);
+            frame(d);
             next += d->frame_ns;
             if (next <= now)
                 next = now + d->frame_ns;
@@ -394,7 +410,7 @@ void trm_display_sdl_run(struct trm_display_sdl *d, struct trm_shots *shots, ato
     ungrab(d);
 }
 
-void trm_display_sdl_wake(struct trm_display_sdl *d)
+static void display_wake(struct trm_display_sdl *d)
 {
     SDL_Event ev;
     memset(&ev, 0, sizeof(ev));
@@ -402,7 +418,7 @@ void trm_display_sdl_wake(struct trm_display_sdl *d)
     SDL_PushEvent(&ev);
 }
 
-void trm_display_sdl_close(struct trm_display_sdl *d)
+static void display_close(struct trm_display_sdl *d)
 {
     if (!d)
         return;
@@ -414,4 +430,20 @@ void trm_display_sdl_close(struct trm_display_sdl *d)
         SDL_DestroyWindow(d->win);
     free(d);
     SDL_Quit();
+}
+
+/* The module's one exported symbol (TRM_DISPLAY_SDL_ENTRY); the build hides everything else. */
+__attribute__((visibility("default"))) trm_display_sdl_entry_fn trm_display_sdl_entry;
+
+const struct trm_display_sdl_ops *trm_display_sdl_entry(void)
+{
+    static const struct trm_display_sdl_ops ops = {
+        .abi = TRM_DISPLAY_SDL_ABI,
+        .size = sizeof(ops),
+        .open = display_open,
+        .run = display_run,
+        .wake = display_wake,
+        .close = display_close,
+    };
+    return &ops;
 }

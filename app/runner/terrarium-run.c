@@ -16,16 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "display-sdl.h"
+#include "png-write.h"
 #include "screenshot.h"
 #include "script.h"
 #include "run-snapshot.h"
 #include "vmm/vmm.h"
-#ifdef TRM_HAVE_SDL
-#include "display-sdl.h"
-#endif
 
 static struct vmm_vm *the_vm;
 static struct termios saved_tio;
@@ -428,12 +428,19 @@ static void *wait_vm(void *arg)
     return NULL;
 }
 
-#ifdef TRM_HAVE_SDL
+/* The SDL window module, once loaded (display-sdl.h). */
+static const struct trm_display_sdl_ops *sdl;
+
 static void wake_sdl(void *opaque)
 {
-    trm_display_sdl_wake(opaque);
+    sdl->wake(opaque);
 }
-#endif
+
+/* The window's frame clock takes the screenshots that are due. */
+static void take_shots(void *opaque, int rc, const struct vmm_display_image *img)
+{
+    trm_shots_take_due(opaque, trm_now_ns(), rc, img);
+}
 
 static void write_screenshot(struct vmm_vm *vm, const char *path)
 {
@@ -834,18 +841,32 @@ int main(int argc, char **argv)
                 display == 1 ? "--display sdl" : "--screenshot");
         return 2;
     }
+    bool display_asked = display == 1;
     if (display < 0) {
         const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
         display = cfg.vga && ((x && *x) || (wl && *wl));
-#ifndef TRM_HAVE_SDL
-        display = 0;
-#endif
     }
-#ifndef TRM_HAVE_SDL
+#ifdef TRM_HAVE_SDL
     if (display == 1) {
+        /* Only now is SDL loaded: headless runs never pay for it. */
+        char why[PATH_MAX + 256];
+        sdl = trm_display_sdl_load(why, sizeof(why));
+        if (!sdl && display_asked) {
+            fprintf(stderr, "terrarium-run: %s (--display none runs without a window)\n", why);
+            return 1;
+        }
+        if (!sdl) {
+            if (verbose > 1)
+                fprintf(stderr, "terrarium-run: %s; running without a window\n", why);
+            display = 0;
+        }
+    }
+#else
+    if (display_asked) {
         fprintf(stderr, "terrarium-run: built without SDL: --display sdl is not available\n");
         return 2;
     }
+    display = 0;
 #endif
     if (script.write_shot && (!cfg.vga || display == 1 || shots.n)) {
         /* The script's thread reads the display: nobody else may own its frame clock. */
@@ -916,11 +937,21 @@ int main(int argc, char **argv)
     if (pthread_create(&sig_thread, NULL, signal_thread, vm) == 0)
         pthread_detach(sig_thread);
 
-#ifdef TRM_HAVE_SDL
     struct trm_display_sdl *window = NULL;
     if (display == 1) {
+        const struct trm_display_host host = {
+            .vm = vm,
+            .display_update = vmm_display_update,
+            .input_key = vmm_input_key,
+            .input_rel = vmm_input_rel,
+            .power_button = vmm_vm_power_button,
+            .request_stop = vmm_vm_request_stop,
+            .write_png = trm_png_write_xrgb,
+            .frame = take_shots,
+            .frame_opaque = &shots,
+        };
         char why[256];
-        window = trm_display_sdl_open(vm, why, sizeof(why));
+        window = sdl->open(&host, why, sizeof(why));
         if (!window) {
             fprintf(stderr, "terrarium-run: %s\n", why);
             vmm_vm_destroy(vm);
@@ -928,12 +959,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-#endif
     if (vmm_vm_start(vm, &err) < 0) {
         fprintf(stderr, "terrarium-run: %s\n", err.msg);
-#ifdef TRM_HAVE_SDL
-        trm_display_sdl_close(window);
-#endif
+        if (window)
+            sdl->close(window);
         vmm_vm_destroy(vm);
         return 1;
     }
@@ -959,7 +988,6 @@ int main(int argc, char **argv)
     atomic_init(&waiter.done, false);
     struct vmm_exit ex;
     if (display == 1) {
-#ifdef TRM_HAVE_SDL
         pthread_t wt;
         waiter.wake = wake_sdl;
         waiter.wake_opaque = window;
@@ -968,11 +996,10 @@ int main(int argc, char **argv)
             vmm_vm_request_stop(vm);
             vmm_vm_wait(vm, &waiter.ex);
         } else {
-            trm_display_sdl_run(window, &shots, &waiter.done);
+            sdl->run(window, &waiter.done);
             pthread_join(wt, NULL);
         }
-        trm_display_sdl_close(window);
-#endif
+        sdl->close(window);
     } else {
         struct shot_ticker ticker = {.vm = vm, .shots = &shots, .vm_done = &waiter.done};
         pthread_t tt;
