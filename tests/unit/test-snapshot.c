@@ -537,6 +537,22 @@ static void test_ram_file_direct(void)
     CHECK_EQ(vmm_snapshot_map_ram(check, size, path, NULL, &err), 0);
     CHECK(memcmp(check, ram, size) == 0);
     munmap(check, size);
+
+    /* The same from the copy-on-write child, whose RAM pages are all shared with the parent. */
+    struct vmm_snapshot_ram_writer wr;
+    memset(&st, 0, sizeof(st));
+    CHECK_EQ(vmm_snapshot_write_ram_fork(ram, size, -1, path, &wr, &err), 0);
+    memset(ram + (4u << 20), 0xEE, 4096); /* after the fork: not in the file */
+    CHECK_EQ(vmm_snapshot_write_ram_wait(&wr, path, &st, &err), 0);
+    CHECK_EQ(st.written, run + 32 * 4096);
+    CHECK_EQ(st.direct, direct_ok ? run : 0);
+    check = anon_ram(size);
+    CHECK(check != NULL);
+    CHECK_EQ(vmm_snapshot_map_ram(check, size, path, NULL, &err), 0);
+    CHECK_EQ(check[(4u << 20)], 1);
+    CHECK(memcmp(check + (4u << 20) + 4096, ram + (4u << 20) + 4096, size - (4u << 20) - 4096) ==
+          0);
+    munmap(check, size);
     munmap(ram, size);
     unlink(path);
 }
