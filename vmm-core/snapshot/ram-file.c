@@ -27,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <liburing.h>
+
 #include "snapshot/snapshot.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -47,11 +49,13 @@
  * through a bounce buffer of the writer's own: in the copy-on-write child every page of RAM
  * is shared with the VMM, and pinning a shared page for direct I/O makes the kernel copy it
  * first (a fresh page each, huge pages whole), which made direct writes from RAM itself
- * slower than buffered ones. Shorter runs (scattered pages) stay buffered, where the page
- * cache merges them into large writes. A file system that refuses O_DIRECT gets every run
- * buffered.
+ * slower than buffered ones. Two buffers take turns through io_uring, so the next run is
+ * copied while the disk writes the last one. Shorter runs (scattered pages) stay buffered,
+ * where the page cache merges them into large writes. A file system that refuses O_DIRECT
+ * gets every run buffered.
  */
 #define DIRECT_MIN_RUN (256u << 10)
+#define DIRECT_BUFS 2
 
 static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
 {
@@ -145,6 +149,159 @@ static bool page_may_hold_data(struct page_source *ps, uint64_t off)
     return off >= ps->data_start && off < ps->data_end;
 }
 
+/*
+ * Long runs, written O_DIRECT from bounce buffers, DIRECT_BUFS in flight. A write the file
+ * system refuses (EINVAL) or cuts short is written again through the page cache from RAM
+ * (base + its offset), and direct writing stops there; other errors end the save.
+ */
+struct direct_writer {
+    int fd;       /* O_DIRECT descriptor, or -1: everything buffered */
+    int buffered; /* the same file, through the page cache */
+    const uint8_t *base;
+    bool ring_ok; /* else one synchronous write at a time */
+    struct io_uring ring;
+    uint8_t *buf[DIRECT_BUFS];
+    uint64_t off[DIRECT_BUFS], len[DIRECT_BUFS];
+    bool busy[DIRECT_BUFS];
+    unsigned next;
+    uint64_t bytes; /* written direct, completed */
+};
+
+static int buffered_write(int fd, const uint8_t *p, uint64_t len, uint64_t off)
+{
+    int r = pwrite_all(fd, p, len, (off_t)off);
+    /* Only a hint: the fdatasync in _finish is what makes the file durable. */
+    if (r == 0)
+        sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    return r;
+}
+
+static void direct_open(struct direct_writer *dw, const char *tmp, int buffered,
+                        const uint8_t *base)
+{
+    memset(dw, 0, sizeof(*dw));
+    dw->buffered = buffered;
+    dw->base = base;
+    dw->fd = open(tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    for (unsigned i = 0; dw->fd >= 0 && i < DIRECT_BUFS; i++) {
+        dw->buf[i] = aligned_alloc(PAGE, MAX_RUN);
+        if (!dw->buf[i]) {
+            close(dw->fd);
+            dw->fd = -1;
+        }
+    }
+    if (dw->fd >= 0)
+        dw->ring_ok = io_uring_queue_init(DIRECT_BUFS * 2, &dw->ring, 0) == 0;
+}
+
+/* What became of slot i's write (res: bytes written or -errno); frees the slot. */
+static int direct_done(struct direct_writer *dw, unsigned i, long res)
+{
+    dw->busy[i] = false;
+    if (res == (long)dw->len[i]) {
+        dw->bytes += dw->len[i];
+        return 0;
+    }
+    if (res >= 0 || res == -EINVAL) {
+        /* Cut short, or refused: through the page cache, and no more direct writes. */
+        uint64_t done = res > 0 ? (uint64_t)res : 0;
+        dw->bytes += done;
+        if (dw->fd >= 0) {
+            close(dw->fd);
+            dw->fd = -1;
+        }
+        return buffered_write(dw->buffered, dw->base + dw->off[i] + done, dw->len[i] - done,
+                              dw->off[i] + done);
+    }
+    return (int)res;
+}
+
+/* Waits for one completion; its slot is free after. */
+static int direct_reap(struct direct_writer *dw)
+{
+    struct io_uring_cqe *cqe;
+    int r;
+    do {
+        r = io_uring_wait_cqe(&dw->ring, &cqe);
+    } while (r == -EINTR);
+    if (r < 0)
+        return r;
+    unsigned i = (unsigned)io_uring_cqe_get_data64(cqe);
+    long res = cqe->res;
+    io_uring_cqe_seen(&dw->ring, cqe);
+    return i < DIRECT_BUFS ? direct_done(dw, i, res) : -EIO;
+}
+
+/* Writes [off, off + len) of RAM direct; false when it must go buffered (no direct writing). */
+static bool direct_write(struct direct_writer *dw, uint64_t off, uint64_t len, int *r)
+{
+    if (dw->fd < 0)
+        return false;
+    unsigned i = dw->next;
+    while (*r == 0 && dw->busy[i])
+        *r = direct_reap(dw);
+    if (*r < 0 || dw->fd < 0)
+        return *r < 0;
+    memcpy(dw->buf[i], dw->base + off, len);
+    dw->off[i] = off;
+    dw->len[i] = len;
+    dw->busy[i] = true;
+    struct io_uring_sqe *sqe = dw->ring_ok ? io_uring_get_sqe(&dw->ring) : NULL;
+    if (!sqe) {
+        ssize_t n = pwrite(dw->fd, dw->buf[i], len, (off_t)off);
+        *r = direct_done(dw, i, n < 0 ? -errno : (long)n);
+        return true;
+    }
+    io_uring_prep_write(sqe, dw->fd, dw->buf[i], (unsigned)len, off);
+    io_uring_sqe_set_data64(sqe, i);
+    int s = io_uring_submit(&dw->ring);
+    if (s < 0) {
+        /* Not queued: this one synchronously. */
+        ssize_t n = pwrite(dw->fd, dw->buf[i], len, (off_t)off);
+        *r = direct_done(dw, i, n < 0 ? -errno : (long)n);
+        return true;
+    }
+    dw->next = (i + 1) % DIRECT_BUFS;
+    return true;
+}
+
+/* Waits for the writes in flight (even after an error: the buffers are freed next). */
+static int direct_close(struct direct_writer *dw)
+{
+    int r = 0;
+    bool in_flight = false;
+    for (;;) {
+        in_flight = false;
+        for (unsigned i = 0; i < DIRECT_BUFS; i++)
+            in_flight |= dw->busy[i];
+        if (!in_flight || !dw->ring_ok)
+            break;
+        struct io_uring_cqe *cqe;
+        int w = io_uring_wait_cqe(&dw->ring, &cqe);
+        if (w == -EINTR)
+            continue;
+        if (w < 0) {
+            r = r ? r : w;
+            break;
+        }
+        unsigned i = (unsigned)io_uring_cqe_get_data64(cqe);
+        long res = cqe->res;
+        io_uring_cqe_seen(&dw->ring, cqe);
+        int e = i < DIRECT_BUFS ? direct_done(dw, i, res) : -EIO;
+        if (e < 0 && r == 0)
+            r = e;
+    }
+    if (dw->ring_ok)
+        io_uring_queue_exit(&dw->ring);
+    /* A write the ring could not report may still read its buffer: leave that one be. */
+    for (unsigned i = 0; i < DIRECT_BUFS; i++)
+        if (!in_flight || !dw->busy[i])
+            free(dw->buf[i]);
+    if (dw->fd >= 0)
+        close(dw->fd);
+    return r;
+}
+
 int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, int source_fd,
                                  const char *path, int *fdp, struct vmm_snapshot_ram_stats *st,
                                  struct vmm_error *err)
@@ -171,13 +328,9 @@ int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, int source_
         return -e;
     }
     r = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
-    int dfd = open(tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);
-    uint8_t *bounce = dfd >= 0 ? aligned_alloc(PAGE, MAX_RUN) : NULL;
-    if (dfd >= 0 && !bounce) {
-        close(dfd);
-        dfd = -1;
-    }
-    uint64_t total = 0, read_bytes = 0, direct = 0;
+    struct direct_writer dw;
+    direct_open(&dw, tmp, fd, base);
+    uint64_t total = 0, read_bytes = 0;
     uint64_t run_start = 0, run_len = 0;
     for (uint64_t off = 0; r == 0 && off < size; off += PAGE) {
         bool zero = true;
@@ -191,30 +344,15 @@ int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, int source_
             run_len += PAGE;
         }
         if (run_len && (zero || run_len >= MAX_RUN || off + PAGE >= size)) {
-            r = -EINVAL;
-            if (dfd >= 0 && run_len >= DIRECT_MIN_RUN) {
-                memcpy(bounce, base + run_start, run_len);
-                r = pwrite_all(dfd, bounce, run_len, (off_t)run_start);
-                if (r == 0) {
-                    direct += run_len;
-                } else if (r == -EINVAL) {
-                    close(dfd); /* alignment this file system will not take: buffered from now */
-                    dfd = -1;
-                }
-            }
-            if (r == -EINVAL) {
-                r = pwrite_all(fd, base + run_start, run_len, (off_t)run_start);
-                /* Only a hint: the fdatasync in _finish is what makes the file durable. */
-                if (r == 0)
-                    sync_file_range(fd, (off_t)run_start, (off_t)run_len, SYNC_FILE_RANGE_WRITE);
-            }
+            if (run_len < DIRECT_MIN_RUN || !direct_write(&dw, run_start, run_len, &r))
+                r = buffered_write(fd, base + run_start, run_len, run_start);
             total += run_len;
             run_len = 0;
         }
     }
-    if (dfd >= 0)
-        close(dfd);
-    free(bounce);
+    int dr = direct_close(&dw);
+    if (r == 0)
+        r = dr;
     if (ps->pagemap_fd >= 0)
         close(ps->pagemap_fd);
     free(ps);
@@ -228,7 +366,7 @@ int vmm_snapshot_write_ram_begin(const uint8_t *base, uint64_t size, int source_
     if (st) {
         st->written = total;
         st->read = read_bytes;
-        st->direct = direct;
+        st->direct = dw.bytes;
     }
     return 0;
 }
