@@ -24,16 +24,11 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "guests"))
+from checks import check, verdict  # noqa: E402  (tests/guests/checks.py)
+
 ENTRY = "trm_display_sdl_entry"
 MODULE = "terrarium-display-sdl.so"
-problems = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        problems.append(what)
-    return cond
 
 
 def sections(data):
@@ -180,11 +175,6 @@ def main():
         check(rc == 1 and len(lines) == 1 and "kernel" in lines[0],
               f"a copy of the module beside a copy of the runner is found (status {rc}: {lines})")
     return verdict()
-
-
-def verdict():
-    print(f"{len(problems)} problems")
-    return 1 if problems else 0
 
 
 if __name__ == "__main__":
