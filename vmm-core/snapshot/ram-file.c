@@ -216,14 +216,18 @@ static int direct_done(struct direct_writer *dw, unsigned i, long res)
     return (int)res;
 }
 
-/* Waits for one completion; its slot is free after. */
-static int direct_reap(struct direct_writer *dw)
+/*
+ * Waits for one completion; its slot is free after. *reaped is false when the ring itself
+ * could not be waited on (nothing was reaped).
+ */
+static int direct_reap(struct direct_writer *dw, bool *reaped)
 {
     struct io_uring_cqe *cqe;
     int r;
     do {
         r = io_uring_wait_cqe(&dw->ring, &cqe);
     } while (r == -EINTR);
+    *reaped = r == 0;
     if (r < 0)
         return r;
     unsigned i = (unsigned)io_uring_cqe_get_data64(cqe);
@@ -238,8 +242,9 @@ static bool direct_write(struct direct_writer *dw, uint64_t off, uint64_t len, i
     if (dw->fd < 0)
         return false;
     unsigned i = dw->next;
+    bool reaped = true;
     while (*r == 0 && dw->busy[i])
-        *r = direct_reap(dw);
+        *r = direct_reap(dw, &reaped);
     if (*r < 0 || dw->fd < 0)
         return *r < 0;
     memcpy(dw->buf[i], dw->base + off, len);
@@ -247,21 +252,22 @@ static bool direct_write(struct direct_writer *dw, uint64_t off, uint64_t len, i
     dw->len[i] = len;
     dw->busy[i] = true;
     struct io_uring_sqe *sqe = dw->ring_ok ? io_uring_get_sqe(&dw->ring) : NULL;
-    if (!sqe) {
-        ssize_t n = pwrite(dw->fd, dw->buf[i], len, (off_t)off);
-        *r = direct_done(dw, i, n < 0 ? -errno : (long)n);
+    if (sqe) {
+        io_uring_prep_write(sqe, dw->fd, dw->buf[i], (unsigned)len, off);
+        io_uring_sqe_set_data64(sqe, i);
+        int s = io_uring_submit(&dw->ring);
+        if (s < 0) {
+            /* The write stays queued in the ring, and its buffer with it: the save fails. */
+            dw->busy[i] = false;
+            *r = s;
+            return true;
+        }
+        dw->next = (i + 1) % DIRECT_BUFS;
         return true;
     }
-    io_uring_prep_write(sqe, dw->fd, dw->buf[i], (unsigned)len, off);
-    io_uring_sqe_set_data64(sqe, i);
-    int s = io_uring_submit(&dw->ring);
-    if (s < 0) {
-        /* Not queued: this one synchronously. */
-        ssize_t n = pwrite(dw->fd, dw->buf[i], len, (off_t)off);
-        *r = direct_done(dw, i, n < 0 ? -errno : (long)n);
-        return true;
-    }
-    dw->next = (i + 1) % DIRECT_BUFS;
+    /* No ring: one synchronous write. */
+    ssize_t n = pwrite(dw->fd, dw->buf[i], len, (off_t)off);
+    *r = direct_done(dw, i, n < 0 ? -errno : (long)n);
     return true;
 }
 
@@ -269,25 +275,14 @@ static bool direct_write(struct direct_writer *dw, uint64_t off, uint64_t len, i
 static int direct_close(struct direct_writer *dw)
 {
     int r = 0;
-    bool in_flight = false;
+    bool in_flight = false, reaped = true;
     for (;;) {
         in_flight = false;
         for (unsigned i = 0; i < DIRECT_BUFS; i++)
             in_flight |= dw->busy[i];
-        if (!in_flight || !dw->ring_ok)
+        if (!in_flight || !dw->ring_ok || !reaped)
             break;
-        struct io_uring_cqe *cqe;
-        int w = io_uring_wait_cqe(&dw->ring, &cqe);
-        if (w == -EINTR)
-            continue;
-        if (w < 0) {
-            r = r ? r : w;
-            break;
-        }
-        unsigned i = (unsigned)io_uring_cqe_get_data64(cqe);
-        long res = cqe->res;
-        io_uring_cqe_seen(&dw->ring, cqe);
-        int e = i < DIRECT_BUFS ? direct_done(dw, i, res) : -EIO;
+        int e = direct_reap(dw, &reaped);
         if (e < 0 && r == 0)
             r = e;
     }
