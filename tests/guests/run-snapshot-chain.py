@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 
-from snapshots import kvm_usable, run_and_save, run_to_end, write_memfill_module
+from snapshots import parse_guest_args, run_and_save, run_to_end, runner_cmd, write_memfill_module
 
 MODULE_PAGES = 1024
 
@@ -38,19 +38,14 @@ def module_pages_in(path, module):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runner", required=True)
-    ap.add_argument("--kernel", required=True)
-    args = ap.parse_args()
-    if not kvm_usable():
-        print("SKIP: no usable /dev/kvm")
+    args = parse_guest_args(argparse.ArgumentParser())
+    if not args:
         return 77
     with tempfile.TemporaryDirectory(prefix="trm-snap-chain-") as d:
         module = os.path.join(d, "module.bin")
         write_memfill_module(module, MODULE_PAGES, seed=2)
         snap1, snap2 = os.path.join(d, "state1"), os.path.join(d, "state2")
-        common = [args.runner, "--kernel", args.kernel, "--initrd", module, "--mem", "64",
-                  "--append", "hz=100 beats=60 verify=50", "--serial", "stdio", "--test-exit"]
+        common = runner_cmd(args, 64, "--initrd", module, "--append", "hz=100 beats=60 verify=50")
 
         rc, out, _ = run_and_save(common + ["--snapshot-save", snap1, "--snapshot-save-exit"],
                                   b"beat 5\r\n")

@@ -16,19 +16,15 @@ import os
 import sys
 import tempfile
 
-from snapshots import COUNTER_LINE as LINE, kvm_usable, run_to_end
+from snapshots import COUNTER_LINE as LINE, parse_guest_args, run_to_end, runner_cmd
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runner", required=True)
-    ap.add_argument("--kernel", required=True)
     ap.add_argument("--append", default="")
-    args = ap.parse_args()
-    if not kvm_usable():
-        print("SKIP: no usable /dev/kvm")
+    args = parse_guest_args(ap)
+    if not args:
         return 77
-    common = [args.runner, "--kernel", args.kernel, "--append", args.append, "--mem", "64",
-              "--serial", "stdio", "--test-exit"]
+    common = runner_cmd(args, 64, "--append", args.append)
     with tempfile.TemporaryDirectory(prefix="trm-snap-live-") as d:
         snap = os.path.join(d, "state")
         first = run_to_end(common + ["--snapshot-save", snap, "--snapshot-save-at", "1"], 120)

@@ -16,24 +16,19 @@ import os
 import sys
 import tempfile
 
-from snapshots import kvm_usable, run_and_save, run_to_end, write_memfill_module
+from snapshots import parse_guest_args, run_and_save, run_to_end, runner_cmd, write_memfill_module
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runner", required=True)
-    ap.add_argument("--kernel", required=True)
-    args = ap.parse_args()
-    if not kvm_usable():
-        print("SKIP: no usable /dev/kvm")
+    args = parse_guest_args(argparse.ArgumentParser())
+    if not args:
         return 77
     with tempfile.TemporaryDirectory(prefix="trm-snap-reset-") as d:
         module = os.path.join(d, "module.bin")
         write_memfill_module(module, 256, seed=1)
         snap = os.path.join(d, "state")
-        common = [args.runner, "--kernel", args.kernel, "--initrd", module, "--mem", "64",
-                  "--append", "hz=100 reset=20 beats=30 verify=25", "--serial", "stdio",
-                  "--test-exit"]
+        common = runner_cmd(args, 64, "--initrd", module,
+                            "--append", "hz=100 reset=20 beats=30 verify=25")
         rc, out, _ = run_and_save(common + ["--snapshot-save", snap, "--snapshot-save-exit"],
                                   b"beat 5\r\n")
         if rc != 0 or b"memfill: resetting" in out:

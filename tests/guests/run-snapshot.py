@@ -17,21 +17,17 @@ import sys
 import tempfile
 import time
 
-from snapshots import COUNTER_LINE as LINE, kvm_usable, run_and_save, run_to_end
+from snapshots import COUNTER_LINE as LINE, parse_guest_args, run_and_save, run_to_end, runner_cmd
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runner", required=True)
-    ap.add_argument("--kernel", required=True)
     ap.add_argument("--append", default="")
     ap.add_argument("--after", type=int, default=3, help="save after this count")
     ap.add_argument("--mem", default="64")
-    args = ap.parse_args()
-    if not kvm_usable():
-        print("SKIP: no usable /dev/kvm")
+    args = parse_guest_args(ap)
+    if not args:
         return 77
-    common = [args.runner, "--kernel", args.kernel, "--append", args.append, "--mem", args.mem,
-              "--serial", "stdio", "--test-exit"]
+    common = runner_cmd(args, args.mem, "--append", args.append)
     with tempfile.TemporaryDirectory(prefix="trm-snap-") as d:
         snap = os.path.join(d, "state")
         t0 = time.monotonic()

@@ -17,6 +17,25 @@ def kvm_usable():
     return os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
 
 
+def parse_guest_args(ap):
+    """Adds --runner and --kernel to ap and parses it; None, after printing SKIP, when
+    /dev/kvm is not usable."""
+    ap.add_argument("--runner", required=True)
+    ap.add_argument("--kernel", required=True)
+    args = ap.parse_args()
+    if not kvm_usable():
+        print("SKIP: no usable /dev/kvm")
+        return None
+    return args
+
+
+def runner_cmd(args, mem, *extra):
+    """terrarium-run for the guest: its kernel, mem MiB, extra, the serial port on stdio and
+    the test-exit device."""
+    return [args.runner, "--kernel", args.kernel, "--mem", str(mem), *extra,
+            "--serial", "stdio", "--test-exit"]
+
+
 def write_memfill_module(path, pages, seed):
     """pages of 4 KiB, page k starting MEMF_MAGIC and k, the rest seeded random bytes."""
     rng = random.Random(seed)
