@@ -29,6 +29,7 @@ Python 3 standard library only.
 import argparse
 import datetime
 import json
+import mmap
 import os
 import platform
 import re
@@ -234,6 +235,34 @@ def drop_caches():
         return False
 
 
+MADV_POPULATE_WRITE = 23  # Linux 5.14; not among the mmap module's constants in Python 3.11
+
+
+def scrub(mib):
+    """Writes `mib` MiB of fresh anonymous memory once and frees it: the lab
+    kernel hands the pages the last boot freed to this process first, and
+    writing them here makes the lab's TCG drop the code it had translated
+    from them (the last guest's kernel ran there). Without this the next boot,
+    whichever VMM, stalls 0.2-0.6 s on each such 2 MiB page it is given
+    (bench/README.md). Returns the milliseconds it took, None without it."""
+    if not mib:
+        return None
+    t0 = time.monotonic()
+    try:
+        m = mmap.mmap(-1, mib << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except OSError:
+        return None
+    try:
+        m.madvise(mmap.MADV_HUGEPAGE)
+        m.madvise(MADV_POPULATE_WRITE)
+    except OSError:
+        for off in range(0, mib << 20, 4096):  # before Linux 5.14: one byte per page
+            m[off] = 1
+    finally:
+        m.close()
+    return round((time.monotonic() - t0) * 1000)
+
+
 def inlab(spec_path):
     with open(spec_path) as f:
         spec = json.load(f)
@@ -258,6 +287,7 @@ def inlab(spec_path):
         result["warmups"] = []
         cfg = spec["configs"][0]
         for vmm in vmms:
+            scrub(spec.get("scrub_mib", 0))
             res = timed_boot(spec["runs"][cfg][vmm], str(logs / f"warmup-{cfg}-{vmm}.log"))
             res.update(config=cfg, vmm=vmm)
             result["warmups"].append(res)
@@ -276,8 +306,9 @@ def inlab(spec_path):
                         shutil.rmtree(d, ignore_errors=True)
                     dropped = drop_caches()
                 name = f"r{r}-{cfg}-{vmm}"
+                scrub_ms = scrub(spec.get("scrub_mib", 0))
                 res = timed_boot(run, str(logs / f"{name}.log"))
-                res.update(round=r, config=cfg, vmm=vmm, cold=cold,
+                res.update(round=r, config=cfg, vmm=vmm, cold=cold, scrub_ms=scrub_ms,
                            dropped_caches=cold and dropped, log=f"boot-logs/{name}.log")
                 result["runs"].append(res)
                 with open(out / RESULTS, "w") as f:  # after every run: a timeout keeps the rest
@@ -315,7 +346,7 @@ def make_spec(args, kernel, initrd):
         }
         runs[cfg] = {k: v for k, v in runs[cfg].items() if k in args.vmms}
     return {"rounds": args.rounds, "configs": args.configs, "vmms": args.vmms, "runs": runs,
-            "lab_thp": args.lab_thp,
+            "lab_thp": args.lab_thp, "scrub_mib": args.scrub,
             "mem": args.mem, "kernel": kernel, "initrd": initrd,
             "cold_clear": [CACHE_HOME, "/tmp/.cache/terrarium"],
             "appends": {c: CONFIGS[c][1] for c in args.configs},
@@ -446,7 +477,7 @@ def run_lab(args):
     spec_path = work / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     n = (args.rounds + 1) * len(args.configs) * len(args.vmms)
-    timeout = args.lab_timeout or n * 60 + 300
+    timeout = args.lab_timeout or n * (60 + args.scrub // 64) + 300
     print(f"bench-boot: {n} boots in one lab start (timeout {timeout} s)", file=sys.stderr)
     kept, starts, result = [], [], None
     for attempt in range(args.lab_starts):
@@ -658,7 +689,10 @@ def build_section(result):
         "median of per-round ratios. *Cold* is round 0, one run: the lab's page cache dropped before each VMM "
         "(so binaries, libraries, kernel and initrd come over the lab's 9p share again) and "
         "terrarium-run's kernel cache empty. "
-        "Produced by `ninja -C build bench-boot` (bench/boot/run.py).",
+        + (f"Before every boot the lab writes {spec['scrub_mib']} MiB of fresh memory and frees "
+           "it again (`--scrub`, bench/README.md), so that no boot is handed memory whose code "
+           "the lab's TCG translated for the boot before it. " if spec.get("scrub_mib") else "")
+        + "Produced by `ninja -C build bench-boot` (bench/boot/run.py).",
         "",
         table,
     ] + split + [""]
@@ -693,6 +727,10 @@ def main():
                     help="the lab kernel's transparent huge pages (default: as the lab kernel boots); "
                          "`never` removes the 0.2-0.6 s huge-page faults that make lab boots "
                          "vary (bench/README.md)")
+    ap.add_argument("--scrub", type=int, metavar="MiB",
+                    help="before every boot, write this much fresh memory in the lab and free "
+                         "it, so no VMM is handed pages whose code the lab's TCG had translated "
+                         "for the previous boot (default: guest RAM + 256 MiB; 0: off)")
     ap.add_argument("--work-dir", default=str(SRC / "build" / "bench-boot"),
                     help="initramfs, spec, lab and raw results (not under /tmp)")
     ap.add_argument("--lab-timeout", type=float, help="seconds (default: 60 per boot + 300)")
@@ -716,6 +754,8 @@ def main():
             fill_from_log(r, str(base / r.get("log", "-")))
     else:
         args.configs = args.configs.split(",")
+        if args.scrub is None:
+            args.scrub = args.mem + 256
         if args.vmms:
             args.vmms = args.vmms.split(",")
         else:
