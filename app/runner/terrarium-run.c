@@ -82,7 +82,8 @@ static void usage(FILE *f)
                "  --console serial|virtio\n"
                "                       virtio: the --serial streams go to a virtio-console port\n"
                "                       (hvc0) instead of COM1 (default serial)\n"
-               "  --tablet on|off      virtio keyboard + absolute tablet (default on)\n"
+               "  --tablet on|off      virtio keyboard + absolute tablet (default: on with a\n"
+               "                       display adapter, off without)\n"
                "  --rng on|off         virtio-rng fed from the host's getrandom() (default on)\n"
                "  --tablet-demo        (tests) once the guest drives the virtio tablet, move its\n"
                "                       pointer around a square, a step every 200 ms\n"
@@ -572,6 +573,7 @@ int main(int argc, char **argv)
     pthread_t demo_thread;
     bool demo_running = false;
     int vga = -1;
+    int tablet = -1; /* by default, with a display adapter (there is nothing to point at without) */
     int verbose = 1;
     struct run_snapshot snap = {.save_at = -1};
     bool try_all = false;
@@ -697,10 +699,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case OPT_TABLET:
-            if (parse_onoff("--tablet", optarg, &cfg.tablet) < 0)
+        case OPT_TABLET: {
+            bool on;
+            if (parse_onoff("--tablet", optarg, &on) < 0)
                 return 2;
+            tablet = on;
             break;
+        }
         case OPT_TABLET_DEMO:
             tablet_demo = true;
             break;
@@ -815,6 +820,7 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.vga = vga < 0 ? !cfg.kernel : vga == 1;
+    cfg.tablet = tablet < 0 ? cfg.vga || tablet_demo : tablet == 1;
     bool any_try = false;
     for (unsigned i = 0; i < cfg.ndrives; i++) {
         struct vmm_drive_config *d = &cfg.drives[i];

@@ -75,12 +75,13 @@ CASES = [
     dict(name="lab-terrarium-snapshot", vmm="terrarium", guest="busybox", cpus=1, mem=512,
          action="shell", quiet=True, ci=True, snapshot=True),
     # The same with virtio devices in use: ext4 on a qcow2 virtio-blk disk, virtio-rng (and
-    # the default virtio tablet). File A is written, the machine saved together with the
+    # the virtio keyboard and tablet, asked for: a kernel booted without a display adapter
+    # has neither by default). File A is written, the machine saved together with the
     # disk's internal snapshot, file B written, the VMM killed; the disk reverted to the
     # snapshot and the machine restored: A is there, B is not, the disk takes writes, the
     # RNG answers, the clocks are sane.
     dict(name="lab-terrarium-snapshot-virtio", vmm="terrarium", guest="busybox", cpus=1,
-         mem=512, action="shell", quiet=True, ci=True, snapshot_virtio=True),
+         mem=512, action="shell", quiet=True, ci=True, snapshot_virtio=True, tablet=True),
     # A PC from its firmware: SeaBIOS boots an ISOLINUX CD (mk-pc-iso.py) from the IDE
     # CD-ROM; Linux finds ACPI, the CPUs, the RTC, the PCI functions and their drivers,
     # reads the CD, gets a framebuffer on the VGA, then powers off when the host
@@ -262,6 +263,8 @@ def vmm_command(case, kernel, initrd, terrarium_run):
         cmd += ["--console", "virtio"]
     if case.get("tablet_demo"):
         cmd.append("--tablet-demo")
+    if case.get("tablet"):
+        cmd += ["--tablet", "on"]
     if case.get("balloon_mib"):
         cmd += ["--balloon", str(case["balloon_mib"])]
     return cmd
