@@ -302,7 +302,10 @@ def inlab(spec_path):
             for vmm in vmms[shift:] + vmms[:shift]:
                 run = spec["runs"][cfg][vmm]
                 if cold:
-                    for d in spec.get("cold_clear", []):
+                    # The kernel cache is emptied for the boot that uses it only: emptied
+                    # again after it (before another VMM's cold boot), the first warm
+                    # round would unpack the kernel once more.
+                    for d in run.get("cold_clear", []):
                         shutil.rmtree(d, ignore_errors=True)
                     dropped = drop_caches()
                 name = f"r{r}-{cfg}-{vmm}"
@@ -336,7 +339,8 @@ def make_spec(args, kernel, initrd):
             "terrarium": {"argv": [args.terrarium, "--kernel", kernel, "--initrd", initrd,
                                    "--append", append, "--mem", str(args.mem),
                                    "--cpus", str(cpus), "--serial", "stdio"],
-                          "env": {"XDG_CACHE_HOME": CACHE_HOME}},
+                          "env": {"XDG_CACHE_HOME": CACHE_HOME},
+                          "cold_clear": [CACHE_HOME, "/tmp/.cache/terrarium"]},
             "terrarium-nocache": {"argv": [args.terrarium, "--no-kernel-cache", "--kernel", kernel,
                                            "--initrd", initrd, "--append", append,
                                            "--mem", str(args.mem), "--cpus", str(cpus),
@@ -348,7 +352,6 @@ def make_spec(args, kernel, initrd):
     return {"rounds": args.rounds, "configs": args.configs, "vmms": args.vmms, "runs": runs,
             "lab_thp": args.lab_thp, "scrub_mib": args.scrub,
             "mem": args.mem, "kernel": kernel, "initrd": initrd,
-            "cold_clear": [CACHE_HOME, "/tmp/.cache/terrarium"],
             "appends": {c: CONFIGS[c][1] for c in args.configs},
             "qemu_common": QEMU_COMMON, "microvm": MICROVM}
 
