@@ -23,7 +23,8 @@
 
 struct io_uring;
 
-static enum { INJECT_NONE, INJECT_REFUSE, INJECT_SHORT, INJECT_EIO } inject;
+enum injection { INJECT_NONE, INJECT_REFUSE, INJECT_SHORT, INJECT_EIO };
+static enum injection inject;
 static unsigned direct_calls; /* pwrite calls on O_DIRECT descriptors (this process) */
 
 ssize_t __real_pwrite64(int fd, const void *buf, size_t n, off_t off);
@@ -64,13 +65,20 @@ static char tmpdir[] = "/tmp/trm-ram-fallback-XXXXXX";
 #define SIZE (16u << 20)
 #define RUN (4u << 20)
 
+/* SIZE bytes of fresh anonymous memory, or NULL (a failed check). */
+static uint8_t *anon_ram(void)
+{
+    void *p = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    CHECK(p != MAP_FAILED);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 /* Two long runs (written direct when nothing goes wrong) and 32 lone pages (buffered). */
 static uint8_t *make_ram(void)
 {
-    uint8_t *ram = mmap(NULL, SIZE, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    CHECK(ram != MAP_FAILED);
-    if (ram == MAP_FAILED)
+    uint8_t *ram = anon_ram();
+    if (!ram)
         return NULL;
     for (size_t i = 0; i < RUN; i += 4096) {
         memset(ram + (2u << 20) + i, (int)(1 + (i / 4096) % 200), 4096);
@@ -84,18 +92,16 @@ static uint8_t *make_ram(void)
 /* The file at path holds exactly ram. */
 static void check_file(const char *path, const uint8_t *ram)
 {
-    uint8_t *back = mmap(NULL, SIZE, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    uint8_t *back = anon_ram();
     struct vmm_error err = {0};
-    CHECK(back != MAP_FAILED);
-    if (back == MAP_FAILED)
+    if (!back)
         return;
     CHECK_EQ(vmm_snapshot_map_ram(back, SIZE, path, NULL, &err), 0);
     CHECK(memcmp(back, ram, SIZE) == 0);
     munmap(back, SIZE);
 }
 
-static void save_with(int what, const uint8_t *ram, const char *path,
+static void save_with(enum injection what, const uint8_t *ram, const char *path,
                       struct vmm_snapshot_ram_stats *st)
 {
     struct vmm_error err = {0};
@@ -113,7 +119,7 @@ static void save_with(int what, const uint8_t *ram, const char *path,
  * landed and sends the rest, and everything after, the same way. Either way direct writing
  * stops at the first such write.
  */
-static void fallback_case(int what)
+static void fallback_case(enum injection what)
 {
     uint8_t *ram = make_ram();
     char path[256];
