@@ -4,11 +4,13 @@
  * Debian kernel (/boot/vmlinuz-*, skipped when there is none) on fake guest
  * RAM and a private cache directory.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <glob.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -20,6 +22,7 @@
 
 static uint8_t *kernel;
 static size_t kernel_len;
+static char kernel_path[512];
 static struct vmm_blob vmlinux; /* what the kernel's payload unpacks to */
 static char workdir[512];
 static char cache_name[128]; /* the cache file's name for this kernel, from the round trip */
@@ -147,8 +150,10 @@ static void find_kernel(void)
     if (glob("/boot/vmlinuz-*", 0, NULL, &g) != 0)
         TEST_SKIP("no /boot/vmlinuz-* installed (apt-get install linux-image-amd64)");
     for (size_t i = 0; i < g.gl_pathc && !kernel; i++) {
-        if (read_file(g.gl_pathv[i], &kernel, &kernel_len) == 0)
+        if (read_file(g.gl_pathv[i], &kernel, &kernel_len) == 0) {
             printf("# kernel: %s (%zu bytes)\n", g.gl_pathv[i], kernel_len);
+            snprintf(kernel_path, sizeof(kernel_path), "%s", g.gl_pathv[i]);
+        }
     }
     globfree(&g);
     if (!kernel)
@@ -205,9 +210,9 @@ static void test_decompress(void)
     }
     CHECK(entry_in_load);
     /* the kernel proper is linked at pref_address and fits in init_size */
-    CHECK_EQ(
-        vmm_vmlinux_parse(e, vmlinux.len, pref_address(), pref_address() + init_size(), &vl, &err),
-        0);
+    CHECK_EQ(vmm_vmlinux_parse(e, vmlinux.len, vmlinux.len, pref_address(),
+                               pref_address() + init_size(), &vl, &err),
+             0);
     CHECK_EQ(vl.entry, E_ENTRY(e));
     CHECK_EQ(vl.start, pref_address());
     CHECK(vl.end <= pref_address() + init_size());
@@ -471,11 +476,13 @@ static void test_cache_roundtrip(void)
     snprintf(dir, sizeof(dir), "%s/roundtrip/a/b", workdir); /* parents made on the way */
     kc1.dir = kc2.dir = dir;
 
-    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, NULL, 0, CMDLINE, &kc1, &e, &err);
+    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &kc1, &e,
+                                &err);
     CHECK_EQ(r, 0);
     CHECK(kc1.tried && !kc1.hit && kc1.stored);
     CHECK(kc1.path != NULL);
-    CHECK(kc1.elf.len == vmlinux.len && memcmp(kc1.elf.data, vmlinux.data, vmlinux.len) == 0);
+    CHECK(kc1.have_kp && kc1.kp.elf && kc1.elf_len == vmlinux.len &&
+          memcmp(kc1.kp.elf, vmlinux.data, vmlinux.len) == 0);
     CHECK(file_is_vmlinux(kc1.path));
     CHECK_EQ(count_entries(dir), 1); /* no temp file left */
     CHECK(kc1.path && stat(kc1.path, &st1) == 0 && (st1.st_mode & 0777) == 0600);
@@ -486,11 +493,12 @@ static void test_cache_roundtrip(void)
 
     /* second boot: read from the cache, the file left as it was */
     memset(gp(&m, 0, RAM), 0, RAM);
-    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, NULL, 0, CMDLINE, &kc2, &e, &err);
+    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &kc2, &e,
+                                &err);
     CHECK_EQ(r, 0);
     CHECK(kc2.hit && !kc2.stored);
     CHECK(kc2.path && kc1.path && strcmp(kc1.path, kc2.path) == 0);
-    CHECK(kc2.elf.len == vmlinux.len && memcmp(kc2.elf.data, vmlinux.data, vmlinux.len) == 0);
+    CHECK(kc2.have_kp && !kc2.kp.elf && kc2.kp.fd >= 0); /* read from the file when laid out */
     CHECK(kc2.path && stat(kc2.path, &st2) == 0 && st2.st_ino == st1.st_ino &&
           st2.st_size == st1.st_size);
     CHECK(file_is_vmlinux(kc2.path));
@@ -502,7 +510,8 @@ static void test_cache_roundtrip(void)
     if (kc2.path)
         unlink(kc2.path);
     memset(gp(&m, PH_PADDR(ph0), PH_MEMSZ(ph0)), 0x55, PH_MEMSZ(ph0));
-    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, NULL, 0, CMDLINE, &kc2, &e, &err);
+    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &kc2, &e,
+                                &err);
     CHECK_EQ(r, 0);
     check_segments(&m);
     CHECK_EQ(e.rip, E_ENTRY(vmlinux.data));
@@ -510,6 +519,163 @@ static void test_cache_roundtrip(void)
 
     vmm_kernel_cache_release(&kc1);
     vmm_kernel_cache_release(&kc2);
+    fake_mem_free(&m);
+}
+
+/* The links from kernel files' identities (.ref symlinks) in dir. */
+static unsigned count_refs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    unsigned n = 0;
+    size_t k = strlen(".ref");
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        struct stat st;
+        if (l > k && strcmp(de->d_name + l - k, ".ref") == 0 &&
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void identity_of(const char *path, struct vmm_kernel_file_id *id)
+{
+    struct stat st;
+    memset(id, 0, sizeof(*id));
+    if (stat(path, &st) != 0) {
+        perror(path);
+        exit(2);
+    }
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    id->size = (uint64_t)st.st_size;
+    id->mtime_sec = st.st_mtim.tv_sec;
+    id->mtime_nsec = st.st_mtim.tv_nsec;
+    id->ctime_sec = st.st_ctim.tv_sec;
+    id->ctime_nsec = st.st_ctim.tv_nsec;
+}
+
+/* A cache set up for the installed kernel's file, as pc-kernel.c sets it up. */
+static struct vmm_kernel_cache identity_cache(const char *dir)
+{
+    struct vmm_kernel_cache kc = {.dir = dir, .have_id = true};
+    identity_of(kernel_path, &kc.id);
+    return kc;
+}
+
+/*
+ * Found by the kernel file's identity: the second boot reads only the
+ * image's first VMM_BZIMAGE_HEAD bytes. Any other identity or header finds
+ * nothing, a file that changed recently is not linked, and a link or entry
+ * that went bad is dropped and the whole image booted instead.
+ */
+static void test_cache_identity(void)
+{
+    char dir[600], young_dir[600];
+    struct vmm_kernel_cache kc = {0}, k2, k3, k4;
+    struct vmm_guest_mem m = fake_mem_new(RAM, 0);
+    struct vmm_boot_entry e;
+    struct vmm_error err = {0};
+    static uint8_t head[VMM_BZIMAGE_HEAD];
+    struct stat st;
+    int r;
+
+    snprintf(dir, sizeof(dir), "%s/identity", workdir);
+    snprintf(young_dir, sizeof(young_dir), "%s/identity-young", workdir);
+    memcpy(head, kernel, sizeof(head));
+
+    /* first boot: unpacked, stored sparse, linked from the file's identity */
+    kc = identity_cache(dir);
+    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &kc, &e,
+                                &err);
+    CHECK_EQ(r, 0);
+    CHECK(kc.stored && kc.linked && !kc.hit);
+    CHECK_EQ(count_refs(dir), 1);
+    CHECK_EQ(count_entries(dir), 2); /* the entry and its link, no temp file */
+    /* most of a kernel proper is zeros: the file keeps only its data (Debian's: 31 of 63 MiB) */
+    CHECK(kc.path && stat(kc.path, &st) == 0 && (size_t)st.st_size == vmlinux.len &&
+          (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size * 3 / 4);
+    printf("# cache file: %llu of %llu bytes allocated\n", (unsigned long long)st.st_blocks * 512,
+           (unsigned long long)st.st_size);
+
+    /* second boot: by identity, from the head alone, into fresh RAM (holes stay unread) */
+    k2 = identity_cache(dir);
+    CHECK_EQ(vmm_kernel_cache_lookup_id(&k2, head, sizeof(head), kernel_len), 0);
+    CHECK(k2.tried && k2.hit && k2.hit_by_id && k2.have_kp && !k2.kp.elf && k2.kp.fd >= 0);
+    CHECK(k2.path && kc.path && strcmp(k2.path, kc.path) == 0);
+    {
+        struct vmm_guest_mem fresh = fake_mem_new(RAM, 0);
+        fresh.zeroed = true;
+        r = vmm_bzimage_load_cached(&fresh, 1, head, sizeof(head), kernel_len, NULL, 0, CMDLINE,
+                                    &k2, &e, &err);
+        CHECK_EQ(r, 0);
+        check_segments(&fresh);
+        check_boot_data(&fresh, &e, E_ENTRY(vmlinux.data));
+        fake_mem_free(&fresh);
+    }
+    /* a reset: RAM not fresh, bss and holes written as zeros again */
+    memset(gp(&m, 0, RAM), 0x55, RAM);
+    CHECK_EQ(vmm_bzimage_load_cached(&m, 1, head, sizeof(head), kernel_len, NULL, 0, CMDLINE, &k2,
+                                     &e, &err),
+             0);
+    check_segments(&m);
+    vmm_kernel_cache_release(&k2);
+
+    /* another identity (one nanosecond of mtime) or another header: nothing found, kc untouched */
+    k3 = identity_cache(dir);
+    k3.id.mtime_nsec ^= 1;
+    CHECK_EQ(vmm_kernel_cache_lookup_id(&k3, head, sizeof(head), kernel_len), -ENOENT);
+    CHECK(!k3.tried && !k3.have_kp);
+    k3 = identity_cache(dir);
+    head[0x300] ^= 1; /* setup code, not a header field the loader reads */
+    CHECK_EQ(vmm_kernel_cache_lookup_id(&k3, head, sizeof(head), kernel_len), -ENOENT);
+    head[0x300] ^= 1;
+    CHECK_EQ(vmm_kernel_cache_lookup_id(&k3, head, sizeof(head), kernel_len - 1), -ENOENT);
+    CHECK(!k3.tried && !k3.have_kp);
+    k3.disabled = true;
+    CHECK_EQ(vmm_kernel_cache_lookup_id(&k3, head, sizeof(head), kernel_len), -ENOENT);
+
+    /* a file changed a moment ago may still be changing: cached, but not linked */
+    k4 = identity_cache(young_dir);
+    k4.id.ctime_sec = time(NULL);
+    CHECK_EQ(vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &k4,
+                                     &e, &err),
+             0);
+    CHECK(k4.stored && !k4.linked);
+    CHECK_EQ(count_refs(young_dir), 0);
+    vmm_kernel_cache_release(&k4);
+
+    /* the entry cut short after it was found: the head alone cannot boot; the whole image can */
+    k2 = identity_cache(dir);
+    CHECK_EQ(vmm_kernel_cache_lookup_id(&k2, head, sizeof(head), kernel_len), 0);
+    CHECK(k2.path && truncate(k2.path, 1 << 20) == 0);
+    memset(gp(&m, 0, RAM), 0x55, RAM);
+    r = vmm_bzimage_load_cached(&m, 1, head, sizeof(head), kernel_len, NULL, 0, CMDLINE, &k2, &e,
+                                &err);
+    CHECK_EQ(r, -EAGAIN);
+    CHECK(!k2.tried && !k2.have_kp);
+    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &k2, &e,
+                                &err);
+    CHECK_EQ(r, 0);
+    CHECK(k2.stored && !k2.hit); /* the cut entry was replaced */
+    check_segments(&m);
+    vmm_kernel_cache_release(&k2);
+
+    /* a link to an entry that no longer parses is dropped */
+    k2 = identity_cache(dir);
+    CHECK(kc.path && truncate(kc.path, 1 << 20) == 0);
+    CHECK_EQ(count_refs(dir), 1);
+    CHECK_EQ(vmm_kernel_cache_lookup_id(&k2, head, sizeof(head), kernel_len), -ENOENT);
+    CHECK_EQ(count_refs(dir), 0);
+    CHECK(!k2.tried);
+    vmm_kernel_cache_release(&k2);
+
+    vmm_kernel_cache_release(&kc);
     fake_mem_free(&m);
 }
 
@@ -524,7 +690,8 @@ static void expect_cache_recovers(const char *dir, const char *path, const void 
     int r;
 
     write_file(path, data, len);
-    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, NULL, 0, CMDLINE, &kc, &e, &err);
+    r = vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &kc, &e,
+                                &err);
     test_checks++;
     if (r != 0 || kc.hit || !kc.stored || !file_is_vmlinux(path) ||
         e.rip != E_ENTRY(vmlinux.data)) {
@@ -578,9 +745,10 @@ static void test_cache_corrupt(void)
         struct vmm_kernel_cache k = {.dir = dir};
         struct vmm_guest_mem m = fake_mem_new(RAM, 0);
         struct vmm_boot_entry e;
-        CHECK_EQ(vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, NULL, 0, CMDLINE, &k, &e, NULL),
+        CHECK_EQ(vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE,
+                                         &k, &e, NULL),
                  0);
-        CHECK(!k.hit && !k.stored && k.elf.data);
+        CHECK(!k.hit && !k.stored && k.kp.elf);
         CHECK_EQ(e.rip, E_ENTRY(vmlinux.data));
         vmm_kernel_cache_release(&k);
         fake_mem_free(&m);
@@ -601,9 +769,10 @@ static void test_cache_unusable(void)
     write_file(file, "x", 1);
     snprintf(dir, sizeof(dir), "%s/kernels", file);
     kc.dir = dir;
-    CHECK_EQ(vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, NULL, 0, CMDLINE, &kc, &e, &err),
+    CHECK_EQ(vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &kc,
+                                     &e, &err),
              0);
-    CHECK(!kc.hit && !kc.stored && !kc.path && kc.elf.data);
+    CHECK(!kc.hit && !kc.stored && !kc.path && kc.have_kp && kc.kp.elf);
     CHECK_EQ(e.rip, E_ENTRY(vmlinux.data));
     check_segments(&m);
     vmm_kernel_cache_release(&kc);
@@ -688,20 +857,21 @@ static void test_cache_not_used(void)
     snprintf(dir, sizeof(dir), "%s/unused", workdir);
     kc.dir = dir;
     kc.disabled = true;
-    CHECK_EQ(vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, NULL, 0, CMDLINE, &kc, &e, &err),
+    CHECK_EQ(vmm_bzimage_load_cached(&m, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &kc,
+                                     &e, &err),
              0);
     CHECK_EQ(e.rip, VMM_KERNEL_LOAD + 0x200);
-    CHECK(!kc.elf.data);
+    CHECK(!kc.have_kp);
     CHECK_EQ(access(dir, F_OK), -1);
 
     kc.disabled = false;
-    CHECK(vmm_bzimage_load_cached(&mid, 1, kernel, kernel_len, initrd, big, CMDLINE, &kc, &e,
-                                  &err) < 0);
+    CHECK(vmm_bzimage_load_cached(&mid, 1, kernel, kernel_len, kernel_len, initrd, big, CMDLINE,
+                                  &kc, &e, &err) < 0);
     CHECK(strstr(err.msg, "initrd") != NULL);
-    CHECK(vmm_bzimage_load_cached(&small, 1, kernel, kernel_len, NULL, 0, CMDLINE, &kc, &e, &err) <
-          0);
+    CHECK(vmm_bzimage_load_cached(&small, 1, kernel, kernel_len, kernel_len, NULL, 0, CMDLINE, &kc,
+                                  &e, &err) < 0);
     CHECK(strstr(err.msg, "more memory") != NULL);
-    CHECK(!kc.tried && !kc.elf.data);
+    CHECK(!kc.tried && !kc.have_kp);
     CHECK_EQ(access(dir, F_OK), -1);
     munmap(initrd, big);
     fake_mem_free(&m);
@@ -764,8 +934,8 @@ static void check_falls_back(const uint8_t *img, size_t len, int want, const cha
     CHECK(!out.data && err.msg[0]);
     snprintf(dir, sizeof(dir), "%s/fallback", workdir);
     kc.dir = dir;
-    CHECK_EQ(vmm_bzimage_load_cached(&m, 1, img, len, NULL, 0, CMDLINE, &kc, &e, &err), 0);
-    CHECK(kc.tried && !kc.elf.data && !kc.stored);
+    CHECK_EQ(vmm_bzimage_load_cached(&m, 1, img, len, len, NULL, 0, CMDLINE, &kc, &e, &err), 0);
+    CHECK(kc.tried && !kc.have_kp && !kc.stored);
     CHECK_EQ(e.rip, VMM_KERNEL_LOAD + 0x200);
     CHECK_EQ(count_entries(dir), 0);
     vmm_kernel_cache_release(&kc);
@@ -889,6 +1059,7 @@ int main(void)
     RUN_TEST(test_load_vmlinux_fresh);
     RUN_TEST(test_bad_elf);
     RUN_TEST(test_cache_roundtrip);
+    RUN_TEST(test_cache_identity);
     RUN_TEST(test_cache_corrupt);
     RUN_TEST(test_cache_unusable);
     RUN_TEST(test_cache_default_dir);

@@ -9,8 +9,9 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "core/util.h"
 
-int vmm_read_file(const char *what, const char *path, uint64_t max, uint8_t **data, size_t *len,
+int vmm_open_file(const char *what, const char *path, uint64_t max, struct stat *st,
                   struct vmm_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -19,43 +20,67 @@ int vmm_read_file(const char *what, const char *path, uint64_t max, uint8_t **da
         vmm_error_set(err, -e, "cannot open the %s %s: %s", what, path, strerror(e));
         return -e;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
         close(fd);
         vmm_error_set(err, -EINVAL, "the %s %s is not a regular file", what, path);
         return -EINVAL;
     }
-    if ((uint64_t)st.st_size > max) {
+    if ((uint64_t)st->st_size > max) {
         close(fd);
         vmm_error_set(err, -EFBIG, "the %s %s is too large (%llu MiB) for this machine", what, path,
-                      (unsigned long long)(st.st_size >> 20));
+                      (unsigned long long)(st->st_size >> 20));
         return -EFBIG;
     }
-    size_t size = (size_t)st.st_size;
+    return fd;
+}
+
+int vmm_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -ENODATA;
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int vmm_read_fd(const char *what, const char *path, int fd, size_t size, uint8_t **data,
+                struct vmm_error *err)
+{
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
-        close(fd);
         vmm_error_set(err, -ENOMEM, "out of memory reading the %s %s", what, path);
         return -ENOMEM;
     }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = read(fd, buf + done, size - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            free(buf);
-            close(fd);
-            vmm_error_set(err, -e, "cannot read the %s %s: %s", what, path, strerror(e));
-            return -e;
-        }
-        done += (size_t)n;
+    int r = vmm_pread_full(fd, buf, size, 0);
+    if (r < 0) {
+        free(buf);
+        vmm_error_set(err, r, "cannot read the %s %s: %s", what, path,
+                      r == -ENODATA ? "it became shorter while it was read" : strerror(-r));
+        return r;
     }
-    close(fd);
     *data = buf;
-    *len = done;
     return 0;
+}
+
+int vmm_read_file(const char *what, const char *path, uint64_t max, uint8_t **data, size_t *len,
+                  struct vmm_error *err)
+{
+    struct stat st;
+    int fd = vmm_open_file(what, path, max, &st, err);
+    if (fd < 0)
+        return fd;
+    int r = vmm_read_fd(what, path, fd, (size_t)st.st_size, data, err);
+    close(fd);
+    if (r == 0)
+        *len = (size_t)st.st_size;
+    return r;
 }
 
 /* The directory part of path ("." without a slash, "/" for a file in the root). */
@@ -97,6 +122,30 @@ static int write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
+/* Writes data to fd at its offsets, leaving 4 KiB pages of zeros out as holes. */
+static int write_sparse(int fd, const uint8_t *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t end = off;
+        /* A run of pages to write: up to the next whole zero page. */
+        while (end < len && !(len - end >= VMM_PAGE_SIZE && vmm_page_is_zero(data + end)))
+            end += len - end < VMM_PAGE_SIZE ? len - end : VMM_PAGE_SIZE;
+        for (size_t done = off; done < end;) {
+            ssize_t n = pwrite(fd, data + done, end - done, (off_t)done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return n < 0 ? -errno : -EIO;
+            done += (size_t)n;
+        }
+        off = end;
+        while (off < len && len - off >= VMM_PAGE_SIZE && vmm_page_is_zero(data + off))
+            off += VMM_PAGE_SIZE;
+    }
+    return ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+}
+
 int vmm_write_file_atomic(const char *path, const void *data, size_t len, unsigned flags,
                           struct vmm_error *err)
 {
@@ -122,7 +171,7 @@ int vmm_write_file_atomic(const char *path, const void *data, size_t len, unsign
         vmm_error_set(err, -e, "cannot create %s: %s", tmp, strerror(e));
         return -e;
     }
-    int r = write_all(fd, data, len);
+    int r = (flags & VMM_WRITE_SPARSE) ? write_sparse(fd, data, len) : write_all(fd, data, len);
     /* On disk before the name: a crash must not leave a named file with missing blocks. */
     if (r == 0 && fsync(fd) < 0)
         r = -errno;

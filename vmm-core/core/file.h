@@ -21,6 +21,22 @@
 VMM_WUR int vmm_read_file(const char *what, const char *path, uint64_t max, uint8_t **data,
                           size_t *len, struct vmm_error *err);
 
+struct stat;
+
+/*
+ * Opens the regular file path for reading (O_CLOEXEC) and fills *st: the
+ * descriptor, or -errno with the same sentences as vmm_read_file.
+ */
+VMM_WUR int vmm_open_file(const char *what, const char *path, uint64_t max, struct stat *st,
+                          struct vmm_error *err);
+
+/* pread until len bytes are in: 0, -errno, or -ENODATA when the file ends first. */
+VMM_WUR int vmm_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* The first size bytes of fd (the file path, for the sentence) into a malloc'ed *data. */
+VMM_WUR int vmm_read_fd(const char *what, const char *path, int fd, size_t size, uint8_t **data,
+                        struct vmm_error *err);
+
 /* vmm_write_file_atomic flags */
 #define VMM_WRITE_SYNC_DIR (1u << 0) /* fsync the directory after the rename */
 /*
@@ -28,6 +44,12 @@ VMM_WUR int vmm_read_file(const char *what, const char *path, uint64_t max, uint
  * files several processes may store at once; without it, "<path>.tmp".
  */
 #define VMM_WRITE_UNIQUE_TMP (1u << 1)
+/*
+ * Whole 4 KiB pages of zeros are left out as holes (data must be 8-byte
+ * aligned): a file that is mostly zeros takes its data's room only, and
+ * SEEK_DATA finds what is there.
+ */
+#define VMM_WRITE_SPARSE (1u << 2)
 
 /*
  * Writes path from memory so readers see the old file or the whole new one:

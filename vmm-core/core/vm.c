@@ -35,7 +35,7 @@ struct vmm_vm *vmm_vm_new(const struct vmm_config *cfg, struct vmm_error *err)
     }
     vm->cfg = *cfg;
     vm->ncpus = cfg->ncpus;
-    vm->kvm_fd = vm->vm_fd = vm->ram_file_fd = -1;
+    vm->kvm_fd = vm->vm_fd = vm->ram_file_fd = vm->initrd_fd = -1;
     vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     vm->reset_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&vm->lock, NULL);
@@ -296,6 +296,8 @@ void vmm_vm_destroy(struct vmm_vm *vm)
     vmm_irq_routing_free(vm);
     free(vm->kernel.data);
     free(vm->initrd.data);
+    if (vm->initrd_fd >= 0)
+        close(vm->initrd_fd);
     vmm_kernel_cache_release(&vm->kcache);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);

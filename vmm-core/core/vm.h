@@ -81,8 +81,17 @@ struct vmm_vm {
     struct vmm_serial *serial;
     struct vmm_pc *pc; /* the board (machine/pc.h) */
 
-    /* Kernel image and initrd, kept to reload them on a guest reset. */
+    /*
+     * Direct kernel boot (machine/pc-kernel.c), kept to reload on a guest
+     * reset: the kernel image (whole, or only its head when the kernel cache
+     * found it) and its file's length; the initrd's open file, its length and
+     * identity, and its bytes for a multiboot module.
+     */
     struct vmm_blob kernel;
+    size_t kernel_size;
+    int initrd_fd;
+    size_t initrd_size;
+    struct vmm_kernel_file_id initrd_id;
     struct vmm_blob initrd;
     struct vmm_irq_routing *routing; /* GSI routes, ISA + MSI (core/irq.c) */
     struct vmm_kernel_cache kcache;  /* a bzImage's unpacked kernel proper, reused on reset */

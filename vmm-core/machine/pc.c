@@ -23,13 +23,6 @@
 
 #define COM1_PORT 0x3f8
 #define COM1_IRQ 4
-#define MAX_KERNEL_SIZE (512ULL << 20)
-
-static int read_file(const char *what, const char *path, uint64_t max, struct vmm_blob *out,
-                     struct vmm_error *err)
-{
-    return vmm_read_file(what, path, max, &out->data, &out->len, err);
-}
 
 static int check_config(const struct vmm_config *cfg, struct vmm_error *err)
 {
@@ -70,69 +63,6 @@ static int check_config(const struct vmm_config *cfg, struct vmm_error *err)
     return 0;
 }
 
-/* Lays the kernel and its boot data out in RAM and fills vm->entry; no KVM involved. */
-static int load_image(struct vmm_vm *vm, struct vmm_error *err)
-{
-    const char *cmdline = vm->cfg.cmdline ? vm->cfg.cmdline : "";
-    enum vmm_image_kind kind = vmm_image_detect(vm->kernel.data, vm->kernel.len);
-    int r;
-    if (kind == VMM_IMAGE_BZIMAGE)
-        r = vmm_bzimage_load_cached(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len,
-                                    vm->initrd.data, vm->initrd.len, cmdline, &vm->kcache,
-                                    &vm->entry, err);
-    else if (kind == VMM_IMAGE_MULTIBOOT)
-        r = vmm_multiboot_load(&vm->mem, vm->ncpus, vm->kernel.data, vm->kernel.len,
-                               vm->initrd.data, vm->initrd.len, cmdline, &vm->entry, err);
-    else {
-        vmm_error_set(err, -ENOEXEC, "%s is neither a Linux bzImage nor a multiboot kernel",
-                      vm->cfg.kernel);
-        return -ENOEXEC;
-    }
-    return r;
-}
-
-/*
- * A restored machine needs its initrd only when the guest resets: it is checked at creation
- * and read at the first reset, so a restore does not read hundreds of MiB it may never use.
- */
-static int read_initrd(struct vmm_vm *vm, struct vmm_error *err)
-{
-    if (!vm->cfg.initrd || vm->initrd.data)
-        return 0;
-    return read_file("initrd", vm->cfg.initrd, vm->cfg.mem_mib << 20, &vm->initrd, err);
-}
-
-static int check_initrd(const char *path, uint64_t max, struct vmm_error *err)
-{
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        int e = errno;
-        vmm_error_set(err, -e, "cannot open the initrd %s: %s", path, strerror(e));
-        return -e;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        vmm_error_set(err, -EINVAL, "the initrd %s is not a regular file", path);
-        return -EINVAL;
-    }
-    if ((uint64_t)st.st_size > max) {
-        vmm_error_set(err, -EFBIG, "the initrd %s is too large (%llu MiB) for this machine", path,
-                      (unsigned long long)(st.st_size >> 20));
-        return -EFBIG;
-    }
-    return 0;
-}
-
-static int load_kernel(struct vmm_vm *vm, struct vmm_error *err)
-{
-    int r = read_initrd(vm, err);
-    if (r < 0)
-        return r;
-    r = load_image(vm, err);
-    if (r < 0)
-        return r;
-    return vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err);
-}
-
 int vmm_pc_reset(struct vmm_vm *vm, struct vmm_error *err)
 {
     struct vmm_pc *pc = vm->pc;
@@ -141,7 +71,10 @@ int vmm_pc_reset(struct vmm_vm *vm, struct vmm_error *err)
     /* Firmware starts from the reset vector: the vCPUs' restored power-on state. */
     if (pc && pc->firmware)
         return 0;
-    return load_kernel(vm, err);
+    int r = vmm_pc_kernel_load(vm, err);
+    if (r < 0)
+        return r;
+    return vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->entry, err);
 }
 
 void vmm_pc_destroy(struct vmm_vm *vm)
@@ -192,16 +125,12 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     if (!r)
         r = vmm_pc_drives_open(pc, cfg, err);
     if (!r && cfg->kernel)
-        r = read_file("kernel", cfg->kernel, MAX_KERNEL_SIZE, &vm->kernel, err);
-    if (!r && cfg->initrd && cfg->restore_from)
-        r = check_initrd(cfg->initrd, ram, err); /* read at the first reset */
-    else if (!r && cfg->initrd)
-        r = read_file("initrd", cfg->initrd, ram, &vm->initrd, err);
+        r = vmm_pc_kernel_open(vm, ram, err);
     if (!r)
         r = vmm_mem_map(vm, ram, err);
     if (!r && !pc->firmware && !cfg->restore_from) {
-        vm->mem.zeroed = true;   /* just mapped: nothing has written to it */
-        r = load_image(vm, err); /* a restore loads it on the first guest reset */
+        vm->mem.zeroed = true;           /* just mapped: nothing has written to it */
+        r = vmm_pc_kernel_load(vm, err); /* a restore loads it on the first guest reset */
         vm->mem.zeroed = false;
     }
     if (!r && cfg->restore_from)

@@ -89,6 +89,11 @@ struct vmm_pc {
 };
 
 /* pc-chipset.c: PCI bus, host bridge, PIIX3, RTC, i8042, debug port. */
+/* pc-kernel.c: direct kernel boot. Opens the kernel and initrd (checks, reads what is needed). */
+VMM_WUR int vmm_pc_kernel_open(struct vmm_vm *vm, uint64_t ram, struct vmm_error *err);
+/* Lays them out in guest RAM and fills vm->entry; at creation and at every guest reset. */
+VMM_WUR int vmm_pc_kernel_load(struct vmm_vm *vm, struct vmm_error *err);
+
 VMM_WUR int vmm_pc_chipset_init(struct vmm_pc *pc, struct vmm_error *err);
 void vmm_pc_chipset_fini(struct vmm_pc *pc);
 void vmm_pc_chipset_reset(struct vmm_pc *pc);

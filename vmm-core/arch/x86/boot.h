@@ -30,6 +30,7 @@ struct vmm_boot_entry {
     uint64_t cr3; /* LONG64: identity-map page tables */
     uint64_t gdt_base;
     uint16_t gdt_limit;
+    uint64_t initrd_addr; /* where the initrd went (bzImage loaders; 0 without one) */
 };
 
 /* A whole file read into memory: the loaders take images as byte buffers. */
@@ -68,10 +69,19 @@ VMM_WUR int vmm_bzimage_check(const struct vmm_guest_mem *mem, unsigned ncpus, c
                               struct vmm_error *err);
 
 /*
+ * The functions below that take (img, avail, len) read only img[0, avail):
+ * the start of a bzImage file of len bytes. Booting its kernel proper needs no
+ * more than the setup header, within the first VMM_BZIMAGE_HEAD bytes, so a
+ * kernel found in the cache is never read whole (kernel-cache.c).
+ */
+#define VMM_BZIMAGE_HEAD 4096
+
+/*
  * Where the bzImage's kernel proper runs: [pref_address, pref_address +
  * init_size), or -ENOEXEC when the header does not say (protocol < 2.10).
  */
-VMM_WUR int vmm_bzimage_kernel_window(const uint8_t *img, size_t len, uint64_t *lo, uint64_t *hi);
+VMM_WUR int vmm_bzimage_kernel_window(const uint8_t *img, size_t avail, size_t len, uint64_t *lo,
+                                      uint64_t *hi);
 
 /* Decompressed kernels (vmlinux.c) --------------------------------------------- */
 #define VMM_VMLINUX_MAX_SEGS 16
@@ -89,13 +99,14 @@ struct vmm_vmlinux {
 };
 
 /*
- * Checks an ELF64 x86-64 executable (untrusted): program headers and segment
+ * Checks an ELF64 x86-64 executable (untrusted) of len bytes, of which elf
+ * holds the first avail (the headers must be among them): program headers and segment
  * bytes inside the file, segments non-overlapping and inside [lo, hi) (the
  * bzImage's load window, which starts at or above 1 MiB), the entry point in
  * an executable segment's file bytes. -ENOEXEC with a sentence otherwise.
  */
-VMM_WUR int vmm_vmlinux_parse(const uint8_t *elf, size_t len, uint64_t lo, uint64_t hi,
-                              struct vmm_vmlinux *vl, struct vmm_error *err);
+VMM_WUR int vmm_vmlinux_parse(const uint8_t *elf, size_t avail, size_t len, uint64_t lo,
+                              uint64_t hi, struct vmm_vmlinux *vl, struct vmm_error *err);
 /*
  * Copies the segments of a parsed ELF into low RAM and zeroes their bss
  * (with mem->zeroed: writes only the pages that are not zero); writes
@@ -103,6 +114,13 @@ VMM_WUR int vmm_vmlinux_parse(const uint8_t *elf, size_t len, uint64_t lo, uint6
  */
 VMM_WUR int vmm_vmlinux_load(struct vmm_guest_mem *mem, const uint8_t *elf,
                              const struct vmm_vmlinux *vl, struct vmm_error *err);
+/*
+ * The same from the ELF file open at fd (mapped while it is copied). Only
+ * the file's data extents are copied, so a sparse file's holes cost nothing
+ * in zeroed RAM; a file shorter than vl says fails with -ENODATA.
+ */
+VMM_WUR int vmm_vmlinux_load_file(struct vmm_guest_mem *mem, int fd, const struct vmm_vmlinux *vl,
+                                  struct vmm_error *err);
 
 /*
  * A bzImage booted from its decompressed kernel proper: the zero page, command
@@ -115,6 +133,24 @@ VMM_WUR int vmm_bzimage_load_vmlinux(struct vmm_guest_mem *mem, unsigned ncpus, 
                                      size_t len, const uint8_t *elf, size_t elf_len,
                                      const uint8_t *initrd, size_t initrd_len, const char *cmdline,
                                      struct vmm_boot_entry *entry, struct vmm_error *err);
+
+/* A kernel proper to boot: its checked segments, read from elf in memory or, with elf NULL, from fd. */
+struct vmm_kernel_proper {
+    const uint8_t *elf;
+    int fd;
+    struct vmm_vmlinux vl;
+};
+
+/*
+ * vmm_bzimage_load_vmlinux for a kernel proper parsed already (against this
+ * image's window), from memory or from a file; reads img[0, avail) only.
+ * With initrd NULL and initrd_len not 0, room is made for an initrd of that
+ * size and entry->initrd_addr says where: the caller reads it in there.
+ */
+VMM_WUR int vmm_bzimage_load_proper(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                                    size_t avail, size_t len, const struct vmm_kernel_proper *kp,
+                                    const uint8_t *initrd, size_t initrd_len, const char *cmdline,
+                                    struct vmm_boot_entry *entry, struct vmm_error *err);
 
 /* Decompressed-kernel cache (kernel-cache.c) ----------------------------------- */
 
@@ -129,41 +165,70 @@ VMM_WUR int vmm_bzimage_decompress(const uint8_t *img, size_t len, struct vmm_bl
 /* The cache key: a 128-bit hash of a whole file's content. */
 void vmm_kernel_hash(const uint8_t *data, size_t len, uint64_t out[2]);
 
+/* What identifies a file's content without reading it: stat(2)'s device, inode, size and times. */
+struct vmm_kernel_file_id {
+    uint64_t dev, ino, size;
+    int64_t mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
+};
+
 /*
  * One VM's view of the cache. Set dir (NULL: $XDG_CACHE_HOME/terrarium/kernels,
- * else ~/.cache/terrarium/kernels) and disabled; the rest is filled by the
- * first load and reused by the reloads of a guest reset.
+ * else ~/.cache/terrarium/kernels), disabled, and (have_id, id) for the
+ * kernel file when it is known; the rest is filled by the first load and
+ * reused by the reloads of a guest reset.
  */
 struct vmm_kernel_cache {
     const char *dir;
     bool disabled;
-    bool tried;          /* looked up: later loads reuse elf (or the bzImage path) */
-    bool hit;            /* elf came from a cache file */
-    bool stored;         /* elf was decompressed and written to the cache */
-    char *path;          /* the cache file for this image, if there is a cache dir */
-    struct vmm_blob elf; /* the kernel proper, or empty to boot the bzImage itself */
-    bool elf_mapped;     /* elf maps the cache file (munmap) rather than the heap (free) */
+    bool have_id; /* id describes the file the image was read from */
+    struct vmm_kernel_file_id id;
+    bool tried;     /* looked up: later loads reuse kp (or the bzImage path) */
+    bool hit;       /* kp comes from a cache file */
+    bool hit_by_id; /* ... found by the file's identity: the image was not read whole */
+    bool stored;    /* kp was decompressed and written to the cache */
+    bool linked;    /* the file's identity now leads to its cache file */
+    bool have_kp;   /* kp is the kernel proper; false: boot the bzImage itself */
+    char *path;     /* the cache file for this image, if there is a cache dir */
+    struct vmm_kernel_proper kp; /* kp.elf: unpacked here (heap); else kp.fd, the cache file */
+    size_t elf_len;              /* kp.elf's length */
 };
 
 /*
- * Fills kc->elf for this bzImage: from its cache file, or by decompressing
- * the payload and storing the result (atomically: temp file + rename). A
- * cache file that fails the checks is deleted. Never fatal: a negative
- * return only means "boot the bzImage itself".
+ * Finds this bzImage's kernel proper: in its cache file (kept open for
+ * resets, read with pread when laid out), or by decompressing the payload
+ * and storing the result (sparse, atomically: temp file + rename). A cache
+ * file that fails the checks is deleted. With kc->have_id, and a file that
+ * has not changed for a while, the file's identity is linked to its cache
+ * file, so the next boot can skip reading and hashing the image
+ * (vmm_kernel_cache_lookup_id). Never fatal: a negative return only means
+ * "boot the bzImage itself".
  */
 int vmm_kernel_cache_lookup(struct vmm_kernel_cache *kc, const uint8_t *img, size_t len);
+/*
+ * The same from kc->id and the image's first avail bytes (at least the setup
+ * header) only: succeeds when a link for exactly this file identity and
+ * header leads to a usable cache file. -ENOENT otherwise, with kc untouched,
+ * and the caller reads the image whole for vmm_kernel_cache_lookup.
+ */
+int vmm_kernel_cache_lookup_id(struct vmm_kernel_cache *kc, const uint8_t *head, size_t avail,
+                               size_t len);
 void vmm_kernel_cache_release(struct vmm_kernel_cache *kc);
 
 /*
  * vmm_bzimage_load, through the cache when kc allows: the first call checks
  * the image and the machine (so a bad input fails before any decompressing),
- * looks the kernel up, and boots its ELF; later calls (resets) reuse kc->elf.
- * Anything wrong with the cache falls back to the bzImage path.
+ * looks the kernel up, and boots its ELF; later calls (resets) reuse kc->kp.
+ * Anything wrong with the cache falls back to the bzImage path, which needs
+ * the whole image: when img holds only its first avail < len bytes (after
+ * vmm_kernel_cache_lookup_id) that returns -EAGAIN with kc reset, and the
+ * caller reads the image whole and calls again. initrd as in
+ * vmm_bzimage_load_proper (NULL with a length: the caller reads it in).
  */
 VMM_WUR int vmm_bzimage_load_cached(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
-                                    size_t len, const uint8_t *initrd, size_t initrd_len,
-                                    const char *cmdline, struct vmm_kernel_cache *kc,
-                                    struct vmm_boot_entry *entry, struct vmm_error *err);
+                                    size_t avail, size_t len, const uint8_t *initrd,
+                                    size_t initrd_len, const char *cmdline,
+                                    struct vmm_kernel_cache *kc, struct vmm_boot_entry *entry,
+                                    struct vmm_error *err);
 
 /* e820 ------------------------------------------------------------------- */
 #define VMM_E820_RAM 1

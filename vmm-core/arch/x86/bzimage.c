@@ -77,13 +77,15 @@ struct bz_info {
 };
 
 /* Checks the header; with mem, also that the kernel's working area fits in its low RAM. */
-static int parse_header(const uint8_t *img, size_t len, const struct vmm_guest_mem *mem,
-                        struct bz_info *bz, struct vmm_error *err)
+static int parse_header(const uint8_t *img, size_t avail, size_t len,
+                        const struct vmm_guest_mem *mem, struct bz_info *bz, struct vmm_error *err)
 {
     unsigned sects;
     uint64_t syssize, align, pref, runtime_start, init_size;
 
-    if (len < HDR_VERSION + 2) {
+    if (avail > len)
+        avail = len;
+    if (avail < HDR_VERSION + 2) {
         vmm_error_set(err, -ENOEXEC,
                       "the kernel image is only %zu bytes long, too short to be a Linux bzImage",
                       len);
@@ -111,11 +113,11 @@ static int parse_header(const uint8_t *img, size_t len, const struct vmm_guest_m
     }
     /* The jump at 0x200 skips the header, so its displacement gives the header's end. */
     bz->hdr_end = 0x202 + (size_t)img[HDR_JUMP + 1];
-    if (bz->hdr_end > len) {
+    if (bz->hdr_end > avail) {
         vmm_error_set(err, -ENOEXEC,
                       "the kernel image is truncated: its setup header ends at offset 0x%zx but "
                       "the file has only %zu bytes",
-                      bz->hdr_end, len);
+                      bz->hdr_end, avail);
         return -ENOEXEC;
     }
     if (bz->hdr_end < HDR_XLOADFLAGS + 2 || !(rd16(img + HDR_XLOADFLAGS) & XLF_KERNEL_64)) {
@@ -272,8 +274,8 @@ struct bz_plan {
 };
 
 static int plan_load(const struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
-                     size_t len, size_t initrd_len, const char *cmdline, struct bz_plan *p,
-                     struct vmm_error *err)
+                     size_t avail, size_t len, size_t initrd_len, const char *cmdline,
+                     struct bz_plan *p, struct vmm_error *err)
 {
     int ret;
 
@@ -287,7 +289,7 @@ static int plan_load(const struct vmm_guest_mem *mem, unsigned ncpus, const uint
         vmm_error_set(err, -ENOMEM, "the VM has less than 1 MiB of RAM; give it more memory");
         return -ENOMEM;
     }
-    ret = parse_header(img, len, mem, &p->bz, err);
+    ret = parse_header(img, avail, len, mem, &p->bz, err);
     if (ret < 0)
         return ret;
 
@@ -315,9 +317,10 @@ static int plan_load(const struct vmm_guest_mem *mem, unsigned ncpus, const uint
  */
 static int write_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
                       const struct bz_plan *p, const uint8_t *initrd, size_t initrd_len,
-                      const char *cmdline, const uint8_t *elf, const struct vmm_vmlinux *vl,
+                      const char *cmdline, const struct vmm_kernel_proper *kp,
                       struct vmm_boot_entry *entry, struct vmm_error *err)
 {
+    const struct vmm_vmlinux *vl = kp ? &kp->vl : NULL;
     uint8_t *bp, *dst = NULL;
     int ret;
 
@@ -331,7 +334,8 @@ static int write_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *
         return -ENOMEM;
     }
     if (vl) {
-        ret = vmm_vmlinux_load(mem, elf, vl, err);
+        ret = kp->elf ? vmm_vmlinux_load(mem, kp->elf, vl, err)
+                      : vmm_vmlinux_load_file(mem, kp->fd, vl, err);
         if (ret < 0)
             return ret;
     } else {
@@ -340,7 +344,7 @@ static int write_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *
     fill_zero_page(bp, img, &p->bz, mem, p->initrd_addr, initrd_len);
 
     if (boot_copy_to_guest(mem, VMM_BOOT_CMDLINE, cmdline, p->cmdline_len + 1) < 0 ||
-        boot_copy_to_guest(mem, p->initrd_addr, initrd, initrd_len) < 0 ||
+        (initrd && boot_copy_to_guest(mem, p->initrd_addr, initrd, initrd_len) < 0) ||
         boot_write_page_tables(mem) < 0) {
         vmm_error_set(err, -ENOMEM,
                       "the boot data does not fit in guest RAM; give the VM more "
@@ -361,6 +365,7 @@ static int write_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *
     entry->rip = vl ? vl->entry : VMM_KERNEL_LOAD + 0x200;
     entry->rsi = VMM_BOOT_ZERO_PAGE;
     entry->cr3 = VMM_BOOT_PML4;
+    entry->initrd_addr = initrd_len ? p->initrd_addr : 0;
     return 0;
 }
 
@@ -369,14 +374,18 @@ int vmm_bzimage_check(const struct vmm_guest_mem *mem, unsigned ncpus, const uin
 {
     struct bz_plan p;
 
-    return plan_load(mem, ncpus, img, img ? len : 0, initrd_len, cmdline ? cmdline : "", &p, err);
+    return plan_load(mem, ncpus, img, img ? len : 0, img ? len : 0, initrd_len,
+                     cmdline ? cmdline : "", &p, err);
 }
 
-int vmm_bzimage_kernel_window(const uint8_t *img, size_t len, uint64_t *lo, uint64_t *hi)
+int vmm_bzimage_kernel_window(const uint8_t *img, size_t avail, size_t len, uint64_t *lo,
+                              uint64_t *hi)
 {
     struct bz_info bz;
 
-    if (parse_header(img, img ? len : 0, NULL, &bz, NULL) < 0)
+    if (!img)
+        avail = len = 0;
+    if (parse_header(img, avail, len, NULL, &bz, NULL) < 0)
         return -ENOEXEC;
     if (bz.pref < VMM_KERNEL_LOAD || bz.init_size == 0)
         return -ENOEXEC;
@@ -396,12 +405,48 @@ int vmm_bzimage_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *i
         len = 0;
     if (!cmdline)
         cmdline = "";
-    if (!initrd)
-        initrd_len = 0;
-    ret = plan_load(mem, ncpus, img, len, initrd_len, cmdline, &p, err);
+    ret = plan_load(mem, ncpus, img, len, len, initrd_len, cmdline, &p, err);
     if (ret < 0)
         return ret;
-    return write_load(mem, ncpus, img, &p, initrd, initrd_len, cmdline, NULL, NULL, entry, err);
+    return write_load(mem, ncpus, img, &p, initrd, initrd_len, cmdline, NULL, entry, err);
+}
+
+int vmm_bzimage_load_proper(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                            size_t avail, size_t len, const struct vmm_kernel_proper *kp,
+                            const uint8_t *initrd, size_t initrd_len, const char *cmdline,
+                            struct vmm_boot_entry *entry, struct vmm_error *err)
+{
+    struct bz_plan p;
+    uint64_t lo, hi;
+    int ret;
+
+    if (!img)
+        avail = len = 0;
+    if (!cmdline)
+        cmdline = "";
+    ret = plan_load(mem, ncpus, img, avail, len, initrd_len, cmdline, &p, err);
+    if (ret < 0)
+        return ret;
+    if (vmm_bzimage_kernel_window(img, avail, len, &lo, &hi) < 0) {
+        vmm_error_set(err, -ENOEXEC,
+                      "the kernel's header does not say where its kernel proper runs "
+                      "(pref_address, init_size)");
+        return -ENOEXEC;
+    }
+    /*
+     * vmm_vmlinux_parse put every segment inside [lo, hi) of the image it was
+     * parsed for; this image must have the same window, and the segments must
+     * end below the kernel_end the initrd was placed above.
+     */
+    if (kp->vl.nseg == 0 || kp->vl.start < lo || kp->vl.end > hi) {
+        vmm_error_set(err, -ENOEXEC, "the decompressed kernel lies outside its load window");
+        return -ENOEXEC;
+    }
+    if (kp->vl.end > p.bz.kernel_end) {
+        vmm_error_set(err, -ENOEXEC, "the decompressed kernel ends above its init_size");
+        return -ENOEXEC;
+    }
+    return write_load(mem, ncpus, img, &p, initrd, initrd_len, cmdline, kp, entry, err);
 }
 
 int vmm_bzimage_load_vmlinux(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
@@ -409,36 +454,26 @@ int vmm_bzimage_load_vmlinux(struct vmm_guest_mem *mem, unsigned ncpus, const ui
                              size_t initrd_len, const char *cmdline, struct vmm_boot_entry *entry,
                              struct vmm_error *err)
 {
+    struct vmm_kernel_proper kp = {.elf = elf, .fd = -1};
     struct bz_plan p;
-    struct vmm_vmlinux vl;
     uint64_t lo, hi;
     int ret;
 
     if (!img)
         len = 0;
-    if (!cmdline)
-        cmdline = "";
-    if (!initrd)
-        initrd_len = 0;
-    ret = plan_load(mem, ncpus, img, len, initrd_len, cmdline, &p, err);
+    /* The image's and the machine's faults first, as vmm_bzimage_load reports them. */
+    ret = plan_load(mem, ncpus, img, len, len, initrd_len, cmdline ? cmdline : "", &p, err);
     if (ret < 0)
         return ret;
-    if (vmm_bzimage_kernel_window(img, len, &lo, &hi) < 0) {
+    if (vmm_bzimage_kernel_window(img, len, len, &lo, &hi) < 0) {
         vmm_error_set(err, -ENOEXEC,
                       "the kernel's header does not say where its kernel proper runs "
                       "(pref_address, init_size)");
         return -ENOEXEC;
     }
-    /*
-     * Inside [pref_address, pref_address + init_size) the segments are below
-     * the kernel_end the initrd was placed above, and in RAM plan_load checked.
-     */
-    ret = vmm_vmlinux_parse(elf, elf ? elf_len : 0, lo, hi, &vl, err);
+    ret = vmm_vmlinux_parse(elf, elf ? elf_len : 0, elf ? elf_len : 0, lo, hi, &kp.vl, err);
     if (ret < 0)
         return ret;
-    if (vl.end > p.bz.kernel_end) {
-        vmm_error_set(err, -ENOEXEC, "the decompressed kernel ends above its init_size");
-        return -ENOEXEC;
-    }
-    return write_load(mem, ncpus, img, &p, initrd, initrd_len, cmdline, elf, &vl, entry, err);
+    return vmm_bzimage_load_proper(mem, ncpus, img, len, len, &kp, initrd, initrd_len, cmdline,
+                                   entry, err);
 }

@@ -45,6 +45,9 @@
 #define CACHE_SUFFIX ".vmlinux"
 #define CACHE_MAX_ENTRIES 8         /* about 60 MiB each; least recently used go first */
 #define CACHE_STALE_TEMP_SECS 86400 /* a temp file this old was left by a killed writer */
+#define REF_SUFFIX ".ref"
+#define CACHE_MAX_REFS 64   /* links from kernel files' identities to entries */
+#define CACHE_SETTLE_SECS 2 /* a kernel file younger than this is not linked by identity */
 
 enum payload_format { FMT_UNKNOWN, FMT_GZIP, FMT_XZ, FMT_ZSTD };
 
@@ -327,74 +330,128 @@ static int cache_dir(const char *configured, char *buf, size_t size)
  * replaced by rename, never rewritten in place, so the mapping stays valid
  * for the VM's lifetime (resets reload from it).
  */
-static int map_cache_file(const char *path, struct vmm_blob *out)
+/* The first bytes of a cache file, where its ELF and program headers are. */
+#define CACHE_HEAD_BYTES 4096
+
+/*
+ * Opens a cache file and checks its headers against the image's load window
+ * [lo, hi); on success kp holds the open file and its segments. want_len, when
+ * not 0, is the size the file must have. The file's mtime is set to now: it
+ * says when this kernel was last booted, the eviction order.
+ */
+static int open_cache_file(int dirfd, const char *name, size_t want_len, uint64_t lo, uint64_t hi,
+                           struct vmm_kernel_proper *kp, struct vmm_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    uint8_t head[CACHE_HEAD_BYTES];
     struct stat st;
-    void *p;
+    ssize_t n;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
     if (fd < 0)
         return -errno;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 64 ||
         (uint64_t)st.st_size > MAX_VMLINUX_SIZE) {
         close(fd);
+        snprintf(err->msg, sizeof(err->msg), "not a plausible kernel file");
         return -EINVAL;
     }
-    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    if (p == MAP_FAILED) {
-        int e = errno;
+    /* Exactly the size the payload announces: a truncated file shows even past the ELF. */
+    if (want_len && (size_t)st.st_size != want_len) {
         close(fd);
-        return -e;
+        snprintf(err->msg, sizeof(err->msg), "%llu bytes, not the %zu the kernel announces",
+                 (unsigned long long)st.st_size, want_len);
+        return -EINVAL;
     }
-    /* The mtime says when this kernel was last booted: the eviction order. */
+    do
+        n = pread(fd, head, sizeof(head), 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 || vmm_vmlinux_parse(head, (size_t)n, (size_t)st.st_size, lo, hi, &kp->vl, err) < 0) {
+        close(fd);
+        return n < 0 ? -EIO : -EINVAL;
+    }
     (void)futimens(fd, NULL);
-    close(fd);
-    out->data = p;
-    out->len = (size_t)st.st_size;
+    kp->elf = NULL;
+    kp->fd = fd;
     return 0;
 }
 
-/* Keeps the CACHE_MAX_ENTRIES most recently used kernels; drops temp files of killed writers. */
+/* A cache entry's name: "<32 hex digits>-<bzImage length in hex>.vmlinux". */
+static bool is_entry_name(const char *name)
+{
+    size_t n = strlen(name), k = strlen(CACHE_SUFFIX);
+    return n > k && name[0] != '.' && !strchr(name, '/') && strcmp(name + n - k, CACHE_SUFFIX) == 0;
+}
+
+static bool is_ref_name(const char *name)
+{
+    size_t n = strlen(name), k = strlen(REF_SUFFIX);
+    return n > k && name[0] != '.' && strcmp(name + n - k, REF_SUFFIX) == 0;
+}
+
+static bool older(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * Keeps the cache bounded: the least recently booted entry goes once there
+ * are more than CACHE_MAX_ENTRIES; links whose entry is gone go, and the
+ * oldest links once there are more than CACHE_MAX_REFS; temporary files and
+ * links a killed writer left behind go after a day.
+ */
 static void evict(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
-    char oldest[NAME_MAX + 1] = "";
-    struct timespec oldest_t = {0};
-    unsigned count = 0;
+    char oldest[NAME_MAX + 1] = "", oldest_ref[NAME_MAX + 1] = "";
+    struct timespec oldest_t = {0}, oldest_ref_t = {0};
+    unsigned count = 0, refs = 0;
     time_t now = time(NULL);
 
     if (!d)
         return;
     while ((e = readdir(d))) {
         struct stat st;
-        size_t n = strlen(e->d_name);
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
-        if (strncmp(e->d_name, ".tmp-", 5) == 0) { /* VMM_WRITE_UNIQUE_TMP leftovers */
-            if (now - st.st_mtime > CACHE_STALE_TEMP_SECS)
+        if (strncmp(e->d_name, ".tmp-", 5) == 0) { /* VMM_WRITE_UNIQUE_TMP and link leftovers */
+            if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
+                now - st.st_mtime > CACHE_STALE_TEMP_SECS)
                 (void)unlinkat(dirfd(d), e->d_name, 0);
             continue;
         }
-        if (n <= strlen(CACHE_SUFFIX) || strcmp(e->d_name + n - strlen(CACHE_SUFFIX), CACHE_SUFFIX))
+        if (S_ISLNK(st.st_mode) && is_ref_name(e->d_name)) {
+            struct stat target;
+            if (fstatat(dirfd(d), e->d_name, &target, 0) < 0) { /* its entry was evicted */
+                (void)unlinkat(dirfd(d), e->d_name, 0);
+                continue;
+            }
+            refs++;
+            if (!oldest_ref[0] || older(&st.st_mtim, &oldest_ref_t)) {
+                snprintf(oldest_ref, sizeof(oldest_ref), "%s", e->d_name);
+                oldest_ref_t = st.st_mtim;
+            }
+            continue;
+        }
+        if (!S_ISREG(st.st_mode) || !is_entry_name(e->d_name))
             continue;
         count++;
-        if (!oldest[0] || st.st_mtim.tv_sec < oldest_t.tv_sec ||
-            (st.st_mtim.tv_sec == oldest_t.tv_sec && st.st_mtim.tv_nsec < oldest_t.tv_nsec)) {
+        if (!oldest[0] || older(&st.st_mtim, &oldest_t)) {
             snprintf(oldest, sizeof(oldest), "%s", e->d_name);
             oldest_t = st.st_mtim;
         }
     }
-    /* One at a time is enough: each store adds one entry. */
+    /* One at a time is enough: each store adds one entry, each link one link. */
     if (count > CACHE_MAX_ENTRIES && oldest[0])
         (void)unlinkat(dirfd(d), oldest, 0);
+    if (refs > CACHE_MAX_REFS && oldest_ref[0])
+        (void)unlinkat(dirfd(d), oldest_ref, 0);
     closedir(d);
 }
 
-/* Stores the file so readers see all or nothing; two machines may store the same kernel at once. */
-static int store(const char *dir, const char *path, const struct vmm_blob *elf)
+static int store(const char *dir, const char *path, const uint8_t *elf, size_t len)
 {
-    int r = vmm_write_file_atomic(path, elf->data, elf->len, VMM_WRITE_UNIQUE_TMP, NULL);
+    int r = vmm_write_file_atomic(path, elf, len, VMM_WRITE_UNIQUE_TMP | VMM_WRITE_SPARSE, NULL);
     if (r == 0)
         evict(dir);
     return r;
@@ -405,47 +462,163 @@ static double ms_since(int64_t t0)
     return (double)(vmm_now_ns() - t0) / 1e6;
 }
 
-static void drop_elf(struct vmm_kernel_cache *kc)
+static void drop_kp(struct vmm_kernel_cache *kc)
 {
-    if (kc->elf.data && kc->elf_mapped)
-        munmap(kc->elf.data, kc->elf.len);
-    else
-        free(kc->elf.data);
-    kc->elf.data = NULL;
-    kc->elf.len = 0;
-    kc->elf_mapped = false;
+    if (kc->have_kp && kc->kp.elf)
+        free((void *)kc->kp.elf);
+    else if (kc->have_kp)
+        close(kc->kp.fd);
+    memset(&kc->kp, 0, sizeof(kc->kp));
+    kc->kp.fd = -1;
+    kc->have_kp = false;
+    kc->elf_len = 0;
+}
+
+/*
+ * The link name for a file identity and the image's first bytes (the same
+ * count whether the image was read whole or not), "<32 hex digits>.ref".
+ */
+static void ref_name(const struct vmm_kernel_file_id *id, const uint8_t *img, size_t avail,
+                     size_t len, char name[64])
+{
+    uint8_t buf[8 * 8 + VMM_BZIMAGE_HEAD];
+    const uint64_t f[8] = {id->dev,
+                           id->ino,
+                           id->size,
+                           (uint64_t)id->mtime_sec,
+                           (uint64_t)id->mtime_nsec,
+                           (uint64_t)id->ctime_sec,
+                           (uint64_t)id->ctime_nsec,
+                           (uint64_t)len};
+    size_t n = len < VMM_BZIMAGE_HEAD ? len : VMM_BZIMAGE_HEAD;
+    uint64_t key[2];
+
+    if (n > avail)
+        n = avail;
+    for (unsigned i = 0; i < 8; i++) {
+        uint64_t v = htole64(f[i]);
+        memcpy(buf + i * 8, &v, 8);
+    }
+    memcpy(buf + 64, img, n);
+    vmm_kernel_hash(buf, 64 + n, key);
+    snprintf(name, 64, "%016llx%016llx" REF_SUFFIX, (unsigned long long)key[0],
+             (unsigned long long)key[1]);
+}
+
+/*
+ * A file whose times are recent may still be being written, and a write
+ * within the same clock tick need not change them: only a file left alone
+ * for CACHE_SETTLE_SECS is linked by its identity.
+ */
+static bool settled(const struct vmm_kernel_file_id *id)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t newest = id->mtime_sec > id->ctime_sec ? id->mtime_sec : id->ctime_sec;
+    return (int64_t)now.tv_sec - newest >= CACHE_SETTLE_SECS + 1;
+}
+
+/* Links kc->id to the cache entry `entry` in dir (best effort). */
+static void link_id(struct vmm_kernel_cache *kc, const char *dir, const char *entry,
+                    const uint8_t *img, size_t len)
+{
+    char name[64], tmp[PATH_MAX], final[PATH_MAX];
+    static unsigned counter;
+
+    if (!kc->have_id || kc->id.size != len || !settled(&kc->id))
+        return;
+    ref_name(&kc->id, img, len, len, name);
+    if (snprintf(tmp, sizeof(tmp), "%s/.tmp-%ld-%u", dir, (long)getpid(), counter++) >=
+            (int)sizeof(tmp) ||
+        snprintf(final, sizeof(final), "%s/%s", dir, name) >= (int)sizeof(final))
+        return;
+    if (symlink(entry, tmp) < 0)
+        return;
+    if (rename(tmp, final) < 0) {
+        (void)unlink(tmp);
+        return;
+    }
+    kc->linked = true;
+    evict(dir);
+}
+
+int vmm_kernel_cache_lookup_id(struct vmm_kernel_cache *kc, const uint8_t *head, size_t avail,
+                               size_t len)
+{
+    struct vmm_error err = {0};
+    struct vmm_kernel_proper kp;
+    char dir[PATH_MAX], name[64], target[NAME_MAX + 1], path[PATH_MAX];
+    uint64_t lo, hi;
+    int64_t t0 = vmm_now_ns();
+    int dfd, r;
+    ssize_t n;
+
+    if (kc->disabled || !kc->have_id || kc->tried || kc->id.size != len ||
+        vmm_bzimage_kernel_window(head, avail, len, &lo, &hi) < 0 ||
+        cache_dir(kc->dir, dir, sizeof(dir)) < 0)
+        return -ENOENT;
+    ref_name(&kc->id, head, avail, len, name);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -ENOENT;
+    n = readlinkat(dfd, name, target, sizeof(target) - 1);
+    if (n <= 0) {
+        close(dfd);
+        return -ENOENT;
+    }
+    target[n] = '\0';
+    r = is_entry_name(target) ? open_cache_file(dfd, target, 0, lo, hi, &kp, &err) : -EINVAL;
+    if (r < 0 || snprintf(path, sizeof(path), "%s/%s", dir, target) >= (int)sizeof(path)) {
+        if (r == 0)
+            close(kp.fd);
+        /* A link to nothing usable: the whole lookup will find (or rebuild) the entry. */
+        (void)unlinkat(dfd, name, 0);
+        close(dfd);
+        return -ENOENT;
+    }
+    close(dfd);
+    drop_kp(kc);
+    kc->kp = kp;
+    kc->have_kp = true;
+    kc->tried = kc->hit = kc->hit_by_id = true;
+    kc->stored = kc->linked = false;
+    free(kc->path);
+    kc->path = strdup(path);
+    vmm_log(VMM_LOG_INFO, "kernel cache: %s found by the kernel file's identity in %.0f ms", path,
+            ms_since(t0));
+    return 0;
 }
 
 int vmm_kernel_cache_lookup(struct vmm_kernel_cache *kc, const uint8_t *img, size_t len)
 {
     struct vmm_error err = {0};
-    char dir[PATH_MAX], path[PATH_MAX];
+    char dir[PATH_MAX], name[NAME_MAX + 1], path[PATH_MAX];
     const uint8_t *payload;
     size_t plen;
     uint64_t lo, hi, key[2];
-    struct vmm_vmlinux vl;
+    struct vmm_kernel_proper kp = {.fd = -1};
     struct vmm_blob elf = {0};
     bool have_dir = false;
     int64_t t0 = vmm_now_ns();
     int r;
 
-    drop_elf(kc);
+    drop_kp(kc);
     kc->tried = true;
-    kc->hit = kc->stored = false;
+    kc->hit = kc->hit_by_id = kc->stored = kc->linked = false;
     if (kc->disabled)
         return -ENOTSUP;
     /* Cheap checks first: an image we would not boot this way costs no hashing. */
     if (find_payload(img, len, &payload, &plen) < 0 ||
         detect_format(payload, plen) == FMT_UNKNOWN ||
-        vmm_bzimage_kernel_window(img, len, &lo, &hi) < 0)
+        vmm_bzimage_kernel_window(img, len, len, &lo, &hi) < 0)
         return -ENOTSUP;
 
     r = cache_dir(kc->dir, dir, sizeof(dir));
     if (r == 0) {
         vmm_kernel_hash(img, len, key);
-        if (snprintf(path, sizeof(path), "%s/%016llx%016llx-%zx" CACHE_SUFFIX, dir,
-                     (unsigned long long)key[0], (unsigned long long)key[1],
-                     len) < (int)sizeof(path)) {
+        snprintf(name, sizeof(name), "%016llx%016llx-%zx" CACHE_SUFFIX, (unsigned long long)key[0],
+                 (unsigned long long)key[1], len);
+        if (snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path)) {
             have_dir = true;
             free(kc->path);
             kc->path = strdup(path);
@@ -456,19 +629,16 @@ int vmm_kernel_cache_lookup(struct vmm_kernel_cache *kc, const uint8_t *img, siz
     }
 
     if (have_dir) {
-        r = map_cache_file(path, &elf);
-        /* Exactly the size the payload announces: a truncated file shows even past the ELF. */
-        if (r == 0 && elf.len != rd32(payload + plen - 4)) {
-            r = -EINVAL;
-            snprintf(err.msg, sizeof(err.msg), "%zu bytes, not the %u the kernel announces",
-                     elf.len, rd32(payload + plen - 4));
-        }
-        if (r == 0 && vmm_vmlinux_parse(elf.data, elf.len, lo, hi, &vl, &err) == 0) {
-            kc->elf = elf;
-            kc->elf_mapped = true;
-            kc->hit = true;
-            vmm_log(VMM_LOG_INFO, "kernel cache: %s (%zu MiB) read in %.0f ms", path, elf.len >> 20,
-                    ms_since(t0));
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        r = dfd < 0 ? -errno
+                    : open_cache_file(dfd, name, rd32(payload + plen - 4), lo, hi, &kp, &err);
+        if (dfd >= 0)
+            close(dfd);
+        if (r == 0) {
+            kc->kp = kp;
+            kc->have_kp = kc->hit = true;
+            vmm_log(VMM_LOG_INFO, "kernel cache: %s opened in %.0f ms", path, ms_since(t0));
+            link_id(kc, dir, name, img, len);
             return 0;
         }
         if (r != -ENOENT) {
@@ -476,14 +646,11 @@ int vmm_kernel_cache_lookup(struct vmm_kernel_cache *kc, const uint8_t *img, siz
                     err.msg[0] ? err.msg : strerror(-r));
             (void)unlink(path);
         }
-        if (elf.data)
-            munmap(elf.data, elf.len);
-        elf.data = NULL;
     }
 
     r = vmm_bzimage_decompress(img, len, &elf, &err);
     if (r == 0)
-        r = vmm_vmlinux_parse(elf.data, elf.len, lo, hi, &vl, &err);
+        r = vmm_vmlinux_parse(elf.data, elf.len, elf.len, lo, hi, &kp.vl, &err);
     if (r < 0) {
         vmm_log(VMM_LOG_INFO, "kernel cache: booting the bzImage itself: %s", err.msg);
         free(elf.data);
@@ -491,54 +658,67 @@ int vmm_kernel_cache_lookup(struct vmm_kernel_cache *kc, const uint8_t *img, siz
     }
     vmm_log(VMM_LOG_INFO, "kernel cache: unpacked the kernel (%zu MiB) in %.0f ms", elf.len >> 20,
             ms_since(t0));
+    kp.elf = elf.data;
+    kc->kp = kp;
+    kc->elf_len = elf.len;
+    kc->have_kp = true;
     if (have_dir) {
-        r = store(dir, path, &elf);
-        if (r < 0)
+        r = store(dir, path, elf.data, elf.len);
+        if (r < 0) {
             vmm_log(VMM_LOG_INFO, "kernel cache: cannot write %s: %s", path, strerror(-r));
-        else
+        } else {
             kc->stored = true;
+            link_id(kc, dir, name, img, len);
+        }
     }
-    kc->elf = elf;
     return 0;
 }
 
 void vmm_kernel_cache_release(struct vmm_kernel_cache *kc)
 {
-    drop_elf(kc);
+    drop_kp(kc);
     free(kc->path);
     kc->path = NULL;
 }
 
 int vmm_bzimage_load_cached(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
-                            size_t len, const uint8_t *initrd, size_t initrd_len,
+                            size_t avail, size_t len, const uint8_t *initrd, size_t initrd_len,
                             const char *cmdline, struct vmm_kernel_cache *kc,
                             struct vmm_boot_entry *entry, struct vmm_error *err)
 {
     struct vmm_error cerr = {0};
+    bool whole = img && avail >= len;
     int r;
 
-    if (!kc || kc->disabled)
+    if ((!kc || kc->disabled) && whole)
         return vmm_bzimage_load(mem, ncpus, img, len, initrd, initrd_len, cmdline, entry, err);
-    if (!kc->tried) {
+    if (kc && !kc->tried && whole) {
         /* A wrong image or a machine too small fails in milliseconds, not after unpacking. */
-        r = vmm_bzimage_check(mem, ncpus, img, len, initrd ? initrd_len : 0, cmdline, err);
+        r = vmm_bzimage_check(mem, ncpus, img, len, initrd_len, cmdline, err);
         if (r < 0)
             return r;
         (void)vmm_kernel_cache_lookup(kc, img, len);
     }
-    if (kc->elf.data) {
+    if (kc && kc->tried && kc->have_kp) {
         int64_t t0 = vmm_now_ns();
-        r = vmm_bzimage_load_vmlinux(mem, ncpus, img, len, kc->elf.data, kc->elf.len, initrd,
-                                     initrd_len, cmdline, entry, &cerr);
+        r = vmm_bzimage_load_proper(mem, ncpus, img, avail, len, &kc->kp, initrd, initrd_len,
+                                    cmdline, entry, &cerr);
         if (r == 0) {
             vmm_log(VMM_LOG_INFO, "kernel cache: kernel proper laid out in %.0f ms, entry 0x%llx",
                     ms_since(t0), (unsigned long long)entry->rip);
             return 0;
         }
         vmm_log(VMM_LOG_WARN, "kernel cache: booting the bzImage itself: %s", cerr.msg);
-        if (r == -ENOEXEC && kc->path)
+        if (kc->path && (r == -ENOEXEC || (kc->hit && (r == -EIO || r == -ENODATA))))
             (void)unlink(kc->path);
-        drop_elf(kc);
+        drop_kp(kc);
+    }
+    if (!whole) {
+        /* Only the head was read, on the strength of the cache: the caller reads the rest. */
+        if (kc)
+            kc->tried = kc->hit = kc->hit_by_id = false;
+        vmm_error_set(err, -EAGAIN, "the kernel image was not read whole");
+        return -EAGAIN;
     }
     return vmm_bzimage_load(mem, ncpus, img, len, initrd, initrd_len, cmdline, entry, err);
 }
