@@ -6,7 +6,10 @@
 #include "net/user.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <slirp/libslirp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,47 @@
 #include "core/eventloop.h"
 #include "core/log.h"
 #include "virtio/net.h"
+
+/*
+ * libslirp is loaded when the first user network starts, not linked: it
+ * brings GLib and PCRE2 with it, and a machine without a network (every
+ * direct kernel boot, say) would load and relocate them for nothing at each
+ * start. The functions are the 4.1 API's, looked up once for the process.
+ */
+#define SLIRP_SONAME "libslirp.so.0"
+
+static struct {
+    __typeof__(slirp_new) *new_;
+    __typeof__(slirp_cleanup) *cleanup;
+    __typeof__(slirp_input) *input;
+    __typeof__(slirp_pollfds_fill) *pollfds_fill;
+    __typeof__(slirp_pollfds_poll) *pollfds_poll;
+    __typeof__(slirp_add_hostfwd) *add_hostfwd;
+} S;
+static pthread_once_t slirp_once = PTHREAD_ONCE_INIT;
+static char slirp_error[256];
+
+static void load_slirp(void)
+{
+    void *h = dlopen(SLIRP_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(slirp_error, sizeof(slirp_error), "%s", e ? e : "not found");
+        return;
+    }
+    /* Never closed: slirp is used until the process ends. */
+    S.new_ = (__typeof__(S.new_))dlsym(h, "slirp_new");
+    S.cleanup = (__typeof__(S.cleanup))dlsym(h, "slirp_cleanup");
+    S.input = (__typeof__(S.input))dlsym(h, "slirp_input");
+    S.pollfds_fill = (__typeof__(S.pollfds_fill))dlsym(h, "slirp_pollfds_fill");
+    S.pollfds_poll = (__typeof__(S.pollfds_poll))dlsym(h, "slirp_pollfds_poll");
+    S.add_hostfwd = (__typeof__(S.add_hostfwd))dlsym(h, "slirp_add_hostfwd");
+    if (!S.new_ || !S.cleanup || !S.input || !S.pollfds_fill || !S.pollfds_poll || !S.add_hostfwd) {
+        snprintf(slirp_error, sizeof(slirp_error), "%s lacks the functions of libslirp 4.1",
+                 SLIRP_SONAME);
+        S.new_ = NULL;
+    }
+}
 
 #define TX_QUEUE 256
 #define POLL_TICK_MS 500 /* slirp's own timeouts are checked at least this often */
@@ -211,7 +255,7 @@ static uint32_t fill_locked(struct vmm_net_user *u)
 {
     uint32_t timeout = POLL_TICK_MS;
     u->nfill = 0;
-    slirp_pollfds_fill(u->slirp, &timeout, add_poll, u);
+    S.pollfds_fill(u->slirp, &timeout, add_poll, u);
     return timeout;
 }
 
@@ -277,7 +321,7 @@ static void poll_locked(struct vmm_net_user *u, int fd, uint32_t events)
     fill_locked(u); /* fresh indexes for get_revents */
     u->fired_fd = fd;
     u->fired_events = events;
-    slirp_pollfds_poll(u->slirp, 0, get_revents, u);
+    S.pollfds_poll(u->slirp, 0, get_revents, u);
     u->fired_fd = -1;
 }
 
@@ -295,7 +339,7 @@ static void drain_tx_locked(struct vmm_net_user *u)
         pthread_mutex_unlock(&u->tx_lock);
         if (!f)
             return;
-        slirp_input(u->slirp, f->data, (int)f->len);
+        S.input(u->slirp, f->data, (int)f->len);
         free(f);
     }
 }
@@ -403,6 +447,12 @@ static struct in_addr ip4(uint32_t host_order)
 
 struct vmm_net_user *vmm_net_user_new(const struct vmm_net_user_opts *o, struct vmm_error *err)
 {
+    pthread_once(&slirp_once, load_slirp);
+    if (!S.new_) {
+        vmm_error_set(err, -ENOENT, "user networking needs libslirp (Debian package libslirp0): %s",
+                      slirp_error);
+        return NULL;
+    }
     struct vmm_net_user *u = calloc(1, sizeof(*u));
     if (!u) {
         vmm_error_set(err, -ENOMEM, "out of memory for user networking");
@@ -433,7 +483,7 @@ struct vmm_net_user *vmm_net_user_new(const struct vmm_net_user_opts *o, struct 
         .if_mtu = VMM_NET_USER_MTU,
         .if_mru = VMM_NET_USER_MTU,
     };
-    u->slirp = slirp_new(&cfg, &slirp_cbs, u);
+    u->slirp = S.new_(&cfg, &slirp_cbs, u);
     if (!u->slirp) {
         vmm_error_set(err, -ENOMEM, "user networking: libslirp would not start");
         vmm_net_user_free(u);
@@ -441,8 +491,8 @@ struct vmm_net_user *vmm_net_user_new(const struct vmm_net_user_opts *o, struct 
     }
     for (unsigned i = 0; i < o->nforwards; i++) {
         const struct vmm_net_forward *f = &o->forwards[i];
-        if (slirp_add_hostfwd(u->slirp, 0, ip4(f->host_addr), f->host_port, ip4(0x0a00020f),
-                              f->guest_port) < 0) {
+        if (S.add_hostfwd(u->slirp, 0, ip4(f->host_addr), f->host_port, ip4(0x0a00020f),
+                          f->guest_port) < 0) {
             int e = errno ? errno : EADDRINUSE;
             vmm_error_set(err, -e,
                           "user networking: cannot listen on %u.%u.%u.%u:%u for the forward to "
@@ -477,7 +527,7 @@ void vmm_net_user_free(struct vmm_net_user *u)
         vmm_loop_del_fd(u->loop, u->watched[i].fd);
     u->nwatched = 0;
     if (u->slirp)
-        slirp_cleanup(u->slirp); /* frees its timers through cb_timer_free */
+        S.cleanup(u->slirp); /* frees its timers through cb_timer_free */
     while (u->timers) {
         struct user_timer *t = u->timers;
         u->timers = t->next;
