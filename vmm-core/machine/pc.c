@@ -5,6 +5,7 @@
  * with a typo in a path hears about the path.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,25 @@ void vmm_pc_destroy(struct vmm_vm *vm)
     vm->pc = NULL;
 }
 
+/*
+ * The kernel laid out in guest RAM on its own thread while the main one sets
+ * KVM up: the two share nothing but the read-only layout of RAM (KVM is
+ * told where RAM is, never what it holds, before the vCPUs run).
+ */
+struct kernel_job {
+    struct vmm_vm *vm;
+    pthread_t thread;
+    int r;
+    struct vmm_error err;
+};
+
+static void *kernel_job_run(void *opaque)
+{
+    struct kernel_job *job = opaque;
+    job->r = vmm_pc_kernel_load(job->vm, &job->err);
+    return NULL;
+}
+
 struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error *err)
 {
     if (check_config(cfg, err) < 0)
@@ -116,10 +136,14 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
     vm->kcache.disabled = cfg->no_kernel_cache;
     /*
      * Everything that can go wrong with the user's files is found before
-     * /dev/kvm is opened: RAM is only address space until touched, so the
-     * kernel is laid out in it first.
+     * /dev/kvm is opened, and reported first: the files are opened and read
+     * here, and RAM is only address space until touched, so the kernel is laid
+     * out in it (on a thread of its own, while KVM is set up) before any KVM
+     * error is looked at.
      */
     int r = 0;
+    struct kernel_job job = {.vm = vm};
+    bool job_running = false;
     if (pc->firmware)
         r = vmm_pc_firmware_read(pc, cfg, err);
     if (!r)
@@ -128,10 +152,13 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
         r = vmm_pc_kernel_open(vm, ram, err);
     if (!r)
         r = vmm_mem_map(vm, ram, err);
-    if (!r && !pc->firmware && !cfg->restore_from) {
-        vm->mem.zeroed = true;           /* just mapped: nothing has written to it */
-        r = vmm_pc_kernel_load(vm, err); /* a restore loads it on the first guest reset */
-        vm->mem.zeroed = false;
+    if (!r && !pc->firmware && !cfg->restore_from) { /* a restore loads it on the first reset */
+        vm->mem.zeroed = true;                       /* just mapped: nothing has written to it */
+        job_running = pthread_create(&job.thread, NULL, kernel_job_run, &job) == 0;
+        if (!job_running) {
+            r = vmm_pc_kernel_load(vm, err);
+            vm->mem.zeroed = false;
+        }
     }
     if (!r && cfg->restore_from)
         r = vmm_snapshot_restore_prepare(vm, err);
@@ -151,6 +178,14 @@ struct vmm_vm *vmm_machine_create(const struct vmm_config *cfg, struct vmm_error
         r = vmm_vcpus_create(vm, err);
     if (!r)
         r = vmm_irqchip_capture_reset_state(vm, err);
+    if (job_running) {
+        pthread_join(job.thread, NULL);
+        vm->mem.zeroed = false;
+        if (job.r < 0) { /* the user's files before KVM's troubles */
+            *err = job.err;
+            r = job.r;
+        }
+    }
     if (r < 0)
         goto fail;
 
