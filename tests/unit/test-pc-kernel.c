@@ -178,6 +178,21 @@ static void test_open_and_load(void)
     free_vm(b);
 }
 
+/* --no-kernel-cache: the bzImage itself, read whole, with the initrd read in the same way. */
+static void test_no_cache(void)
+{
+    struct vmm_error err = {0};
+    struct vmm_vm *vm = new_vm();
+    vm->cfg.no_kernel_cache = vm->kcache.disabled = true;
+    CHECK_EQ(vmm_pc_kernel_open(vm, RAM, &err), 0);
+    CHECK_EQ(vm->kernel.len, (size_t)kernel_size);
+    CHECK_EQ(vmm_pc_kernel_load(vm, &err), 0);
+    CHECK(!vm->kcache.tried && !vm->kcache.have_kp);
+    CHECK_EQ(vm->entry.rip, VMM_KERNEL_LOAD + 0x200); /* the bzImage's own 64-bit entry */
+    check_initrd(vm, initrd_path);
+    free_vm(vm);
+}
+
 static void test_initrd_changed(void)
 {
     struct vmm_error err = {0};
@@ -239,6 +254,7 @@ int main(void)
     write_pattern(initrd_path, INITRD_LEN, 1);
 
     RUN_TEST(test_open_and_load);
+    RUN_TEST(test_no_cache);
     RUN_TEST(test_initrd_changed);
     nftw(workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return test_finish();

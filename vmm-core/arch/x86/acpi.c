@@ -217,9 +217,9 @@ static uint8_t *alloc_table(struct acpi_build *b, uint32_t size, uint32_t align,
     uint32_t at = (b->len + align - 1) & ~(align - 1);
     if (at > TABLES_MAX || size > TABLES_MAX - at)
         return NULL;
+    memset(b->tables + b->len, 0, at + size - b->len); /* the alignment padding before it too */
     b->len = at + size;
     *off = at;
-    memset(b->tables + at, 0, size);
     return b->tables + at;
 }
 
@@ -248,7 +248,7 @@ static int build(struct acpi_build *b, unsigned ncpus)
     enum { NTABLES = 2 }; /* FADT, MADT */
     uint8_t *t;
 
-    memset(b, 0, offsetof(struct acpi_build, tables));
+    memset(b->rsdp, 0, sizeof(b->rsdp)); /* its reserved bytes too: the checksum covers them */
     b->len = 0;
     b->nfix = b->nck = 0;
     if (ncpus < 1 || ncpus > VMM_MAX_CPUS)
