@@ -174,6 +174,23 @@ static void test_open_and_load(void)
     CHECK_EQ(vmm_pc_kernel_load(b, &err), 0);
     CHECK(memcmp(gp(&b->mem, b->entry.initrd_addr, INITRD_LEN),
                  gp(&a->mem, a->entry.initrd_addr, INITRD_LEN), INITRD_LEN) == 0);
+    /*
+     * A machine the kernel cannot boot on (a command line too long): the
+     * loader's own sentence at once, not after the cache entry was taken for
+     * a bad one and the image read whole for the bzImage path.
+     */
+    static char longline[5000];
+    struct vmm_vm *c = new_vm();
+    memset(longline, 'x', sizeof(longline) - 1);
+    c->cfg.cmdline = longline;
+    CHECK_EQ(vmm_pc_kernel_open(c, RAM, &err), 0);
+    CHECK_EQ(c->kernel.len, VMM_BZIMAGE_HEAD);
+    CHECK_EQ(vmm_pc_kernel_load(c, &err), -E2BIG);
+    CHECK(strstr(err.msg, "command line is 4999 characters long") != NULL);
+    CHECK_EQ(c->kernel.len, VMM_BZIMAGE_HEAD); /* not read whole after all */
+    CHECK(c->kcache.path && access(c->kcache.path, F_OK) == 0);
+    free_vm(c);
+
     free_vm(a);
     free_vm(b);
 }

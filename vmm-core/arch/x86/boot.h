@@ -61,20 +61,20 @@ VMM_WUR int vmm_multiboot_load(struct vmm_guest_mem *mem, unsigned ncpus, const 
                                struct vmm_error *err);
 
 /*
- * Everything vmm_bzimage_load checks (image, command line, initrd placement,
- * RAM size), without writing anything.
- */
-VMM_WUR int vmm_bzimage_check(const struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
-                              size_t len, size_t initrd_len, const char *cmdline,
-                              struct vmm_error *err);
-
-/*
  * The functions below that take (img, avail, len) read only img[0, avail):
  * the start of a bzImage file of len bytes. Booting its kernel proper needs no
  * more than the setup header, within the first VMM_BZIMAGE_HEAD bytes, so a
  * kernel found in the cache is never read whole (kernel-cache.c).
  */
 #define VMM_BZIMAGE_HEAD 4096
+
+/*
+ * Everything vmm_bzimage_load checks (image header, command line, initrd
+ * placement, RAM size), without writing anything; reads img[0, avail) only.
+ */
+VMM_WUR int vmm_bzimage_check(const struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
+                              size_t avail, size_t len, size_t initrd_len, const char *cmdline,
+                              struct vmm_error *err);
 
 /*
  * Where the bzImage's kernel proper runs: [pref_address, pref_address +

@@ -370,12 +370,14 @@ static int write_load(struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *
 }
 
 int vmm_bzimage_check(const struct vmm_guest_mem *mem, unsigned ncpus, const uint8_t *img,
-                      size_t len, size_t initrd_len, const char *cmdline, struct vmm_error *err)
+                      size_t avail, size_t len, size_t initrd_len, const char *cmdline,
+                      struct vmm_error *err)
 {
     struct bz_plan p;
 
-    return plan_load(mem, ncpus, img, img ? len : 0, img ? len : 0, initrd_len,
-                     cmdline ? cmdline : "", &p, err);
+    if (!img)
+        avail = len = 0;
+    return plan_load(mem, ncpus, img, avail, len, initrd_len, cmdline ? cmdline : "", &p, err);
 }
 
 int vmm_bzimage_kernel_window(const uint8_t *img, size_t avail, size_t len, uint64_t *lo,

@@ -692,13 +692,16 @@ int vmm_bzimage_load_cached(struct vmm_guest_mem *mem, unsigned ncpus, const uin
 
     if ((!kc || kc->disabled) && whole)
         return vmm_bzimage_load(mem, ncpus, img, len, initrd, initrd_len, cmdline, entry, err);
-    if (kc && !kc->tried && whole) {
-        /* A wrong image or a machine too small fails in milliseconds, not after unpacking. */
-        r = vmm_bzimage_check(mem, ncpus, img, len, initrd_len, cmdline, err);
-        if (r < 0)
-            return r;
+    /*
+     * A wrong image or a machine too small fails here, in milliseconds and
+     * with its own sentence: before any unpacking, and before a kernel found
+     * in the cache could fail for the same reason and be taken for a bad entry.
+     */
+    r = vmm_bzimage_check(mem, ncpus, img, avail, len, initrd_len, cmdline, err);
+    if (r < 0)
+        return r;
+    if (kc && !kc->tried && whole)
         (void)vmm_kernel_cache_lookup(kc, img, len);
-    }
     if (kc && kc->tried && kc->have_kp) {
         int64_t t0 = vmm_now_ns();
         r = vmm_bzimage_load_proper(mem, ncpus, img, avail, len, &kc->kp, initrd, initrd_len,
