@@ -50,6 +50,22 @@ int vmm_pread_full(int fd, void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+int vmm_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int vmm_read_fd(const char *what, const char *path, int fd, size_t size, uint8_t **data,
                 struct vmm_error *err)
 {
@@ -131,14 +147,9 @@ static int write_sparse(int fd, const uint8_t *data, size_t len)
         /* A run of pages to write: up to the next whole zero page. */
         while (end < len && !(len - end >= VMM_PAGE_SIZE && vmm_page_is_zero(data + end)))
             end += len - end < VMM_PAGE_SIZE ? len - end : VMM_PAGE_SIZE;
-        for (size_t done = off; done < end;) {
-            ssize_t n = pwrite(fd, data + done, end - done, (off_t)done);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                return n < 0 ? -errno : -EIO;
-            done += (size_t)n;
-        }
+        int r = vmm_pwrite_full(fd, data + off, end - off, off);
+        if (r < 0)
+            return r;
         off = end;
         while (off < len && len - off >= VMM_PAGE_SIZE && vmm_page_is_zero(data + off))
             off += VMM_PAGE_SIZE;

@@ -33,6 +33,9 @@ VMM_WUR int vmm_open_file(const char *what, const char *path, uint64_t max, stru
 /* pread until len bytes are in: 0, -errno, or -ENODATA when the file ends first. */
 VMM_WUR int vmm_pread_full(int fd, void *buf, size_t len, uint64_t off);
 
+/* pwrite until len bytes are out: 0, -errno, or -EIO when nothing more is taken. */
+VMM_WUR int vmm_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
 /* The first size bytes of fd (the file path, for the sentence) into a malloc'ed *data. */
 VMM_WUR int vmm_read_fd(const char *what, const char *path, int fd, size_t size, uint8_t **data,
                         struct vmm_error *err);

@@ -44,27 +44,37 @@ static bool same_id(const struct vmm_kernel_file_id *a, const struct vmm_kernel_
     return memcmp(a, b, sizeof(*a)) == 0;
 }
 
-/* The kernel image whole into vm->kernel (replacing a head read before). */
+/*
+ * The kernel image whole into vm->kernel (replacing a head read before), from
+ * fd, opened as st says; the identity it records is the file's as read.
+ */
+static int read_kernel_fd(struct vmm_vm *vm, int fd, const struct stat *st, struct vmm_error *err)
+{
+    uint8_t *data;
+    int r = vmm_read_fd("kernel", vm->cfg.kernel, fd, (size_t)st->st_size, &data, err);
+    if (r < 0)
+        return r;
+    struct stat after;
+    struct vmm_kernel_file_id id_after = {0};
+    file_id(st, &vm->kcache.id);
+    if (fstat(fd, &after) == 0)
+        file_id(&after, &id_after);
+    /* Changed while it was read: what we hold is not surely that identity's content. */
+    vm->kcache.have_id = same_id(&vm->kcache.id, &id_after);
+    free(vm->kernel.data);
+    vm->kernel.data = data;
+    vm->kernel.len = vm->kernel_size = (size_t)st->st_size;
+    return 0;
+}
+
+/* The same from the kernel's path, opened again (a reset that needs the image whole). */
 static int read_kernel_whole(struct vmm_vm *vm, struct vmm_error *err)
 {
     struct stat st;
-    uint8_t *data;
     int fd = vmm_open_file("kernel", vm->cfg.kernel, MAX_KERNEL_SIZE, &st, err);
     if (fd < 0)
         return fd;
-    int r = vmm_read_fd("kernel", vm->cfg.kernel, fd, (size_t)st.st_size, &data, err);
-    if (r == 0) {
-        struct stat after;
-        struct vmm_kernel_file_id id_after = {0};
-        file_id(&st, &vm->kcache.id);
-        if (fstat(fd, &after) == 0)
-            file_id(&after, &id_after);
-        /* Changed while it was read: what we hold is not surely that identity's content. */
-        vm->kcache.have_id = same_id(&vm->kcache.id, &id_after);
-        free(vm->kernel.data);
-        vm->kernel.data = data;
-        vm->kernel.len = vm->kernel_size = (size_t)st.st_size;
-    }
+    int r = read_kernel_fd(vm, fd, &st, err);
     close(fd);
     return r;
 }
@@ -91,6 +101,7 @@ int vmm_pc_kernel_open(struct vmm_vm *vm, uint64_t ram, struct vmm_error *err)
         uint8_t *head = malloc(VMM_BZIMAGE_HEAD);
         file_id(&st, &vm->kcache.id);
         vm->kcache.have_id = true;
+        /* Found by identity: only the head is needed (boot.h, VMM_BZIMAGE_HEAD). */
         if (head && vmm_pread_full(fd, head, VMM_BZIMAGE_HEAD, 0) == 0 &&
             vmm_image_detect(head, VMM_BZIMAGE_HEAD) == VMM_IMAGE_BZIMAGE &&
             vmm_kernel_cache_lookup_id(&vm->kcache, head, VMM_BZIMAGE_HEAD, (size_t)st.st_size) ==
@@ -103,10 +114,8 @@ int vmm_pc_kernel_open(struct vmm_vm *vm, uint64_t ram, struct vmm_error *err)
         }
         free(head);
     }
+    r = read_kernel_fd(vm, fd, &st, err);
     close(fd);
-    r = read_kernel_whole(vm, err);
-    if (r == 0 && cfg->no_kernel_cache)
-        vm->kcache.have_id = false;
     return r;
 }
 

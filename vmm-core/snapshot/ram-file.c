@@ -30,6 +30,7 @@
 #include <liburing.h>
 
 #include "snapshot/snapshot.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -56,21 +57,6 @@
  */
 #define DIRECT_MIN_RUN (256u << 10)
 #define DIRECT_BUFS 2
-
-static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
-{
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
 
 static int tmp_name(char *tmp, size_t len, const char *path, struct vmm_error *err)
 {
@@ -169,7 +155,7 @@ struct direct_writer {
 
 static int buffered_write(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 {
-    int r = pwrite_all(fd, p, len, (off_t)off);
+    int r = vmm_pwrite_full(fd, p, (size_t)len, off);
     /* Only a hint: the fdatasync in _finish is what makes the file durable. */
     if (r == 0)
         sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);

@@ -5,7 +5,7 @@
  * on a nested or emulated vCPU that is seconds. We unpack it on the host
  * once, keep the ELF under $XDG_CACHE_HOME/terrarium/kernels keyed by a hash
  * of the whole bzImage (and its size), and boot the ELF directly
- * (vmm_bzimage_load_vmlinux). A cold cache costs the host what the guest
+ * (vmm_bzimage_load_proper). A cold cache costs the host what the guest
  * would have spent, so the first boot uses the fresh ELF right away.
  *
  * A cache is only an optimisation: a directory that cannot be created or
@@ -323,13 +323,6 @@ static int cache_dir(const char *configured, char *buf, size_t size)
     return make_dirs(buf);
 }
 
-/*
- * Maps a whole cache file; -ENOENT when there is none. Mapped rather than
- * read: the ELF is 60 MiB or more, and copying it into the heap costs as much
- * as copying it into guest RAM, for nothing. Cache files are only ever
- * replaced by rename, never rewritten in place, so the mapping stays valid
- * for the VM's lifetime (resets reload from it).
- */
 /* The first bytes of a cache file, where its ELF and program headers are. */
 #define CACHE_HEAD_BYTES 4096
 
@@ -344,7 +337,7 @@ static int open_cache_file(int dirfd, const char *name, size_t want_len, uint64_
 {
     uint8_t head[CACHE_HEAD_BYTES];
     struct stat st;
-    ssize_t n;
+    size_t n;
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
     if (fd < 0)
@@ -362,12 +355,13 @@ static int open_cache_file(int dirfd, const char *name, size_t want_len, uint64_
                  (unsigned long long)st.st_size, want_len);
         return -EINVAL;
     }
-    do
-        n = pread(fd, head, sizeof(head), 0);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 || vmm_vmlinux_parse(head, (size_t)n, (size_t)st.st_size, lo, hi, &kp->vl, err) < 0) {
+    n = (size_t)st.st_size < sizeof(head) ? (size_t)st.st_size : sizeof(head);
+    int r = vmm_pread_full(fd, head, n, 0);
+    if (r == 0 && vmm_vmlinux_parse(head, n, (size_t)st.st_size, lo, hi, &kp->vl, err) < 0)
+        r = -EINVAL;
+    if (r < 0) {
         close(fd);
-        return n < 0 ? -EIO : -EINVAL;
+        return r;
     }
     (void)futimens(fd, NULL);
     kp->elf = NULL;
