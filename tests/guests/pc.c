@@ -13,10 +13,12 @@
  *             counted against the PIT, one update-ended interrupt a second
  *   how=vga   program the std-VGA for 80x25 colour text the way a BIOS would and write a
  *             line at 0xB8000: the runner's text dump must show it
+ *   how=debugcon  the debug console on port 0x402 answers 0xE9 to a read (as firmware probes
+ *             it) and passes a line written to it on to the host's log file
  *
  * Exit codes: 0 pass; 1 PCI device missing or wrong; 2 BAR sizing wrong; 3 PM block did not
  * move; 4 keys missing, 5 keys out of order; 6 bad date; 7 periodic rate off; 8 no update
- * interrupt.
+ * interrupt; 9 no debug console.
  */
 #include "rt.h"
 
@@ -242,6 +244,17 @@ static void test_vga(void)
     kputs("vga: line written at row 12\n");
 }
 
+static void test_debugcon(void)
+{
+    static const char msg[] = "TERRARIUM DEBUG CONSOLE LINE\n";
+    uint8_t probe = inb(0x402);
+    if (probe != 0xe9)
+        fail(9, "port 0x402 reads 0x%x, not the debug console's 0xe9", probe);
+    for (unsigned i = 0; msg[i]; i++)
+        outb(0x402, (uint8_t)msg[i]);
+    kputs("debugcon: line written\n");
+}
+
 int main(void)
 {
     if (arg_is("how", "pci"))
@@ -252,8 +265,10 @@ int main(void)
         test_rtc();
     else if (arg_is("how", "vga"))
         test_vga();
+    else if (arg_is("how", "debugcon"))
+        test_debugcon();
     else
-        fail(EXIT_BAD_ARGS, "how= must be pci, kbd, rtc or vga");
+        fail(EXIT_BAD_ARGS, "how= must be pci, kbd, rtc, vga or debugcon");
     kputs("pc: pass\n");
     return 0;
 }

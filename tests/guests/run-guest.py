@@ -160,6 +160,8 @@ def main():
                    help="keys the host types (terrarium-run --keys-at; not under QEMU)")
     p.add_argument("--expect-dump", metavar="TEXT",
                    help="text that must be on the VGA text screen at the end (terrarium-run)")
+    p.add_argument("--expect-debugcon", metavar="TEXT",
+                   help="text the guest must write to the debug console, port 0x402")
     p.add_argument("--terrarium-only", action="store_true",
                    help="needs terrarium-run's host-side scripting: skip under QEMU")
     args = p.parse_args()
@@ -167,6 +169,7 @@ def main():
         skip("this case drives the machine through terrarium-run options QEMU lacks")
     dump_dir = tempfile.mkdtemp(prefix="run-guest-")
     dump = os.path.join(dump_dir, "screen.txt")
+    debugcon = os.path.join(dump_dir, "debugcon.txt")
 
     if not os.path.exists(args.kernel):
         print(f"run-guest: no guest image at {args.kernel}")
@@ -179,6 +182,11 @@ def main():
             cmd += ["--keys-at", args.keys_at]
         if args.expect_dump:
             cmd += ["--vga-text-dump", dump]
+        if args.expect_debugcon:
+            cmd += ["--firmware-log", debugcon]
+    elif args.expect_debugcon:
+        cmd += ["-chardev", f"file,id=debugcon,path={debugcon}",
+                "-device", "isa-debugcon,iobase=0x402,chardev=debugcon"]
     want = expected_status(args)
     print("run-guest: " + " ".join(repr(c) if (" " in c or not c) else c for c in cmd), flush=True)
 
@@ -211,6 +219,10 @@ def main():
         screen = open(dump, errors="replace").read() if os.path.exists(dump) else ""
         if args.expect_dump not in screen:
             problems.append(f"the VGA text screen lacks {args.expect_dump!r}: {screen[:400]!r}")
+    if args.expect_debugcon:
+        log = open(debugcon, errors="replace").read() if os.path.exists(debugcon) else ""
+        if args.expect_debugcon not in log:
+            problems.append(f"the debug console lacks {args.expect_debugcon!r}: {log[:400]!r}")
     shutil.rmtree(dump_dir, ignore_errors=True)
 
     print(f"run-guest: status {status} after {elapsed:.1f} s")

@@ -289,10 +289,11 @@ int vmm_pc_chipset_init(struct vmm_pc *pc, struct vmm_error *err)
     if (!pc->i8042)
         return -EINVAL;
 
-    if (pc->firmware) {
+    /* Firmware probes for it; a directly booted guest gets it when its output is wanted. */
+    if (pc->firmware || pc->debugcon_fd >= 0) {
         r = vmm_iotrap_add(vm, VMM_IO_PIO, DEBUGCON_PORT, 1, &debugcon_ops, pc);
         if (r < 0) {
-            vmm_error_set(err, r, "the firmware debug port 0x402 is already claimed");
+            vmm_error_set(err, r, "the debug console port 0x402 is already claimed");
             return r;
         }
     }

@@ -84,7 +84,7 @@ struct vmm_pc {
     size_t vgabios_size;
     _Atomic uint8_t pam[VMM_I440FX_PAM_SEGMENTS]; /* enum vmm_pam_attr per segment */
 
-    /* Firmware debug output (port 0x402), NULL when not asked for. */
+    /* Debug console output (port 0x402) for firmware or guest, -1 when not asked for. */
     int debugcon_fd;
 };
 

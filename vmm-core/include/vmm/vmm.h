@@ -86,7 +86,7 @@ struct vmm_config {
      * through fw_cfg's genroms/ directory. */
     const char *option_roms[VMM_MAX_OPTION_ROMS];
     unsigned n_option_roms;
-    int firmware_log_fd; /* -1: none; else the firmware's debug output (port 0x402) goes here */
+    int firmware_log_fd; /* -1: none; else the debug console's output (port 0x402) goes here */
     bool rtc_localtime;  /* the RTC holds local time instead of UTC */
     bool vga;            /* a std-VGA display adapter (always on for firmware boots) */
     struct vmm_drive_config drives[VMM_MAX_DRIVES];
