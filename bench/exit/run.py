@@ -7,7 +7,10 @@ Measures, in rounds, with every VMM's runs interleaved inside each round:
   exit cost    (T(N_big) - T(N_small)) / (N_big - N_small) for a guest that
                writes port 0x80 N times, for terrarium-run, QEMU -M microvm,
                QEMU -M pc and kvm-floor (the least a VMM can do per exit);
-  start-up     process start to guest exit for the N=0 guest;
+  start-up     for a guest whose first act is one byte out of the debug
+               console (port 0x402): process start to that byte on the
+               VMM's standard output (the guest's first exit handled), and
+               process start to the end of the process;
   idle memory  VmRSS of the VMM process minus the resident part of the guest
                RAM mapping, while a guest sits in hlt.
 
@@ -72,30 +75,41 @@ def make_vmms(args):
     mem = str(args.mem)
 
     def guest(kind, n, pvh=False):
-        name = f"idle{'-pvh' if pvh else ''}.elf" if kind == "idle" else \
-            f"exit-{n}{'-pvh' if pvh else ''}.elf"
+        name = {"idle": "idle", "first": "first-0"}.get(kind, f"exit-{n}")
+        name += f"{'-pvh' if pvh else ''}.elf"
         p = g / name
         if not p.is_file():
             raise BenchError(f"guest {p} is missing; build it with `ninja -C BUILD bench-exit`")
         return str(p)
 
+    # The start-up guest's byte on port 0x402 goes to standard output.
+    def terrarium_argv(kind, n):
+        first = ["--firmware-log", "/dev/stdout"] if kind == "first" else []
+        return [args.terrarium, "--kernel", guest(kind, n), "--mem", mem, "--serial", "none",
+                "--test-exit", *first]
+
+    def qemu_argv(machine, pvh):
+        def argv(kind, n):
+            first = ["-chardev", "file,id=first,path=/dev/stdout",
+                     "-device", "isa-debugcon,iobase=0x402,chardev=first"] \
+                if kind == "first" else []
+            return [args.qemu, *QEMU_COMMON, *first, "-M", machine, "-m", mem,
+                    "-kernel", guest(kind, n, pvh=pvh)]
+        return argv
+
     vmms = {
-        "terrarium": Vmm("terrarium", "terrarium-run",
-                         lambda kind, n: [args.terrarium, "--kernel", guest(kind, n),
-                                          "--mem", mem, "--serial", "none", "--test-exit"], 0),
-        # kvm-floor treats 0 as 1: it always makes at least one exit.
-        "floor": Vmm("floor", "kvm-floor", lambda kind, n: [args.floor, str(max(n, 1))], 0),
+        "terrarium": Vmm("terrarium", "terrarium-run", terrarium_argv, 0),
+        # kvm-floor treats 0 as 1: it always makes at least one exit; "first"
+        # has it write a byte to standard output when that exit comes back.
+        "floor": Vmm("floor", "kvm-floor",
+                     lambda kind, n: [args.floor, str(max(n, 1)),
+                                      *(["first"] if kind == "first" else [])], 0),
     }
     if args.qemu:
-        vmms["microvm"] = Vmm("microvm", "QEMU -M microvm",
-                              lambda kind, n: [args.qemu, *QEMU_COMMON, "-M", MICROVM, "-m", mem,
-                                               "-kernel", guest(kind, n, pvh=True)],
+        vmms["microvm"] = Vmm("microvm", "QEMU -M microvm", qemu_argv(MICROVM, True),
                               QEMU_EXIT_OK)
         if not args.skip_pc:
-            vmms["pc"] = Vmm("pc", "QEMU -M pc",
-                             lambda kind, n: [args.qemu, *QEMU_COMMON, "-M", "pc", "-m", mem,
-                                              "-kernel", guest(kind, n)],
-                             QEMU_EXIT_OK)
+            vmms["pc"] = Vmm("pc", "QEMU -M pc", qemu_argv("pc", False), QEMU_EXIT_OK)
     return vmms
 
 
@@ -106,39 +120,53 @@ def exits_made(vmm, n):
 # ------------------------------------------------------------ timed runs
 
 def timed_run(vmm, n):
-    """Runs the N-exit guest once; returns (wall seconds, CPU seconds). CPU
+    """Runs the N-exit guest once (n is None: the start-up guest); returns
+    (wall seconds, CPU seconds, seconds to the first byte out or None). CPU
     time is user + system of the whole process (guest time included), which
     a busy host inflates far less than wall time."""
-    argv = vmm.argv_for("exit", n)
+    argv = vmm.argv_for("first", 0) if n is None else vmm.argv_for("exit", n)
     with tempfile.TemporaryFile() as errf:
         t0 = time.perf_counter_ns()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL if n is not None else subprocess.PIPE,
                              stderr=errf)
         watchdog = threading.Timer(RUN_TIMEOUT, p.kill)
         watchdog.start()
+        first, out = None, b""
+        if n is None:
+            # The mark is the last byte out (QEMU -M pc's SeaBIOS logs to the
+            # same port before it); the time of the read that returns it counts.
+            while chunk := os.read(p.stdout.fileno(), 65536):
+                out += chunk
+                first = time.perf_counter_ns()
+            p.stdout.close()
         _, status, ru = os.wait4(p.pid, 0)
         t1 = time.perf_counter_ns()
         watchdog.cancel()
         p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        errf.seek(0)
+        err = errf.read().decode(errors="replace").strip().splitlines()
         if p.returncode != vmm.ok_status:
-            errf.seek(0)
-            err = errf.read().decode(errors="replace").strip().splitlines()
             raise BenchError(f"{vmm.label} ended with status {p.returncode}, not "
                              f"{vmm.ok_status}: {' '.join(argv)}\n  "
                              f"{err[-1] if err else '(no message)'}")
-    return (t1 - t0) / 1e9, ru.ru_utime + ru.ru_stime
+        if n is None and not (out == b"!" or (vmm.key == "pc" and out.endswith(b"\n!"))):
+            # Only the guest's byte, or the time would mean something else.
+            raise BenchError(f"{vmm.label}'s start-up run wrote {out[-40:]!r}, not just the "
+                             f"guest's mark: {' '.join(argv)}")
+    return ((t1 - t0) / 1e9, ru.ru_utime + ru.ru_stime,
+            None if first is None else (first - t0) / 1e9)
 
 
 def run_timings(vmms, args):
     """Per round: N_small and N_big once each (paired for the exit cost), and
-    the N = 0 guest --start-runs times for start-up (once for QEMU -M pc,
-    whose firmware takes seconds here)."""
+    the start-up guest --start-runs times (once for QEMU -M pc, whose
+    firmware takes seconds here)."""
     small, big = args.small, args.big
     jobs = []
     for key in vmms:
         jobs += [(key, small), (key, big)]
-        starts = 1 if key == "pc" else args.start_runs
-        jobs += [(key, 0)] * (starts - (1 if small == 0 else 0))
+        jobs += [(key, None)] * (1 if key == "pc" else args.start_runs)
     # One unmeasured run of each: page cache, dynamic linker, KVM module state.
     for key, n in dict.fromkeys(jobs):
         timed_run(vmms[key], n)
@@ -151,7 +179,8 @@ def run_timings(vmms, args):
         for key, n in jobs[shift:] + jobs[:shift]:
             t.setdefault((key, n), []).append(timed_run(vmms[key], n))
         rounds.append(t)
-        line = ", ".join(f"{vmms[k].label} N={n}: {statistics.median(w for w, _ in v):.3f} s"
+        line = ", ".join(f"{vmms[k].label} N={'start' if n is None else n}: "
+                         f"{statistics.median(x[0] for x in v):.3f} s"
                          for (k, n), v in t.items())
         print(f"round {r + 1}/{args.rounds} (wall): {line}", file=sys.stderr)
 
@@ -164,7 +193,8 @@ def run_timings(vmms, args):
     # Pair the runs of one round: they ran close together in time.
     return {key: {"cpu_ns": [per_exit(t, key, 1) for t in rounds],
                   "wall_ns": [per_exit(t, key, 0) for t in rounds],
-                  "start_s": [w for t in rounds for w, _ in t[(key, 0)]]}
+                  "start_s": [x[0] for t in rounds for x in t[(key, None)]],
+                  "first_s": [x[2] for t in rounds for x in t[(key, None)]]}
             for key in vmms}
 
 
@@ -313,6 +343,8 @@ def cell(xs, scale=1.0, fmt="{:.1f}"):
 def verdict(ratios, target):
     if not ratios:
         return "—"
+    if target is None:
+        return cell(ratios, 1.0, "{:.2f}")
     m = statistics.median(ratios)
     return f"{cell(ratios, 1.0, '{:.2f}')} {'✓' if m <= target else '✗'}"
 
@@ -321,7 +353,8 @@ def build_section(timing, memory, vmms, args):
     def getter(field):
         return lambda k: timing[k][field] if k in timing else []
 
-    cpu_exit, wall_exit, start = getter("cpu_ns"), getter("wall_ns"), getter("start_s")
+    cpu_exit, wall_exit = getter("cpu_ns"), getter("wall_ns")
+    start, first = getter("start_s"), getter("first_s")
 
     def beyond(k):
         return [m["beyond_kb"] for m in memory.get(k, [])]
@@ -341,8 +374,10 @@ def build_section(timing, memory, vmms, args):
          paired_ratio(cpu_exit, "terrarium", "floor"), "kvm-floor", 1.1),
         ("exit cost (wall time), µs per port 0x80 write", wall_exit, 1e-3, "{:.2f}",
          paired_ratio(wall_exit, "terrarium", "floor"), "kvm-floor", 1.1),
-        ("start → guest exit (N = 0 guest, wall time), ms", start, 1e3, "{:.1f}",
-         ratio(start("terrarium"), start("microvm")), "QEMU microvm", 0.5),
+        ("start → first exit (the start-up guest's byte out), ms", first, 1e3, "{:.1f}",
+         ratio(first("terrarium"), first("microvm")), "QEMU microvm", 0.5),
+        ("start → end of the process (same runs), ms", start, 1e3, "{:.1f}",
+         ratio(start("terrarium"), start("microvm")), "QEMU microvm", None),
         (f"idle RSS beyond guest RAM ({args.mem} MiB), MiB", beyond, 1 / 1024, "{:.2f}",
          ratio(beyond("terrarium"), beyond("microvm")), "QEMU microvm", 0.25),
     ]
@@ -354,14 +389,21 @@ def build_section(timing, memory, vmms, args):
     for name, get, scale, fmt, r, ref, target in rows:
         cells = [cell(get(k), scale, fmt) for k in cols]
         lines.append(f"| {name} | " + " | ".join(cells) +
-                     f" | {verdict(r, target)} (÷ {ref}) | ≤ {target} |")
+                     f" | {verdict(r, target)} (÷ {ref}) | "
+                     f"{'—' if target is None else f'≤ {target}'} |")
     table = "\n".join(lines)
 
     notes = []
     if "pc" in timing:
         notes.append(f"Start-up against QEMU -M pc: terrarium-run takes "
-                     f"{ratio(start('terrarium'), start('pc'))[0]:.3f} of its time "
-                     "(pc runs SeaBIOS and the multiboot option ROM first).")
+                     f"{ratio(first('terrarium'), first('pc'))[0]:.3f} of its time to the "
+                     "first exit (pc runs SeaBIOS and the multiboot option ROM first).")
+    if "terrarium" in timing and "microvm" in timing:
+        tail = {k: [e - f for e, f in zip(start(k), first(k))] for k in ("terrarium", "microvm")}
+        notes.append("From the first exit to the end of the process (the guest's exit, the "
+                     "VMM's shutdown and KVM destroying the VM): terrarium-run "
+                     f"{cell(tail['terrarium'], 1e3)} ms, QEMU -M microvm "
+                     f"{cell(tail['microvm'], 1e3)} ms.")
     inexact = [vmms[k].label for k, ms in memory.items() if any(not m["exact"] for m in ms)]
     if inexact:
         notes.append("No mapping of exactly the guest RAM size for " + ", ".join(inexact) +
@@ -380,7 +422,11 @@ def build_section(timing, memory, vmms, args):
         f"{args.rss_rounds} rounds). Exit cost is (T(N = {args.big}) − T(N = {args.small})) ÷ ΔN, "
         "T being the CPU time (user + system, guest time included) or the wall time of the "
         "whole process; the guest loops `out %al, $0x80; dec %ecx; jnz` like kvm-floor. Its "
-        "ratio to the floor is the median of per-round ratios. Start-up is the N = 0 guest, "
+        "ratio to the floor is the median of per-round ratios. Start-up is a guest whose first "
+        "act is one byte written to the debug console port 0x402, which every VMM passes on to "
+        "its standard output (terrarium-run `--firmware-log /dev/stdout`, QEMU `isa-debugcon`, "
+        "kvm-floor when its first exit returns), then the test exit; *first exit* is process "
+        "start to that byte read from the pipe, *end of the process* to its exit status, "
         f"{args.start_runs} runs a round (pc: 1). Guest RAM {args.mem} MiB everywhere; QEMU runs "
         f"`-M {MICROVM}` with a PVH entry and `-M pc` with multiboot, both "
         "`-nodefaults -display none -serial none -device isa-debug-exit`. "
@@ -434,6 +480,7 @@ def main():
             v.argv_for("exit", args.small)
             v.argv_for("exit", args.big)
             v.argv_for("idle", 0)
+            v.argv_for("first", 0)
         timing = run_timings(vmms, args)
         memory = run_memory(vmms, args)
     except BenchError as e:
