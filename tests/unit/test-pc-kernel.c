@@ -196,6 +196,27 @@ static void test_open_and_load(void)
 }
 
 /* --no-kernel-cache: the bzImage itself, read whole, with the initrd read in the same way. */
+/* The text screen in the zero page is there only when the machine has a display adapter. */
+static void test_text_screen(void)
+{
+    struct vmm_error err = {0};
+    for (int vga = 0; vga <= 1; vga++) {
+        struct vmm_vm *vm = new_vm();
+        vm->cfg.vga = vga;
+        CHECK_EQ(vmm_pc_kernel_open(vm, RAM, &err), 0);
+        CHECK_EQ(vmm_pc_kernel_load(vm, &err), 0);
+        const uint8_t *bp = gp(&vm->mem, VMM_BOOT_ZERO_PAGE, 4096);
+        CHECK_EQ(bp[0x07], vga ? 80 : 0); /* orig_video_cols */
+        CHECK_EQ(bp[0x0E], vga ? 25 : 0); /* orig_video_lines */
+        CHECK_EQ(bp[0x0F], vga ? 1 : 0);  /* orig_video_isVGA */
+        CHECK_EQ(bp[0x06], vga ? 3 : 0);  /* orig_video_mode */
+        /* the rest of the boot parameters are untouched: the e820 map and the RSDP */
+        CHECK(bp[0x1E8] >= 3);
+        CHECK(rd32(bp + 0x70) != 0);
+        free_vm(vm);
+    }
+}
+
 static void test_no_cache(void)
 {
     struct vmm_error err = {0};
@@ -271,6 +292,7 @@ int main(void)
     write_pattern(initrd_path, INITRD_LEN, 1);
 
     RUN_TEST(test_open_and_load);
+    RUN_TEST(test_text_screen);
     RUN_TEST(test_no_cache);
     RUN_TEST(test_initrd_changed);
     nftw(workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

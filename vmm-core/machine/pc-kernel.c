@@ -156,6 +156,10 @@ static int load_bzimage(struct vmm_vm *vm, const char *cmdline, struct vmm_error
         if (r < 0)
             return r;
     }
+    if (r == 0 && !vm->cfg.vga && vmm_bzimage_no_text_screen(&vm->mem) < 0) {
+        vmm_error_set(err, -EFAULT, "the boot parameters are outside guest RAM");
+        return -EFAULT;
+    }
     if (r < 0 || !vm->initrd_size)
         return r;
     uint8_t *dst = vmm_guest_ptr(&vm->mem, vm->entry.initrd_addr, vm->initrd_size);

@@ -230,6 +230,15 @@ VMM_WUR int vmm_bzimage_load_cached(struct vmm_guest_mem *mem, unsigned ncpus, c
                                     struct vmm_kernel_cache *kc, struct vmm_boot_entry *entry,
                                     struct vmm_error *err);
 
+/*
+ * The zero page written by the loads above describes an 80x25 colour text
+ * screen, what a BIOS leaves behind on a PC with a VGA. A machine without a
+ * display adapter calls this after the load: no text screen, so the kernel
+ * takes its dummy console instead of programming VGA registers that are
+ * not there.
+ */
+VMM_WUR int vmm_bzimage_no_text_screen(struct vmm_guest_mem *mem);
+
 /* e820 ------------------------------------------------------------------- */
 #define VMM_E820_RAM 1
 #define VMM_E820_RESERVED 2

@@ -266,6 +266,20 @@ static void fill_zero_page(uint8_t *bp, const uint8_t *img, const struct bz_info
     }
 }
 
+int vmm_bzimage_no_text_screen(struct vmm_guest_mem *mem)
+{
+    uint8_t *bp = vmm_guest_ptr(mem, VMM_BOOT_ZERO_PAGE, BP_SIZE);
+    if (!bp)
+        return -EFAULT;
+    /* No lines or columns: Linux's vgacon finds no screen to start on. */
+    bp[BP_ORIG_VIDEO_MODE] = 0;
+    bp[BP_ORIG_VIDEO_COLS] = 0;
+    bp[BP_ORIG_VIDEO_LINES] = 0;
+    bp[BP_ORIG_VIDEO_ISVGA] = 0;
+    wr16(bp + BP_ORIG_VIDEO_POINTS, 0);
+    return 0;
+}
+
 /* Everything decided before anything is written. */
 struct bz_plan {
     struct bz_info bz;
