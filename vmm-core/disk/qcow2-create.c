@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "disk/qcow2.h"
 
 /* Names for the feature bits we know, so other tools can name what they do not support. */
@@ -24,23 +25,6 @@ static const struct {
 static uint64_t div_up(uint64_t a, uint64_t b)
 {
     return a / b + (a % b != 0);
-}
-
-static int write_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 static int check_backing(const char *path, const char *backing_file, const char *backing_fmt,
@@ -199,11 +183,11 @@ int vmm_qcow2_create(const char *path, uint64_t size, unsigned cluster_bits,
         vmm_error_set(err, r, "Cannot create the disk image %s: %s.", path, strerror(-r));
         goto out;
     }
-    r = write_all(fd, hdr, cs, 0);
+    r = vmm_pwrite_full(fd, hdr, cs, 0);
     if (r == 0)
-        r = write_all(fd, rt, t * cs, cs);
+        r = vmm_pwrite_full(fd, rt, t * cs, cs);
     if (r == 0)
-        r = write_all(fd, blocks, k * cs, (1 + t) * cs);
+        r = vmm_pwrite_full(fd, blocks, k * cs, (1 + t) * cs);
     /* The L1 table is all zeros: extending the file is enough. */
     if (r == 0 && ftruncate(fd, (off_t)(total * cs)) < 0)
         r = -errno;
