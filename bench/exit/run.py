@@ -144,9 +144,9 @@ def timed_run(vmm, n):
         t1 = time.perf_counter_ns()
         watchdog.cancel()
         p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        errf.seek(0)
-        err = errf.read().decode(errors="replace").strip().splitlines()
         if p.returncode != vmm.ok_status:
+            errf.seek(0)
+            err = errf.read().decode(errors="replace").strip().splitlines()
             raise BenchError(f"{vmm.label} ended with status {p.returncode}, not "
                              f"{vmm.ok_status}: {' '.join(argv)}\n  "
                              f"{err[-1] if err else '(no message)'}")
